@@ -46,42 +46,80 @@ void ar_envelope_id_hex (const ar_envelope_t *self, char *out)
     out[2 * AR_ID_LEN] = 0;
 }
 
-static size_t s_meta_bytes (const ar_envelope_t *self)
+void ar_envelope_meta_at (const ar_envelope_t *self, size_t i, const char **key, const char **value)
 {
-    size_t total = 0;
-    for (size_t i = 0; i < self->meta_count; i++)
-        total += strlen (self->meta[i].key) + strlen (self->meta[i].value);
-    return total;
+    *key = self->meta_data + self->meta_off[i];
+    *value = *key + strlen (*key) + 1;
+}
+
+const char *ar_envelope_meta_get (const ar_envelope_t *self, const char *key)
+{
+    for (size_t i = 0; i < self->meta_count; i++) {
+        const char *k, *v;
+        ar_envelope_meta_at (self, i, &k, &v);
+        if (strcmp (k, key) == 0)
+            return v;
+    }
+    return NULL;
+}
+
+//  Remove entry i, closing the gap in meta_data.
+static void s_meta_remove (ar_envelope_t *self, size_t i)
+{
+    const char *k, *v;
+    ar_envelope_meta_at (self, i, &k, &v);
+    uint16_t start = self->meta_off[i];
+    uint16_t len = (uint16_t) (strlen (k) + strlen (v) + 2);
+    memmove (self->meta_data + start, self->meta_data + start + len,
+             self->meta_used - start - len);
+    self->meta_used -= len;
+    for (size_t j = i; j + 1 < self->meta_count; j++)
+        self->meta_off[j] = self->meta_off[j + 1];
+    self->meta_count--;
+    for (size_t j = 0; j < self->meta_count; j++)
+        if (self->meta_off[j] > start)
+            self->meta_off[j] -= len;
+}
+
+//  Append without checking for an existing key (decode knows the map is fresh).
+static int s_meta_append (ar_envelope_t *self, const char *key, size_t key_len, const char *value,
+                          size_t value_len)
+{
+    if (key_len == 0 || self->meta_count == AR_META_MAX || memchr (key, 0, key_len) ||
+        memchr (value, 0, value_len))
+        return -1;
+    //  The 1 KiB limit counts key and value bytes; the NULs are our own.
+    size_t content = self->meta_used - 2 * self->meta_count;
+    if (content + key_len + value_len > AR_META_BYTES_MAX)
+        return -1;
+    char *at = self->meta_data + self->meta_used;
+    memcpy (at, key, key_len);
+    at[key_len] = 0;
+    memcpy (at + key_len + 1, value, value_len);
+    at[key_len + 1 + value_len] = 0;
+    self->meta_off[self->meta_count++] = self->meta_used;
+    self->meta_used = (uint16_t) (self->meta_used + key_len + value_len + 2);
+    return 0;
 }
 
 int ar_envelope_meta_set (ar_envelope_t *self, const char *key, const char *value)
 {
     size_t key_len = strlen (key), value_len = strlen (value);
-    if (key_len == 0 || key_len >= sizeof self->meta[0].key ||
-        value_len >= sizeof self->meta[0].value)
+    if (key_len > 64 || value_len > 512)
         return -1;
-    for (size_t i = 0; i < self->meta_count; i++)
-        if (strcmp (self->meta[i].key, key) == 0) {
-            size_t others = s_meta_bytes (self) - key_len - strlen (self->meta[i].value);
-            if (others + key_len + value_len > AR_META_BYTES_MAX)
+    for (size_t i = 0; i < self->meta_count; i++) {
+        const char *k, *v;
+        ar_envelope_meta_at (self, i, &k, &v);
+        if (strcmp (k, key) == 0) {
+            //  Check the new size first so a refused set leaves the old value in place.
+            size_t content = self->meta_used - 2 * self->meta_count;
+            if (content - strlen (v) + value_len > AR_META_BYTES_MAX)
                 return -1;
-            memcpy (self->meta[i].value, value, value_len + 1);
-            return 0;
+            s_meta_remove (self, i);
+            break;
         }
-    if (self->meta_count == AR_META_MAX || s_meta_bytes (self) + key_len + value_len > AR_META_BYTES_MAX)
-        return -1;
-    memcpy (self->meta[self->meta_count].key, key, key_len + 1);
-    memcpy (self->meta[self->meta_count].value, value, value_len + 1);
-    self->meta_count++;
-    return 0;
-}
-
-const char *ar_envelope_meta_get (const ar_envelope_t *self, const char *key)
-{
-    for (size_t i = 0; i < self->meta_count; i++)
-        if (strcmp (self->meta[i].key, key) == 0)
-            return self->meta[i].value;
-    return NULL;
+    }
+    return s_meta_append (self, key, key_len, value, value_len);
 }
 
 void ar_envelope_set_status (ar_envelope_t *self, uint16_t code, const char *reason)
@@ -175,8 +213,10 @@ int ar_envelope_encode (const ar_envelope_t *self, uint8_t *buf, size_t size)
         msgpack_pack_uint8 (&pk, AR_KEY_META);
         msgpack_pack_map (&pk, self->meta_count);
         for (size_t i = 0; i < self->meta_count; i++) {
-            s_pack_str (&pk, self->meta[i].key);
-            s_pack_str (&pk, self->meta[i].value);
+            const char *key, *value;
+            ar_envelope_meta_at (self, i, &key, &value);
+            s_pack_str (&pk, key);
+            s_pack_str (&pk, value);
         }
     }
     if (*self->body_type) {
@@ -384,15 +424,12 @@ static int s_decode_field (ar_envelope_t *self, uint64_t key, const msgpack_obje
         if (v->type != MSGPACK_OBJECT_MAP || v->via.map.size > AR_META_MAX)
             return *error = "meta must be a map of at most 32 entries", -1;
         for (uint32_t i = 0; i < v->via.map.size; i++) {
-            ar_meta_entry_t *entry = &self->meta[self->meta_count];
-            if (s_copy_str (&v->via.map.ptr[i].key, entry->key, sizeof entry->key) ||
-                s_copy_str (&v->via.map.ptr[i].val, entry->value, sizeof entry->value) ||
-                !*entry->key)
-                return *error = "meta entries must be short strings", -1;
-            self->meta_count++;
+            const msgpack_object *mk = &v->via.map.ptr[i].key, *mv = &v->via.map.ptr[i].val;
+            if (mk->type != MSGPACK_OBJECT_STR || mv->type != MSGPACK_OBJECT_STR ||
+                s_meta_append (self, mk->via.str.ptr, mk->via.str.size, mv->via.str.ptr,
+                               mv->via.str.size) != 0)
+                return *error = "meta must map non-empty strings to strings, 1 KiB at most", -1;
         }
-        if (s_meta_bytes (self) > AR_META_BYTES_MAX)
-            return *error = "meta over 1 KiB", -1;
         return 0;
     case AR_KEY_BODY_TYPE:
         return s_copy_str (v, self->body_type, sizeof self->body_type) ? (*error = "bad body_type", -1)
@@ -615,10 +652,28 @@ void ar_envelope_test (bool verbose)
     assert (ar_envelope_meta_set (&env, "one-more", "v") == -1);
     assert (ar_envelope_meta_set (&env, "k3", "replaced") == 0);
     assert (strcmp (ar_envelope_meta_get (&env, "k3"), "replaced") == 0);
-    char longv[300];
+    char longv[1100];
     memset (longv, 'x', sizeof longv - 1);
     longv[sizeof longv - 1] = 0;
     assert (ar_envelope_meta_set (&env, "k4", longv) == -1);
+    assert (strcmp (ar_envelope_meta_get (&env, "k4"), "v") == 0); // refused set keeps the old
+    //  Removing from the middle keeps the others intact.
+    ar_envelope_init (&env);
+    ar_envelope_meta_set (&env, "a", "1");
+    ar_envelope_meta_set (&env, "b", "22");
+    ar_envelope_meta_set (&env, "c", "333");
+    ar_envelope_meta_set (&env, "a", "4444");
+    assert (strcmp (ar_envelope_meta_get (&env, "b"), "22") == 0);
+    assert (strcmp (ar_envelope_meta_get (&env, "c"), "333") == 0);
+    assert (strcmp (ar_envelope_meta_get (&env, "a"), "4444") == 0);
+    assert (env.meta_count == 3);
+    //  1 KiB in total.
+    ar_envelope_init (&env);
+    memset (longv, 'y', 500);
+    longv[500] = 0;
+    assert (ar_envelope_meta_set (&env, "x1", longv) == 0);
+    assert (ar_envelope_meta_set (&env, "x2", longv) == 0);
+    assert (ar_envelope_meta_set (&env, "x3", longv) == -1);
 
     //  Encoding into a buffer too small fails instead of overflowing.
     s_golden_request (&env);

@@ -27,7 +27,7 @@
 #define AR_SERVICE_MAX     64
 #define AR_KIND_MAX        32
 #define AR_REASON_MAX      128
-#define AR_UNKNOWN_MAX     512 // bytes of unknown keys carried through
+#define AR_UNKNOWN_MAX     256 // bytes of unknown keys carried through
 
 typedef enum {
     AR_CMD_READY = 0x01,
@@ -69,11 +69,6 @@ typedef enum {
 #define AR_REASON_VERSION     "UNSUPPORTED_VERSION"
 #define AR_REASON_CANCELLED   "CANCELLED"
 
-typedef struct {
-    char key[33];
-    char value[129];
-} ar_meta_entry_t;
-
 //  Plain value type: fixed-size, no heap, cheap to copy. Fields with a has_ flag are optional.
 typedef struct {
     uint32_t minor;
@@ -93,8 +88,12 @@ typedef struct {
     uint16_t credit;
     uint32_t heartbeat_ms;
     char instance[AR_SERVICE_MAX + 1];
+    //  Metadata, packed: entry i is the NUL-terminated key at meta_data + meta_off[i], its
+    //  NUL-terminated value right after. Use the meta_* functions, not these fields.
     size_t meta_count;
-    ar_meta_entry_t meta[AR_META_MAX];
+    uint16_t meta_used;
+    uint16_t meta_off[AR_META_MAX];
+    char meta_data[AR_META_BYTES_MAX + 2 * AR_META_MAX];
     size_t unknown_len; // raw msgpack key/value pairs we did not understand, in order
     size_t unknown_count;
     uint8_t unknown[AR_UNKNOWN_MAX];
@@ -115,6 +114,9 @@ int ar_envelope_meta_set (ar_envelope_t *self, const char *key, const char *valu
 
 //  Metadata value or NULL.
 const char *ar_envelope_meta_get (const ar_envelope_t *self, const char *key);
+
+//  Entry i (0 <= i < meta_count) as key and value.
+void ar_envelope_meta_at (const ar_envelope_t *self, size_t i, const char **key, const char **value);
 
 void ar_envelope_set_status (ar_envelope_t *self, uint16_t code, const char *reason);
 
