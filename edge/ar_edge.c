@@ -1,1 +1,947 @@
-/* placeholder: being written */
+/*  ar_edge: HTTP edge, request lifecycle and fail-open (see ar_edge.h).
+
+    Stage timers: every stage of one kind has the same timeout, so each stage kind keeps a
+    FIFO of its calls and the head is always the next to expire: O(1) to arm, disarm and
+    check, with no heap. The edge's own timers decide; broker ERRORs only let it decide sooner.
+*/
+#include "ar_edge.h"
+#include "ar_chat_request.h"
+#include "ar_client.h"
+#include "ar_env.h"
+#include "ar_http_error.h"
+#include "ar_router.h"
+#include <errno.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+#define AR_STREAM_BUFFER_MAX (8u << 20) // bytes queued for one slow SSE reader before we cut it
+
+typedef enum { EP_CHAT, EP_MODELS, EP_HEALTH, EP_NOT_FOUND, EP_BAD_METHOD } s_endpoint_t;
+
+typedef enum {
+    S_RECEIVING,
+    S_OPTIMIZING,
+    S_ROUTING,
+    S_PROVIDING,
+    S_REPLYING,  // a whole response is ready to queue
+    S_STREAMING, // an SSE response is queued or about to be
+    S_DONE
+} s_state_t;
+
+typedef struct s_call_t s_call_t;
+
+struct ar_edge_t {
+    ar_edge_config_t config;
+    char broker_endpoint[512];
+    struct MHD_Daemon *daemon;
+    ar_client_t *client;
+    ar_router_t *fallback_router; // the static plan when the router is down
+    zhashx_t *stages;             // stage id hex -> s_call_t (not owned)
+    zlistx_t *calls;              // every live call (not owned), to resume all at shutdown
+    zlistx_t *optimize_timers, *route_timers, *provide_timers;
+    bool broker_was_alive;
+};
+
+struct s_call_t {
+    ar_edge_t *edge;
+    struct MHD_Connection *conn;
+    void *calls_handle;
+    s_endpoint_t endpoint;
+    s_state_t state;
+    bool suspended, response_queued;
+    //  Request.
+    char *body;
+    size_t body_len, body_cap;
+    bool too_large;
+    char *sent_body; // what goes upstream when it differs from body (owned)
+    size_t sent_len;
+    ar_chat_request_t chat;
+    char user[129], team[129], session[129], provider[64];
+    const char *auth; // the caller's Authorization header (MHD owns it for the request)
+    uint8_t request_id[AR_ID_LEN];
+    char request_hex[2 * AR_ID_LEN + 1];
+    //  The stage in flight.
+    char stage_key[2 * AR_ID_LEN + 1];
+    uint8_t stage_id[AR_ID_LEN];
+    zlistx_t *timer_list;
+    void *timer_handle;
+    ar_mono_ms stage_deadline;
+    bool optimized, failed_open;
+    char target_provider[64], target_base_url[512];
+    //  Response.
+    int status;
+    bool status_known;
+    char content_type[128];
+    zframe_t *reply_frame; // a whole upstream body, served without a copy
+    char *out;             // buffered bytes: a streamed response's pending part, or an error body
+    size_t out_len, out_off, out_cap;
+    bool upstream_done;
+    //  Accounting (content-free).
+    int64_t start_us, first_byte_us;
+    long input_tokens, output_tokens;
+    bool spend_sent;
+};
+
+//  --------------------------------------------------------------------------
+//  Small helpers.
+
+static int s_append (s_call_t *call, const void *data, size_t len)
+{
+    if (call->out_off && call->out_off == call->out_len)
+        call->out_off = call->out_len = 0;
+    if (call->out_len + len > call->out_cap) {
+        //  Compact before growing: an SSE reader consumes from the front.
+        if (call->out_off) {
+            memmove (call->out, call->out + call->out_off, call->out_len - call->out_off);
+            call->out_len -= call->out_off;
+            call->out_off = 0;
+        }
+        if (call->out_len + len > call->out_cap) {
+            size_t cap = call->out_cap ? call->out_cap : 4096;
+            while (cap < call->out_len + len)
+                cap *= 2;
+            char *grown = realloc (call->out, cap);
+            if (!grown)
+                return -1;
+            call->out = grown;
+            call->out_cap = cap;
+        }
+    }
+    memcpy (call->out + call->out_len, data, len);
+    call->out_len += len;
+    return 0;
+}
+
+static void s_resume (s_call_t *call)
+{
+    if (call->suspended) {
+        call->suspended = false;
+        MHD_resume_connection (call->conn);
+    }
+}
+
+static void s_suspend (s_call_t *call)
+{
+    if (!call->suspended) {
+        call->suspended = true;
+        MHD_suspend_connection (call->conn);
+    }
+}
+
+static void s_hex (const uint8_t *id, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 0; i < AR_ID_LEN; i++) {
+        out[2 * i] = digits[id[i] >> 4];
+        out[2 * i + 1] = digits[id[i] & 15];
+    }
+    out[2 * AR_ID_LEN] = 0;
+}
+
+//  Make the call answer with an OpenAI-shaped error once the connection runs again.
+static void s_fail (s_call_t *call, int status, const char *message, const char *param,
+                    const char *code)
+{
+    char body[1600];
+    int len = ar_http_error_openai (body, sizeof body, status, message, NULL, param, code);
+    call->out_len = call->out_off = 0;
+    zframe_destroy (&call->reply_frame);
+    s_append (call, body, (size_t) len);
+    call->status = status;
+    call->status_known = true;
+    snprintf (call->content_type, sizeof call->content_type, "application/json");
+    call->upstream_done = true;
+    call->state = S_REPLYING;
+    s_resume (call);
+}
+
+//  --------------------------------------------------------------------------
+//  Stages on the broker.
+
+static void s_stage_end (s_call_t *call)
+{
+    if (!*call->stage_key)
+        return;
+    zhashx_delete (call->edge->stages, call->stage_key);
+    if (call->timer_handle)
+        zlistx_delete (call->timer_list, call->timer_handle);
+    call->timer_handle = NULL;
+    call->timer_list = NULL;
+    *call->stage_key = 0;
+}
+
+//  Send one stage request. body may be NULL. Returns 0, or -1 if the broker socket would not
+//  take it (the caller then fails open or fails the call).
+static int s_stage_begin (s_call_t *call, const char *service, const char *kind, uint32_t timeout_ms,
+                          zlistx_t *timers, const void *body, size_t body_len,
+                          void (*add_meta) (s_call_t *call, ar_envelope_t *env))
+{
+    ar_edge_t *self = call->edge;
+    ar_envelope_t env;
+    ar_envelope_init (&env);
+    ar_envelope_new_id (&env);
+    snprintf (env.service, sizeof env.service, "%s", service);
+    snprintf (env.kind, sizeof env.kind, "%s", kind);
+    env.deadline_ms = ar_wall_now () + timeout_ms;
+    env.budget_ms = timeout_ms;
+    //  Content-free metadata only: who, where, which model. Never prompt text.
+    ar_envelope_meta_set (&env, "request_id", call->request_hex);
+    ar_envelope_meta_set (&env, "endpoint", call->endpoint == EP_CHAT ? "/v1/chat/completions"
+                                                                      : "/v1/models");
+    if (*call->chat.model)
+        ar_envelope_meta_set (&env, "model", call->chat.model);
+    if (*call->user)
+        ar_envelope_meta_set (&env, "user", call->user);
+    if (*call->team)
+        ar_envelope_meta_set (&env, "team", call->team);
+    if (*call->session)
+        ar_envelope_meta_set (&env, "session", call->session);
+    if (add_meta)
+        add_meta (call, &env);
+    zframe_t *frame = body ? zframe_new (body, body_len) : NULL;
+    if (ar_client_request (self->client, &env, &frame) != 0)
+        return -1;
+    memcpy (call->stage_id, env.id, AR_ID_LEN);
+    s_hex (env.id, call->stage_key);
+    zhashx_insert (self->stages, call->stage_key, call);
+    call->stage_deadline = ar_mono_now () + timeout_ms;
+    call->timer_list = timers;
+    call->timer_handle = zlistx_add_end (timers, call);
+    return 0;
+}
+
+static const char *s_upstream_body (s_call_t *call, size_t *len)
+{
+    *len = call->sent_body ? call->sent_len : call->body_len;
+    return call->sent_body ? call->sent_body : call->body;
+}
+
+static void s_provide_meta (s_call_t *call, ar_envelope_t *env)
+{
+    ar_envelope_meta_set (env, "provider", call->target_provider);
+    ar_envelope_meta_set (env, "base_url", call->target_base_url);
+    ar_envelope_meta_set (env, "method", call->endpoint == EP_CHAT ? "POST" : "GET");
+    ar_envelope_meta_set (env, "path", call->endpoint == EP_CHAT ? "/chat/completions" : "/models");
+    if (call->chat.stream)
+        ar_envelope_meta_set (env, "stream", "1");
+    if (call->sent_body && call->chat.stream && !call->chat.include_usage)
+        ar_envelope_meta_set (env, "strip_usage", "1");
+    //  The caller's own key rides along only for the provider to use when it holds none.
+    if (call->auth && ar_envelope_meta_set (env, "auth", call->auth) != 0)
+        ar_envelope_meta_set (env, "auth", "");
+}
+
+static void s_provide (s_call_t *call)
+{
+    ar_edge_t *self = call->edge;
+    call->state = S_PROVIDING;
+    size_t len;
+    const char *body = s_upstream_body (call, &len);
+    if (s_stage_begin (call, "provider", "provide", self->config.request_timeout_ms,
+                       self->provide_timers, call->endpoint == EP_CHAT ? body : NULL,
+                       call->endpoint == EP_CHAT ? len : 0, s_provide_meta) != 0)
+        s_fail (call, 503, "The gateway cannot reach its provider workers right now.", NULL,
+                "no_worker");
+}
+
+static int s_take_plan (s_call_t *call, const char *plan, size_t len)
+{
+    json_t *root = json_loadb (plan, len, 0, NULL);
+    json_t *first = json_array_get (json_object_get (root, "targets"), 0);
+    const char *provider = json_string_value (json_object_get (first, "provider"));
+    const char *base_url = json_string_value (json_object_get (first, "base_url"));
+    int rc = -1;
+    if (provider && base_url) {
+        snprintf (call->target_provider, sizeof call->target_provider, "%s", provider);
+        snprintf (call->target_base_url, sizeof call->target_base_url, "%s", base_url);
+        rc = 0;
+    }
+    json_decref (root);
+    return rc;
+}
+
+//  The router did not answer: the static plan from the same environment keeps traffic moving.
+static void s_route_fallback (s_call_t *call)
+{
+    char plan[1024];
+    int len = ar_router_plan (call->edge->fallback_router, call->provider, plan, sizeof plan);
+    if (len < 0 || s_take_plan (call, plan, (size_t) len) != 0) {
+        s_fail (call, 400, "Unknown provider in x-anyray-provider.", "x-anyray-provider",
+                "unknown_provider");
+        return;
+    }
+    s_provide (call);
+}
+
+static void s_route_meta (s_call_t *call, ar_envelope_t *env)
+{
+    if (*call->provider)
+        ar_envelope_meta_set (env, "provider", call->provider);
+}
+
+static void s_route (s_call_t *call)
+{
+    ar_edge_t *self = call->edge;
+    call->state = S_ROUTING;
+    if (s_stage_begin (call, "router", "route", self->config.route_timeout_ms, self->route_timers,
+                       NULL, 0, s_route_meta) != 0)
+        s_route_fallback (call);
+}
+
+//  After OPTIMIZE (answered, failed or timed out): ask upstream for usage if we must, route.
+static void s_after_optimize (s_call_t *call)
+{
+    if (call->endpoint == EP_CHAT && call->chat.stream && !call->chat.include_usage) {
+        size_t len;
+        const char *body = s_upstream_body (call, &len);
+        size_t out_len = 0;
+        char *with_usage = ar_chat_request_with_usage (&call->chat, body, len, &out_len);
+        if (with_usage) {
+            free (call->sent_body);
+            call->sent_body = with_usage;
+            call->sent_len = out_len;
+        }
+    }
+    s_route (call);
+}
+
+static void s_optimize (s_call_t *call)
+{
+    ar_edge_t *self = call->edge;
+    call->state = S_OPTIMIZING;
+    if (s_stage_begin (call, "optimizer", "optimize", self->config.optimize_timeout_ms,
+                       self->optimize_timers, call->body, call->body_len, NULL) != 0) {
+        call->failed_open = true;
+        s_after_optimize (call);
+    }
+}
+
+//  --------------------------------------------------------------------------
+//  Replies from the broker.
+
+static void s_usage_from (s_call_t *call, const ar_envelope_t *env)
+{
+    const char *in = ar_envelope_meta_get (env, "input_tokens");
+    const char *out = ar_envelope_meta_get (env, "output_tokens");
+    if (in)
+        call->input_tokens = strtol (in, NULL, 10);
+    if (out)
+        call->output_tokens = strtol (out, NULL, 10);
+}
+
+static void s_on_provide_reply (s_call_t *call, ar_msg_t *msg)
+{
+    if (!call->status_known && msg->env.has_status && msg->cmd != AR_CMD_ERROR) {
+        call->status = msg->env.status_code;
+        call->status_known = true;
+        const char *content_type = ar_envelope_meta_get (&msg->env, "content_type");
+        snprintf (call->content_type, sizeof call->content_type, "%s",
+                  content_type ? content_type : "application/json");
+    }
+    if (!call->first_byte_us)
+        call->first_byte_us = ar_mono_us ();
+    size_t len = msg->body ? zframe_size (msg->body) : 0;
+    if (msg->cmd == AR_CMD_CHUNK) {
+        if (call->out_len - call->out_off + len > AR_STREAM_BUFFER_MAX) {
+            //  A reader this far behind is cut (Redis's client-output-buffer hard limit).
+            ar_client_cancel (call->edge->client, call->stage_id);
+            s_stage_end (call);
+            call->upstream_done = true;
+            s_resume (call);
+            return;
+        }
+        if (len)
+            s_append (call, zframe_data (msg->body), len);
+        bool sse = call->chat.stream && call->status >= 200 && call->status < 300;
+        if (sse && call->state == S_PROVIDING)
+            call->state = S_STREAMING;
+        if (call->state == S_STREAMING)
+            s_resume (call);
+        return;
+    }
+    s_stage_end (call);
+    if (msg->cmd == AR_CMD_END) {
+        s_usage_from (call, &msg->env);
+        if (call->out_len == 0 && msg->body) {
+            call->reply_frame = msg->body; // served as is, no copy
+            msg->body = NULL;
+        }
+        else if (len)
+            s_append (call, zframe_data (msg->body), len);
+        call->upstream_done = true;
+        if (call->state != S_STREAMING)
+            call->state = S_REPLYING;
+        s_resume (call);
+        return;
+    }
+    //  ERROR: from the provider (502/504) or the broker (NO_WORKER, EXPIRED, WORKER_LOST).
+    const char *reason = msg->env.has_status ? msg->env.status_reason : "upstream error";
+    int status = msg->env.has_status && msg->env.status_code >= 400 ? msg->env.status_code : 502;
+    if (strcmp (reason, AR_REASON_EXPIRED) == 0)
+        status = 504;
+    if (call->state == S_STREAMING) {
+        //  Bytes already went out: finish the stream with an error event the SDK can raise.
+        char event[1700], body[1600];
+        ar_http_error_openai (body, sizeof body, status, reason, NULL, NULL, "upstream_error");
+        int n = snprintf (event, sizeof event, "data: %s\n\n", body);
+        s_append (call, event, (size_t) n);
+        call->upstream_done = true;
+        s_resume (call);
+        return;
+    }
+    char message[256];
+    const char *code = "upstream_error";
+    if (strcmp (reason, AR_REASON_NO_WORKER) == 0 || strcmp (reason, AR_REASON_OVERLOADED) == 0)
+        code = "no_worker", status = 503;
+    else if (status == 504)
+        code = "upstream_timeout";
+    snprintf (message, sizeof message, "Upstream call failed: %s", reason);
+    s_fail (call, status, message, NULL, code);
+}
+
+static void s_on_reply (ar_edge_t *self, ar_msg_t *msg)
+{
+    char key[2 * AR_ID_LEN + 1];
+    s_hex (msg->env.id, key);
+    s_call_t *call = zhashx_lookup (self->stages, key);
+    if (!call)
+        return; // late, or a spend acknowledgement: nothing waits for it
+    switch (call->state) {
+    case S_OPTIMIZING:
+        if (msg->cmd == AR_CMD_CHUNK)
+            return;
+        s_stage_end (call);
+        if (msg->cmd == AR_CMD_END) {
+            call->optimized = true;
+            if (msg->body && zframe_size (msg->body) && msg->env.has_status &&
+                strcmp (msg->env.status_reason, "changed") == 0) {
+                free (call->sent_body);
+                call->sent_len = zframe_size (msg->body);
+                call->sent_body = malloc (call->sent_len);
+                if (call->sent_body)
+                    memcpy (call->sent_body, zframe_data (msg->body), call->sent_len);
+                else
+                    call->sent_len = 0;
+            }
+        }
+        else
+            call->failed_open = true; // any optimizer error: forward the original
+        s_after_optimize (call);
+        break;
+    case S_ROUTING:
+        if (msg->cmd == AR_CMD_CHUNK)
+            return;
+        s_stage_end (call);
+        if (msg->cmd == AR_CMD_END && msg->body &&
+            s_take_plan (call, (const char *) zframe_data (msg->body), zframe_size (msg->body)) == 0)
+            s_provide (call);
+        else if (msg->cmd == AR_CMD_ERROR && msg->env.status_code == 400)
+            s_fail (call, 400, "Unknown provider in x-anyray-provider.", "x-anyray-provider",
+                    "unknown_provider");
+        else
+            s_route_fallback (call);
+        break;
+    case S_PROVIDING:
+    case S_STREAMING:
+        s_on_provide_reply (call, msg);
+        break;
+    default:
+        break;
+    }
+}
+
+static void s_expire (zlistx_t *timers, ar_mono_ms now)
+{
+    s_call_t *call;
+    while ((call = zlistx_first (timers)) && call->stage_deadline <= now) {
+        ar_edge_t *self = call->edge;
+        ar_client_cancel (self->client, call->stage_id);
+        s_stage_end (call);
+        if (call->state == S_OPTIMIZING) {
+            call->failed_open = true; // 800 ms passed: the original goes on unchanged
+            s_after_optimize (call);
+        }
+        else if (call->state == S_ROUTING)
+            s_route_fallback (call);
+        else if (call->state == S_STREAMING) {
+            char event[256];
+            int n = snprintf (event, sizeof event,
+                              "data: {\"error\":{\"message\":\"Upstream timed out\",\"type\":"
+                              "\"server_error\",\"param\":null,\"code\":\"upstream_timeout\"}}\n\n");
+            s_append (call, event, (size_t) n);
+            call->upstream_done = true;
+            s_resume (call);
+        }
+        else
+            s_fail (call, 504, "The upstream provider did not answer in time.", NULL,
+                    "upstream_timeout");
+    }
+}
+
+//  The broker went silent: fail what waits on it now rather than at each deadline.
+static void s_broker_lost (ar_edge_t *self)
+{
+    zlistx_t *waiting = zhashx_values (self->stages);
+    for (s_call_t *call = zlistx_first (waiting); call; call = zlistx_next (waiting)) {
+        s_stage_end (call);
+        if (call->state == S_OPTIMIZING) {
+            call->failed_open = true;
+            s_after_optimize (call);
+        }
+        else if (call->state == S_ROUTING)
+            s_route_fallback (call);
+        else
+            s_fail (call, 502, "The gateway lost its broker during the call.", NULL,
+                    "broker_unavailable");
+    }
+    zlistx_destroy (&waiting);
+}
+
+//  --------------------------------------------------------------------------
+//  Spend: one content-free row per chat call, fire-and-forget.
+
+static void s_send_spend (s_call_t *call, int status)
+{
+    if (call->spend_sent || call->endpoint != EP_CHAT || call->state == S_RECEIVING)
+        return;
+    call->spend_sent = true;
+    ar_edge_t *self = call->edge;
+    char user[300], team[300], session[300], model[600], provider[140];
+    ar_json_escape (user, sizeof user, call->user);
+    ar_json_escape (team, sizeof team, call->team);
+    ar_json_escape (session, sizeof session, call->session);
+    ar_json_escape (model, sizeof model, call->chat.model);
+    ar_json_escape (provider, sizeof provider,
+                    *call->target_provider ? call->target_provider : call->provider);
+    int64_t now = ar_mono_us ();
+    char row[2048];
+    int len = snprintf (
+        row, sizeof row,
+        "{\"request_id\":\"%s\",\"ts_ms\":%llu,\"user\":%s%s%s,\"team\":%s%s%s,"
+        "\"session\":%s%s%s,\"endpoint\":\"/v1/chat/completions\",\"provider\":\"%s\","
+        "\"model\":\"%s\",\"input_tokens\":%ld,\"output_tokens\":%ld,\"latency_ms\":%lld,"
+        "\"ttfb_ms\":%lld,\"status\":%d,\"stream\":%s,\"optimized\":%s}",
+        call->request_hex, (unsigned long long) ar_wall_now (), *user ? "\"" : "",
+        *user ? user : "null", *user ? "\"" : "", *team ? "\"" : "", *team ? team : "null",
+        *team ? "\"" : "", *session ? "\"" : "", *session ? session : "null",
+        *session ? "\"" : "", provider, model, call->input_tokens, call->output_tokens,
+        (long long) ((now - call->start_us) / 1000),
+        (long long) (call->first_byte_us ? (call->first_byte_us - call->start_us) / 1000 : 0),
+        status, call->chat.stream ? "true" : "false", call->optimized ? "true" : "false");
+    ar_envelope_t env;
+    ar_envelope_init (&env);
+    ar_envelope_new_id (&env);
+    strcpy (env.service, "spend");
+    strcpy (env.kind, "spend.row");
+    env.deadline_ms = ar_wall_now () + 30000;
+    ar_envelope_meta_set (&env, "request_id", call->request_hex);
+    zframe_t *frame = zframe_new (row, (size_t) len);
+    if (ar_client_request (self->client, &env, &frame) != 0)
+        fprintf (stderr, "anyray-edge: spend row %s not queued: %s\n", call->request_hex,
+                 zmq_strerror (errno));
+}
+
+//  --------------------------------------------------------------------------
+//  HTTP.
+
+static s_endpoint_t s_classify (const char *method, const char *url)
+{
+    bool post = strcmp (method, "POST") == 0, get = strcmp (method, "GET") == 0;
+    //  The OpenAI SDKs use a base URL with /v1; the seeds' examples set it without. Both work.
+    if (strcmp (url, "/v1/chat/completions") == 0 || strcmp (url, "/chat/completions") == 0)
+        return post ? EP_CHAT : EP_BAD_METHOD;
+    if (strcmp (url, "/v1/models") == 0 || strcmp (url, "/models") == 0)
+        return get ? EP_MODELS : EP_BAD_METHOD;
+    if (strcmp (url, "/healthz") == 0)
+        return get ? EP_HEALTH : EP_BAD_METHOD;
+    return EP_NOT_FOUND;
+}
+
+static enum MHD_Result s_queue (s_call_t *call, int status, const char *content_type,
+                                struct MHD_Response *response)
+{
+    MHD_add_response_header (response, "Content-Type", content_type);
+    if (*call->request_hex)
+        MHD_add_response_header (response, "x-anyray-request-id", call->request_hex);
+    call->status = status;
+    call->response_queued = true;
+    enum MHD_Result rc = MHD_queue_response (call->conn, (unsigned) status, response);
+    MHD_destroy_response (response);
+    return rc;
+}
+
+static enum MHD_Result s_reply_now (s_call_t *call, int status, const char *body)
+{
+    size_t len = strlen (body);
+    struct MHD_Response *response =
+        MHD_create_response_from_buffer (len, (void *) body, MHD_RESPMEM_MUST_COPY);
+    return s_queue (call, status, "application/json", response);
+}
+
+static enum MHD_Result s_reply_error_now (s_call_t *call, int status, const char *message,
+                                         const char *param, const char *code)
+{
+    char body[1600];
+    ar_http_error_openai (body, sizeof body, status, message, NULL, param, code);
+    return s_reply_now (call, status, body);
+}
+
+static ssize_t s_stream_reader (void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void) pos;
+    s_call_t *call = cls;
+    if (call->out_off < call->out_len) {
+        size_t n = call->out_len - call->out_off;
+        if (n > max)
+            n = max;
+        memcpy (buf, call->out + call->out_off, n);
+        call->out_off += n;
+        return (ssize_t) n;
+    }
+    if (call->upstream_done)
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    //  Nothing yet: sleep until the next chunk resumes us (returning 0 unsuspended would spin).
+    s_suspend (call);
+    return 0;
+}
+
+static enum MHD_Result s_queue_result (s_call_t *call)
+{
+    call->state = S_DONE;
+    struct MHD_Response *response;
+    if (call->reply_frame)
+        response = MHD_create_response_from_buffer (zframe_size (call->reply_frame),
+                                                    zframe_data (call->reply_frame),
+                                                    MHD_RESPMEM_PERSISTENT);
+    else
+        response = MHD_create_response_from_buffer (call->out_len, call->out,
+                                                    MHD_RESPMEM_PERSISTENT);
+    return s_queue (call, call->status, call->content_type, response);
+}
+
+static enum MHD_Result s_queue_stream (s_call_t *call)
+{
+    struct MHD_Response *response =
+        MHD_create_response_from_callback (MHD_SIZE_UNKNOWN, 64 * 1024, s_stream_reader, call, NULL);
+    MHD_add_response_header (response, "Cache-Control", "no-cache");
+    MHD_add_response_header (response, "X-Accel-Buffering", "no");
+    return s_queue (call, call->status, call->content_type, response);
+}
+
+static int s_read_metadata (s_call_t *call, const char *header)
+{
+    json_t *root = json_loads (header, 0, NULL);
+    if (!json_is_object (root)) {
+        json_decref (root);
+        return -1;
+    }
+    struct {
+        const char *key;
+        char *out;
+    } fields[] = {{"user", call->user}, {"team", call->team}, {"session", call->session}};
+    int rc = 0;
+    for (size_t i = 0; i < 3; i++) {
+        json_t *value = json_object_get (root, fields[i].key);
+        if (!value || json_is_null (value))
+            continue;
+        if (!json_is_string (value) || json_string_length (value) > 128) {
+            rc = -1;
+            break;
+        }
+        snprintf (fields[i].out, 129, "%s", json_string_value (value));
+    }
+    json_decref (root);
+    return rc;
+}
+
+//  The whole body is in: check it and start the stages.
+static enum MHD_Result s_start (ar_edge_t *self, s_call_t *call)
+{
+    struct MHD_Connection *conn = call->conn;
+    if (call->endpoint == EP_HEALTH) {
+        bool alive = ar_client_broker_alive (self->client);
+        return s_reply_now (call, alive ? 200 : 503,
+                            alive ? "{\"status\":\"ok\",\"broker\":true}"
+                                  : "{\"status\":\"degraded\",\"broker\":false}");
+    }
+    if (call->too_large) {
+        char message[160];
+        snprintf (message, sizeof message, "Request body too large: the limit is %llu bytes.",
+                  (unsigned long long) self->config.max_body_bytes);
+        return s_reply_error_now (call, 413, message, NULL, "request_too_large");
+    }
+    const char *metadata = MHD_lookup_connection_value (conn, MHD_HEADER_KIND, "x-anyray-metadata");
+    if (metadata && s_read_metadata (call, metadata) != 0)
+        return s_reply_error_now (call, 400,
+                                  "x-anyray-metadata must be a JSON object whose user, team and "
+                                  "session are strings of at most 128 bytes.",
+                                  "x-anyray-metadata", "invalid_metadata");
+    const char *provider = MHD_lookup_connection_value (conn, MHD_HEADER_KIND, "x-anyray-provider");
+    if (provider)
+        snprintf (call->provider, sizeof call->provider, "%s", provider);
+    call->auth = MHD_lookup_connection_value (conn, MHD_HEADER_KIND, "Authorization");
+    if (!ar_client_broker_alive (self->client))
+        return s_reply_error_now (call, 503, "The gateway's broker is not reachable right now.",
+                                  NULL, "broker_unavailable");
+    if (call->endpoint == EP_CHAT) {
+        if (ar_chat_request_parse (&call->chat, call->body ? call->body : "", call->body_len) != 0)
+            return s_reply_error_now (call, 400, call->chat.error, call->chat.param,
+                                      call->chat.param ? "invalid_value" : "invalid_json");
+        s_optimize (call);
+    }
+    else
+        s_route (call);
+    if (call->state == S_REPLYING) // failed at once (e.g. no broker socket)
+        return s_queue_result (call);
+    s_suspend (call);
+    return MHD_YES;
+}
+
+static enum MHD_Result s_access (void *cls, struct MHD_Connection *conn, const char *url,
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_data_size, void **con_cls)
+{
+    (void) version;
+    ar_edge_t *self = cls;
+    s_call_t *call = *con_cls;
+    if (!call) {
+        call = calloc (1, sizeof *call);
+        if (!call)
+            return MHD_NO;
+        call->edge = self;
+        call->conn = conn;
+        call->start_us = ar_mono_us ();
+        call->endpoint = s_classify (method, url);
+        ar_envelope_t id;
+        ar_envelope_new_id (&id);
+        memcpy (call->request_id, id.id, AR_ID_LEN);
+        s_hex (call->request_id, call->request_hex);
+        call->calls_handle = zlistx_add_end (self->calls, call);
+        *con_cls = call;
+        if (call->endpoint == EP_NOT_FOUND) {
+            char message[512];
+            snprintf (message, sizeof message, "Unknown request URL: %.16s %.256s. Please check the "
+                      "URL for typos.", method, url);
+            return s_reply_error_now (call, 404, message, NULL, "unknown_url");
+        }
+        if (call->endpoint == EP_BAD_METHOD)
+            return s_reply_error_now (call, 405, "Method not allowed for this URL.", NULL,
+                                      "method_not_allowed");
+        const char *length = MHD_lookup_connection_value (conn, MHD_HEADER_KIND, "Content-Length");
+        unsigned long long declared = length ? strtoull (length, NULL, 10) : 0;
+        if (declared > self->config.max_body_bytes) {
+            //  Refuse before reading a byte of it.
+            call->too_large = true;
+            char message[160];
+            snprintf (message, sizeof message, "Request body too large: the limit is %llu bytes.",
+                      (unsigned long long) self->config.max_body_bytes);
+            return s_reply_error_now (call, 413, message, NULL, "request_too_large");
+        }
+        if (declared) {
+            call->body = malloc (declared + 1);
+            call->body_cap = call->body ? declared : 0;
+        }
+        return MHD_YES;
+    }
+    if (call->response_queued)
+        return MHD_YES;
+    if (*upload_data_size) {
+        size_t len = *upload_data_size;
+        *upload_data_size = 0;
+        if (call->too_large || call->body_len + len > self->config.max_body_bytes) {
+            call->too_large = true;
+            return MHD_YES; // swallow the rest, answer 413 at the end
+        }
+        if (call->body_len + len > call->body_cap) {
+            size_t cap = call->body_cap ? call->body_cap * 2 : 16384;
+            while (cap < call->body_len + len)
+                cap *= 2;
+            char *grown = realloc (call->body, cap + 1);
+            if (!grown)
+                return MHD_NO;
+            call->body = grown;
+            call->body_cap = cap;
+        }
+        memcpy (call->body + call->body_len, upload_data, len);
+        call->body_len += len;
+        return MHD_YES;
+    }
+    switch (call->state) {
+    case S_RECEIVING:
+        return s_start (self, call);
+    case S_REPLYING:
+        return s_queue_result (call);
+    case S_STREAMING:
+        return s_queue_stream (call);
+    default:
+        s_suspend (call); // woken early: keep waiting
+        return MHD_YES;
+    }
+}
+
+static void s_completed (void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void) conn;
+    ar_edge_t *self = cls;
+    s_call_t *call = *con_cls;
+    if (!call)
+        return;
+    if (*call->stage_key) {
+        //  The client left mid-call: stop the work so no more tokens are bought for nobody.
+        ar_client_cancel (self->client, call->stage_id);
+        s_stage_end (call);
+    }
+    int status = call->response_queued ? call->status : 499;
+    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && call->state == S_STREAMING)
+        status = 499;
+    s_send_spend (call, status);
+    zlistx_delete (self->calls, call->calls_handle);
+    zframe_destroy (&call->reply_frame);
+    free (call->body);
+    free (call->sent_body);
+    free (call->out);
+    free (call);
+    *con_cls = NULL;
+}
+
+//  --------------------------------------------------------------------------
+
+void ar_edge_config_from_env (ar_edge_config_t *config, char *endpoint_buf, size_t size)
+{
+    config->host = ar_env_str ("ANYRAY_HOST", "127.0.0.1");
+    config->port = (uint16_t) ar_env_int ("ANYRAY_PORT", 8787, 1, 65535);
+    config->broker_endpoint = ar_env_broker_endpoint (endpoint_buf, size);
+    config->heartbeat_ms = (uint32_t) ar_env_int ("ANYRAY_HEARTBEAT_MS", 500, 50, 60000);
+    config->max_body_bytes =
+        (uint64_t) ar_env_int ("ANYRAY_MAX_BODY_BYTES", 32 << 20, 1024, (int64_t) 1 << 34);
+    config->optimize_timeout_ms =
+        (uint32_t) ar_env_int ("ANYRAY_OPTIMIZER_TIMEOUT_MS", 800, 1, 60000);
+    config->route_timeout_ms = (uint32_t) ar_env_int ("ANYRAY_ROUTE_TIMEOUT_MS", 250, 1, 60000);
+    config->request_timeout_ms =
+        (uint32_t) ar_env_int ("ANYRAY_REQUEST_TIMEOUT_MS", 600000, 100, 3600000);
+}
+
+ar_edge_t *ar_edge_new (const ar_edge_config_t *config)
+{
+    ar_edge_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->config = *config;
+    snprintf (self->broker_endpoint, sizeof self->broker_endpoint, "%s", config->broker_endpoint);
+    self->config.broker_endpoint = self->broker_endpoint;
+    self->client = ar_client_new (self->broker_endpoint, config->heartbeat_ms);
+    self->fallback_router = ar_router_new ();
+    self->stages = zhashx_new ();
+    self->calls = zlistx_new ();
+    self->optimize_timers = zlistx_new ();
+    self->route_timers = zlistx_new ();
+    self->provide_timers = zlistx_new ();
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons (config->port)};
+    if (inet_pton (AF_INET, config->host, &addr.sin_addr) != 1) {
+        fprintf (stderr, "anyray-edge: ANYRAY_HOST=%s is not an IPv4 address\n", config->host);
+        ar_edge_destroy (&self);
+        return NULL;
+    }
+    //  External epoll, no internal thread: our loop drives MHD and the broker socket together.
+    self->daemon = MHD_start_daemon (
+        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO, config->port, NULL, NULL,
+        s_access, self, MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int) 1, MHD_OPTION_NOTIFY_COMPLETED,
+        s_completed, self, MHD_OPTION_CONNECTION_LIMIT, (unsigned int) 60000,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 900, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t) 256 * 1024, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int) 4096, MHD_OPTION_END);
+    if (!self->client || !self->daemon) {
+        fprintf (stderr, "anyray-edge: cannot listen on %s:%u or reach the broker at %s\n",
+                 config->host, config->port, self->broker_endpoint);
+        ar_edge_destroy (&self);
+        return NULL;
+    }
+    self->broker_was_alive = true;
+    return self;
+}
+
+void ar_edge_destroy (ar_edge_t **self_p)
+{
+    ar_edge_t *self = *self_p;
+    if (!self)
+        return;
+    if (self->daemon) {
+        //  MHD forbids stopping with suspended connections: wake them all first.
+        for (s_call_t *call = zlistx_first (self->calls); call; call = zlistx_next (self->calls)) {
+            call->upstream_done = true;
+            s_resume (call);
+        }
+        MHD_run (self->daemon);
+        MHD_stop_daemon (self->daemon);
+    }
+    ar_client_destroy (&self->client);
+    ar_router_destroy (&self->fallback_router);
+    zhashx_destroy (&self->stages);
+    zlistx_destroy (&self->calls);
+    zlistx_destroy (&self->optimize_timers);
+    zlistx_destroy (&self->route_timers);
+    zlistx_destroy (&self->provide_timers);
+    free (self);
+    *self_p = NULL;
+}
+
+static ar_mono_ms s_next_deadline (ar_edge_t *self)
+{
+    ar_mono_ms next = INT64_MAX;
+    zlistx_t *lists[] = {self->optimize_timers, self->route_timers, self->provide_timers};
+    for (int i = 0; i < 3; i++) {
+        s_call_t *head = zlistx_first (lists[i]);
+        if (head && head->stage_deadline < next)
+            next = head->stage_deadline;
+    }
+    return next;
+}
+
+int ar_edge_run (ar_edge_t *self)
+{
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info (self->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+    int mhd_fd = info->epoll_fd;
+    printf ("anyray-edge: listening on http://%s:%u\n", self->config.host, self->config.port);
+    fflush (stdout);
+    while (!zsys_interrupted) {
+        ar_mono_ms now = ar_mono_now ();
+        int64_t timeout = ar_client_tick (self->client);
+        ar_mono_ms deadline = s_next_deadline (self);
+        if (deadline != INT64_MAX && deadline - now < timeout)
+            timeout = deadline > now ? deadline - now : 0;
+        MHD_UNSIGNED_LONG_LONG mhd_timeout;
+        if (MHD_get_timeout (self->daemon, &mhd_timeout) == MHD_YES &&
+            (int64_t) mhd_timeout < timeout)
+            timeout = (int64_t) mhd_timeout;
+        zmq_pollitem_t items[2] = {{zsock_resolve (ar_client_sock (self->client)), 0, ZMQ_POLLIN, 0},
+                                   {NULL, mhd_fd, ZMQ_POLLIN, 0}};
+        if (zmq_poll (items, 2, (long) timeout) == -1 && errno != EINTR)
+            break;
+        for (int i = 0; i < 8192; i++) {
+            ar_msg_t msg;
+            ar_recv_result_t rc = ar_client_recv (self->client, &msg);
+            if (rc == AR_RECV_INTERRUPTED)
+                break;
+            if (rc == AR_RECV_OK)
+                s_on_reply (self, &msg);
+            ar_msg_reset (&msg);
+        }
+        now = ar_mono_now ();
+        s_expire (self->optimize_timers, now);
+        s_expire (self->route_timers, now);
+        s_expire (self->provide_timers, now);
+        bool alive = ar_client_broker_alive (self->client);
+        if (self->broker_was_alive && !alive) {
+            fprintf (stderr, "anyray-edge: broker silent for three heartbeats\n");
+            s_broker_lost (self);
+        }
+        self->broker_was_alive = alive;
+        MHD_run (self->daemon);
+    }
+    return 0;
+}
