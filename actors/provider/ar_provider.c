@@ -86,6 +86,7 @@ struct ar_provider_t {
     ar_mono_ms armed;     // what the host timer is set to; INT64_MIN = unknown
     CURL *idle[s_IDLE_EASY];
     size_t idle_count;
+    const char *ca_file; // ANYRAY_PROVIDER_CA_FILE: a private CA for TLS upstreams
     //  Counters (content-free), for logs and tests.
     uint64_t refused;  // CHUNK/END/ERROR the broker could not take at once
     uint64_t stripped; // usage-only events dropped
@@ -505,6 +506,9 @@ ar_provider_t *ar_provider_new(const ar_provider_host_t *host)
         slugs[self->wire_count] = (*wire)->slug;
         self->wires[self->wire_count++] = *wire;
     }
+    self->ca_file = getenv("ANYRAY_PROVIDER_CA_FILE");
+    if (self->ca_file && !*self->ca_file)
+        self->ca_file = NULL;
     self->keyring = ar_keyring_new(slugs);
     self->upstream = ar_upstream_new(s_done, s_upstream_timer, self);
     if (!self->keyring || !self->upstream) {
@@ -629,6 +633,7 @@ void ar_provider_request(ar_provider_t *self, ar_job_t *job)
         .body_len = job->body ? zframe_size(job->body) : 0,
         .headers = headers,
         .ms_left = left,
+        .ca_file = self->ca_file,
     };
     if (ar_upstream_request_setup(call->easy, &request)) {
         s_fail(call, 400, "bad provider request");

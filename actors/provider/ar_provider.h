@@ -39,7 +39,8 @@ typedef struct {
     void (*set_timer)(void *arg, ar_mono_ms due);
 } ar_provider_host_t;
 
-//  Read the server-held keys (ANYRAY_PROVIDER_KEY_<SLUG>) and set up the multi handle. Call
+//  Read the server-held keys (ANYRAY_PROVIDER_KEY_<SLUG>) and ANYRAY_PROVIDER_CA_FILE (a CA
+//  bundle for TLS upstreams with a private CA), and set up the multi handle. Call
 //  curl_global_init before. NULL on failure.
 ar_provider_t *ar_provider_new(const ar_provider_host_t *host);
 //  Stops every transfer without replying (the jobs stay the runtime's).

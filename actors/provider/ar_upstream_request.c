@@ -117,6 +117,8 @@ int ar_upstream_request_setup(CURL *easy, const ar_upstream_request_t *request)
     s_SET(CURLOPT_FOLLOWLOCATION, 0L);
     s_SET(CURLOPT_TIMEOUT_MS, total_ms);
     s_SET(CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
+    if (request->ca_file)
+        s_SET(CURLOPT_CAINFO, request->ca_file);
     if (post) {
         //  POSTFIELDS points at the job's frame: no copy (COPYPOSTFIELDS would copy).
         s_SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)request->body_len);

@@ -26,6 +26,7 @@ typedef struct {
     size_t body_len;
     struct curl_slist *headers; // from ar_upstream_request_headers; must outlive the transfer
     ar_mono_ms ms_left;         // until the job's deadline (> 0)
+    const char *ca_file;        // CA bundle for TLS upstreams; NULL = the system's
 } ar_upstream_request_t;
 
 //  base + path into buf. Returns 0, or -1 if either is malformed or the result does not fit.

@@ -4,7 +4,8 @@
     engine's epoll fd watched by the actor loop, its one timer on the actor's timer.
 
     Environment: ANYRAY_PROVIDER_CREDIT (requests taken at once, default 8192),
-    ANYRAY_PROVIDER_KEY_<SLUG> (server-held keys), and what the runtime reads (broker endpoint).
+    ANYRAY_PROVIDER_KEY_<SLUG> (server-held keys), ANYRAY_PROVIDER_CA_FILE (private CA bundle),
+    and what the runtime reads (broker endpoint).
 */
 #include <stdio.h>
 #include <string.h>
@@ -90,7 +91,8 @@ int main(int argc, char *argv[])
     if (argc > 1) {
         fprintf(stderr, "usage: anyray-provider\n"
                         "  ANYRAY_PROVIDER_CREDIT=n        requests taken at once (8192)\n"
-                        "  ANYRAY_PROVIDER_KEY_<SLUG>=key  server-held provider key\n");
+                        "  ANYRAY_PROVIDER_KEY_<SLUG>=key  server-held provider key\n"
+                        "  ANYRAY_PROVIDER_CA_FILE=path    CA bundle for TLS upstreams\n");
         return strcmp(argv[1], "--help") == 0 ? 0 : 2;
     }
     rlim_t files = s_raise_nofile();
