@@ -98,6 +98,8 @@ static int s_connect (ar_actor_t *self)
 static void s_cancel_all (ar_actor_t *self)
 {
     zlistx_t *all = zhashx_values (self->jobs);
+    //  zhashx_values hands the list the hash's destructor: the hash alone frees the jobs.
+    zlistx_set_destructor (all, NULL);
     for (ar_job_t *job = zlistx_first (all); job; job = zlistx_next (all)) {
         if (self->ops.on_cancel)
             self->ops.on_cancel (self, job, self->ops.arg);
@@ -216,10 +218,13 @@ static void s_job_finish (ar_actor_t *self, ar_job_t **job_p)
     *job_p = NULL;
 }
 
+//  A final message the broker socket refused keeps its job, so the caller can offer it again;
+//  if it never does, the deadline sweep cancels the job like any other.
 int ar_actor_end (ar_actor_t *self, ar_job_t **job_p, const void *data, size_t len)
 {
     int rc = s_reply (self, *job_p, AR_CMD_END, data, len);
-    s_job_finish (self, job_p);
+    if (rc == 0)
+        s_job_finish (self, job_p);
     return rc;
 }
 
@@ -227,7 +232,8 @@ int ar_actor_error (ar_actor_t *self, ar_job_t **job_p, uint16_t code, const cha
 {
     ar_envelope_set_status (&(*job_p)->reply, code, reason);
     int rc = s_reply (self, *job_p, AR_CMD_ERROR, NULL, 0);
-    s_job_finish (self, job_p);
+    if (rc == 0)
+        s_job_finish (self, job_p);
     return rc;
 }
 
@@ -496,8 +502,15 @@ void ar_actor_test (bool verbose)
     zclock_sleep (100);
     assert (s_cancelled == 2);
 
+    //  Destroying the actor with a job in flight cancels it exactly once (no double free).
+    ar_envelope_new_id (&env);
+    env.deadline_ms = ar_wall_now () + 5000;
+    assert (ar_msg_send_bytes (client, NULL, AR_CMD_REQUEST, &env, "x", 1, 0) == 0);
+    zclock_sleep (100);
     zsock_destroy (&client);
     zactor_destroy (&actor);
+    assert (s_cancelled == 3);
+
     zactor_destroy (&broker);
     unsetenv ("ANYRAY_BROKER_ENDPOINT");
     unsetenv ("ANYRAY_HEARTBEAT_MS");

@@ -52,9 +52,11 @@ void ar_actor_stop (ar_actor_t *self);
 
 //  Streamed part of the reply (seq advances). Returns 0, or -1 if the broker cannot take it now.
 int ar_actor_chunk (ar_actor_t *self, ar_job_t *job, const void *data, size_t len);
-//  Final part; frees the job and nulls *job_p.
+//  Final part; frees the job and nulls *job_p. Returns -1 (job kept, *job_p unchanged) if the
+//  broker cannot take it now: offer it again later, or let the deadline cancel the job.
 int ar_actor_end (ar_actor_t *self, ar_job_t **job_p, const void *data, size_t len);
-//  The request failed; code is HTTP-like (502, 504...), reason short and content-free.
+//  The request failed; code is HTTP-like (502, 504...), reason short and content-free. Same
+//  ownership rule as ar_actor_end.
 int ar_actor_error (ar_actor_t *self, ar_job_t **job_p, uint16_t code, const char *reason);
 
 //  Call on_ready whenever fd is readable (or writable, per events: ZMQ_POLLIN/ZMQ_POLLOUT).
