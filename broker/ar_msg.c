@@ -197,8 +197,7 @@ void ar_msg_test (bool verbose)
     assert (msg.body && zframe_size (msg.body) == 5 && memcmp (zframe_data (msg.body), "hello", 5) == 0);
 
     //  Forwarding the received envelope frame back without re-encoding.
-    zframe_t *routing_id = zframe_dup (msg.routing_id);
-    assert (ar_msg_send (server, routing_id, AR_CMD_END, NULL, &msg.env_frame, &msg.body, 0) == 0);
+    assert (ar_msg_send (server, msg.routing_id, AR_CMD_END, NULL, &msg.env_frame, &msg.body, 0) == 0);
     assert (msg.env_frame == NULL && msg.body == NULL);
     ar_msg_reset (&msg);
     ar_msg_t reply;
