@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include "ar_wire.h"
 #include "ar_sse_splitter.h"
+#include "ar_json_scan.h"
 
 static struct curl_slist *s_key_headers(struct curl_slist *headers, const char *key)
 {
@@ -73,11 +74,39 @@ static void s_stream_event(const char *event, size_t len, ar_usage_t *usage, boo
     json_decref(root);
 }
 
+typedef struct {
+    const char *model, *usage;
+    size_t model_len, usage_len;
+} s_top_spans_t;
+
+static int s_top_spans(const ar_json_item_t *item, void *arg)
+{
+    s_top_spans_t *spans = arg;
+    if (item->depth == 1 && item->key_len == 5 && memcmp(item->key, "model", 5) == 0)
+        spans->model = item->value, spans->model_len = item->value_len;
+    if (item->depth == 1 && item->key_len == 5 && memcmp(item->key, "usage", 5) == 0)
+        spans->usage = item->value, spans->usage_len = item->value_len;
+    return 0;
+}
+
+//  A whole body can be long (a big completion): scan it for the two top-level members we want
+//  and build a DOM of those alone, instead of a DOM of the whole reply.
 static void s_body_usage(const char *body, size_t len, ar_usage_t *usage)
 {
     if (!ar_wire_has_object(body, len, "usage"))
         return;
-    json_t *root = json_loadb(body, len, 0, NULL);
+    s_top_spans_t spans = {0};
+    if (ar_json_scan(body, len, 1, s_top_spans, &spans, NULL, NULL) != 0 || !spans.usage)
+        return;
+    size_t size = spans.model_len + spans.usage_len + 32;
+    char *doc = malloc(size);
+    if (!doc)
+        return;
+    int doc_len = snprintf(doc, size, "{\"model\":%.*s,\"usage\":%.*s}",
+                           spans.model ? (int)spans.model_len : 4, spans.model ? spans.model : "null",
+                           (int)spans.usage_len, spans.usage);
+    json_t *root = doc_len > 0 ? json_loadb(doc, (size_t)doc_len, 0, NULL) : NULL;
+    free(doc);
     if (json_is_object(root))
         s_usage_from(root, usage);
     json_decref(root);
