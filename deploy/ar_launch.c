@@ -1124,15 +1124,23 @@ static void s_test_supervisor(bool verbose)
     assert(second > 0 && second != first);
     assert(kill(second, 0) == 0);
 
-    //  The demo wiring reached the children
+    //  The demo wiring reached the children: the mock's port and key are the edge's upstream
+    //  (the port is demo_port unless someone took it meanwhile: then one above)
     snprintf(path, sizeof path, "%s/data/anyray-mock-upstream.args", s_test_dir);
     for (int tries = 0; tries < 100 && !s_file_contains(path, "--key sk-demo-"); tries++)
         s_sleep_ms(50);
-    char expect[64];
-    snprintf(expect, sizeof expect, "--port %d --key sk-demo-", demo_port);
-    assert(s_file_contains(path, expect));
+    FILE *file = fopen(path, "r");
+    assert(file);
+    int mock_port = 0;
+    char mock_key[64] = "";
+    assert(fscanf(file, "--port %d --key %63s", &mock_port, mock_key) == 2);
+    fclose(file);
+    assert(mock_port >= demo_port && mock_port < demo_port + 50);
+    assert(strncmp(mock_key, "sk-demo-", 8) == 0 && strlen(mock_key) == 8 + 32);
+    char expect[160];
     snprintf(path, sizeof path, "%s/data/anyray-edge.args", s_test_dir);
-    snprintf(expect, sizeof expect, "url=http://127.0.0.1:%d/v1 key=sk-demo-", demo_port);
+    snprintf(expect, sizeof expect, "url=http://127.0.0.1:%d/v1 key=%s replica=", mock_port,
+             mock_key);
     assert(s_file_contains(path, expect));
 
     //  SIGTERM: everyone stops, the launcher exits 0 and removes the pid files
