@@ -532,9 +532,10 @@ int ar_spend_store_flush(ar_spend_store_t *self, size_t max, ar_spend_done_fn *d
 }
 
 //  --------------------------------------------------------------------------
-//  Write every queued row to a spool file.
+//  Move every queued row to a spool file.
 
-int ar_spend_store_spool(ar_spend_store_t *self, const char *path)
+int ar_spend_store_spool(ar_spend_store_t *self, const char *path, ar_spend_done_fn *done,
+                         void *arg)
 {
     assert(self);
     assert(path);
@@ -568,10 +569,18 @@ int ar_spend_store_spool(ar_spend_store_t *self, const char *path)
             close(fd);
         }
         //  The new spool holds every replayed row too; the older files may go.
-        for (ar_spend_row_t *row = self->head; row; row = row->next)
-            row->replayed = false;
         self->replay_left = 0;
         s_forget_replays(self, path);
+        //  Durable on disk now: the rows leave the queue as saved.
+        while (self->head) {
+            ar_spend_row_t *row = self->head;
+            self->head = row->next;
+            self->queued--;
+            if (done)
+                done(row, 0, arg);
+            ar_spend_row_destroy(&row);
+        }
+        self->tail = NULL;
         return 0;
     }
     unlink(temp);
@@ -1067,8 +1076,10 @@ void ar_spend_store_test(bool verbose)
         assert(ar_spend_store_queue(store, &row) == 0);
     }
     assert(ar_spend_store_flush(store, AR_SPEND_BATCH, NULL, NULL) == -1);
-    assert(ar_spend_store_spool(store, spool_path) == 0);
-    assert(ar_spend_store_queued(store) == 5); // spooling keeps them queued
+    state = (s_test_done_t){0, 0, 0, NULL, false};
+    assert(ar_spend_store_spool(store, spool_path, s_test_done, &state) == 0);
+    assert(ar_spend_store_queued(store) == 0); // moved to the file, answered as saved
+    assert(state.calls == 5 && state.refused == 0 && state.last_tag == 1204);
     ar_spend_store_destroy(&store);
     assert(store == NULL);
     assert(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL) == SQLITE_OK);

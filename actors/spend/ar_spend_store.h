@@ -70,8 +70,9 @@ void ar_spend_store_set_busy_timeout(ar_spend_store_t *self, int ms);
 int ar_spend_store_queue(ar_spend_store_t *self, ar_spend_row_t **row_p);
 size_t ar_spend_store_queued(ar_spend_store_t *self);
 
-//  Called once per row leaving the queue, in queue order: status 0 = committed, -1 = refused by
-//  the database (a constraint; never retried). The row is freed after the call returns.
+//  Called once per row leaving the queue, in queue order: status 0 = durable (committed, or
+//  written to a spool), -1 = refused by the database (a constraint; never retried). The row is
+//  freed after the call returns.
 typedef void(ar_spend_done_fn)(ar_spend_row_t *row, int status, void *arg);
 
 //  Commit up to max of the oldest queued rows in one transaction, then call done for each.
@@ -81,9 +82,11 @@ int ar_spend_store_flush(ar_spend_store_t *self, size_t max, ar_spend_done_fn *d
 //  SQLite's message for the last failure (content-free), or "".
 const char *ar_spend_store_error(ar_spend_store_t *self);
 
-//  Write every queued row to path (temp file, fsync, rename), replacing it. Rows stay queued.
-//  Returns 0 or -1.
-int ar_spend_store_spool(ar_spend_store_t *self, const char *path);
+//  Move every queued row to path (temp file, fsync, rename; replaces the file). On success the
+//  rows leave the queue with done (status 0: durable in the spool) and spool files replayed
+//  earlier are removed. Returns 0, or -1 with every row still queued.
+int ar_spend_store_spool(ar_spend_store_t *self, const char *path, ar_spend_done_fn *done,
+                         void *arg);
 //  Queue the rows of a spool file (tag NULL), bypassing the queue bound. The file is removed
 //  once all rows replayed from it have left the queue. Returns rows queued, or -1 if the file
 //  cannot be read; lines that fail validation are skipped and counted in *skipped.

@@ -5,7 +5,7 @@
     when AR_SPEND_BATCH rows are waiting or 20 ms after the first one. Each request is answered
     END only once its row has committed, so "answered" means durable. A failed commit keeps the
     rows queued (bounded; past the bound new rows get 503) and retries with backoff. On SIGTERM
-    the queue is flushed, and whatever the database still refuses is spooled to
+    the queue is flushed, and whatever cannot be committed in time is spooled (fsync) to
     spend-spool.<pid>.jsonl, which the next start replays.
 
     Logs name the request id at most: never a row's content.
@@ -200,7 +200,7 @@ static void s_drain(s_spend_t *self, const char *dir)
         return;
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/" S_SPOOL_PREFIX "%d" S_SPOOL_SUFFIX, dir, (int)getpid());
-    if (ar_spend_store_spool(self->store, path) == 0)
+    if (ar_spend_store_spool(self->store, path, s_done, self) == 0)
         zsys_warning("spend: database unavailable (%s); %zu rows spooled to %s for the next "
                      "start",
                      ar_spend_store_error(self->store), left, path);
