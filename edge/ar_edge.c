@@ -19,6 +19,7 @@
 #include <string.h>
 
 #define AR_STREAM_BUFFER_MAX (8u << 20) // bytes queued for one slow SSE reader before we cut it
+#define AR_DRAIN_MAX (1ull << 30)       // oversized bodies up to this are read and dropped
 
 typedef enum { EP_CHAT, EP_MODELS, EP_HEALTH, EP_NOT_FOUND, EP_BAD_METHOD } s_endpoint_t;
 
@@ -734,12 +735,19 @@ static enum MHD_Result s_access (void *cls, struct MHD_Connection *conn, const c
         const char *length = MHD_lookup_connection_value (conn, MHD_HEADER_KIND, "Content-Length");
         unsigned long long declared = length ? strtoull (length, NULL, 10) : 0;
         if (declared > self->config.max_body_bytes) {
-            //  Refuse before reading a byte of it.
+            //  Answering before the body is read would close a socket with unread bytes in it,
+            //  and the kernel's RST can reach the client before our 413 does. So an oversized
+            //  body is read and dropped (no memory kept) and the 413 goes out after it; only an
+            //  absurd size is refused at once.
             call->too_large = true;
-            char message[160];
-            snprintf (message, sizeof message, "Request body too large: the limit is %llu bytes.",
-                      (unsigned long long) self->config.max_body_bytes);
-            return s_reply_error_now (call, 413, message, NULL, "request_too_large");
+            if (declared > AR_DRAIN_MAX) {
+                char message[160];
+                snprintf (message, sizeof message,
+                          "Request body too large: the limit is %llu bytes.",
+                          (unsigned long long) self->config.max_body_bytes);
+                return s_reply_error_now (call, 413, message, NULL, "request_too_large");
+            }
+            return MHD_YES;
         }
         if (declared) {
             call->body = malloc (declared + 1);
