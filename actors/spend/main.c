@@ -11,7 +11,7 @@
     Logs name the request id at most: never a row's content.
 
     Environment: ANYRAY_DATA_DIR, ANYRAY_BROKER_ENDPOINT (via the runtime),
-    ANYRAY_SPEND_CREDIT (1024), ANYRAY_SPEND_QUEUE_MAX (100000), ANYRAY_SPEND_DRAIN_MS (5000).
+    ANYRAY_SPEND_CREDIT (1024), ANYRAY_SPEND_QUEUE_MAX (100000), ANYRAY_SPEND_DRAIN_MS (3000, under the launcher's 5 s stop deadline).
 */
 #include <dirent.h>
 #include <errno.h>
@@ -181,7 +181,7 @@ static void s_replay_spools(s_spend_t *self, const char *dir)
 //  After the loop stopped: commit what is queued, retrying for a while; spool the rest.
 static void s_drain(s_spend_t *self, const char *dir)
 {
-    int64_t budget = ar_env_int("ANYRAY_SPEND_DRAIN_MS", 5000, 0, 600000);
+    int64_t budget = ar_env_int("ANYRAY_SPEND_DRAIN_MS", 3000, 0, 600000);
     ar_mono_ms deadline = ar_mono_now() + budget;
     ar_mono_ms backoff = S_BACKOFF_MIN_MS;
     while (ar_spend_store_queued(self->store)) {
