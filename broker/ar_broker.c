@@ -17,11 +17,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#define AR_SWEEP_MS      10
-#define AR_LIVENESS      3
-#define AR_QUEUE_MAX     10000 // per service; beyond it requests are OVERLOADED at once
-#define AR_SERVICES_MAX  256
-#define AR_WORKERS_MAX   4096
+#define AR_SWEEP_MS     10
+#define AR_LIVENESS     3
+#define AR_QUEUE_MAX    10000 // per service; beyond it requests are OVERLOADED at once
+#define AR_SERVICES_MAX 256
+#define AR_WORKERS_MAX  4096
 
 typedef struct s_service_t s_service_t;
 
@@ -43,14 +43,14 @@ struct s_service_t {
 typedef struct {
     char key[2 * AR_ID_LEN + 1];
     uint8_t id[AR_ID_LEN];
-    zframe_t *client;    // routing id of the requester
+    zframe_t *client; // routing id of the requester
     s_service_t *service;
-    s_worker_t *worker;  // NULL while queued
-    void *queue_handle;  // position in service->queue while queued
+    s_worker_t *worker; // NULL while queued
+    void *queue_handle; // position in service->queue while queued
     ar_mono_ms deadline;
     zframe_t *env_frame; // kept for requeue until the first reply byte
     zframe_t *body;
-    bool replied;        // a CHUNK reached the client: never replay
+    bool replied; // a CHUNK reached the client: never replay
     uint8_t attempt;
 } s_request_t;
 
@@ -163,7 +163,8 @@ static uint16_t s_status_for (const char *reason)
     return 503; // NO_WORKER, OVERLOADED
 }
 
-static void s_send_error (ar_broker_t *self, zframe_t *client, const uint8_t *id, const char *reason)
+static void s_send_error (ar_broker_t *self, zframe_t *client, const uint8_t *id,
+                          const char *reason)
 {
     ar_envelope_t env;
     ar_envelope_init (&env);
@@ -219,7 +220,8 @@ static int s_dispatch (ar_broker_t *self, s_request_t *request)
     s_service_t *service = request->service;
     for (int tries = 0; tries < 8; tries++) {
         s_worker_t *best = NULL;
-        for (s_worker_t *w = zlistx_first (service->workers); w; w = zlistx_next (service->workers)) {
+        for (s_worker_t *w = zlistx_first (service->workers); w;
+             w = zlistx_next (service->workers)) {
             if (w->inflight >= w->credit)
                 continue;
             if (!best || w->credit - w->inflight > best->credit - best->inflight ||
@@ -243,8 +245,7 @@ static int s_dispatch (ar_broker_t *self, s_request_t *request)
         if (errno == EHOSTUNREACH) {
             zlistx_delete (service->workers, zlistx_find (service->workers, best));
             best->service = NULL;
-        }
-        else
+        } else
             best->inflight = best->credit;
     }
     return 1;
@@ -325,28 +326,26 @@ static void s_mmi (ar_broker_t *self, ar_msg_t *msg)
         s_service_t *service = zhashx_lookup (self->services, name);
         bool live = service && zlistx_size (service->workers) > 0;
         ar_envelope_set_status (&env, live ? 200 : 404, live ? "OK" : "NOT_FOUND");
-    }
-    else if (strcmp (msg->env.service, "mmi.workers") == 0) {
-        used += (size_t) snprintf (body, sizeof body, "{");
+    } else if (strcmp (msg->env.service, "mmi.workers") == 0) {
+        used += (size_t)snprintf (body, sizeof body, "{");
         bool first = true;
         for (s_service_t *s = zhashx_first (self->services); s; s = zhashx_next (self->services)) {
             uint32_t credit = 0, inflight = 0;
             for (s_worker_t *w = zlistx_first (s->workers); w; w = zlistx_next (s->workers))
                 credit += w->credit, inflight += w->inflight;
             if (used < sizeof body - 200)
-                used += (size_t) snprintf (
+                used += (size_t)snprintf (
                     body + used, sizeof body - used,
                     "%s\"%s\":{\"workers\":%zu,\"credit\":%u,\"inflight\":%u,\"queued\":%zu}",
                     first ? "" : ",", s->name, zlistx_size (s->workers), credit, inflight,
                     zlistx_size (s->queue));
             first = false;
         }
-        used += (size_t) snprintf (body + used, sizeof body - used, "}");
+        used += (size_t)snprintf (body + used, sizeof body - used, "}");
         ar_envelope_set_status (&env, 200, "OK");
-    }
-    else if (strcmp (msg->env.service, "mmi.stats") == 0) {
+    } else if (strcmp (msg->env.service, "mmi.stats") == 0) {
         const ar_broker_stats_t *st = &self->stats;
-        used = (size_t) snprintf (
+        used = (size_t)snprintf (
             body, sizeof body,
             "{\"requests\":%lu,\"replies\":%lu,\"expired\":%lu,\"no_worker\":%lu,"
             "\"overloaded\":%lu,\"worker_lost\":%lu,\"requeued\":%lu,\"late_replies\":%lu,"
@@ -356,8 +355,7 @@ static void s_mmi (ar_broker_t *self, ar_msg_t *msg)
             st->requeued, st->late_replies, st->malformed, st->not_ours, st->cancelled,
             st->slow_consumer, st->workers_expired, zhashx_size (self->requests));
         ar_envelope_set_status (&env, 200, "OK");
-    }
-    else
+    } else
         ar_envelope_set_status (&env, 501, "UNKNOWN_MMI");
     ar_msg_send_bytes (self->router, msg->routing_id, AR_CMD_END, &env, used ? body : NULL, used,
                        ZMQ_DONTWAIT);
@@ -490,7 +488,7 @@ static void s_on_ready (ar_broker_t *self, ar_msg_t *msg, const char *peer_key)
     msg->routing_id = NULL;
     worker->service = service;
     worker->credit = msg->env.credit ? msg->env.credit : 1;
-    worker->expiry = ar_mono_now () + (ar_mono_ms) AR_LIVENESS * self->heartbeat_ms;
+    worker->expiry = ar_mono_now () + (ar_mono_ms)AR_LIVENESS * self->heartbeat_ms;
     zhashx_insert (self->workers, worker->key, worker);
     zlistx_add_end (service->workers, worker);
     s_dispatch_queue (self, service);
@@ -518,7 +516,7 @@ static void s_handle (ar_broker_t *self, ar_msg_t *msg)
     s_hex (zframe_data (msg->routing_id), peer_len < 256 ? peer_len : 256, peer_key);
     s_worker_t *worker = zhashx_lookup (self->workers, peer_key);
     if (worker)
-        worker->expiry = ar_mono_now () + (ar_mono_ms) AR_LIVENESS * self->heartbeat_ms;
+        worker->expiry = ar_mono_now () + (ar_mono_ms)AR_LIVENESS * self->heartbeat_ms;
 
     switch (msg->cmd) {
     case AR_CMD_READY:
@@ -543,8 +541,9 @@ static void s_handle (ar_broker_t *self, ar_msg_t *msg)
         if (!worker) {
             //  A client checking we are alive; a worker we do not know must re-READY.
             bool from_worker = *msg->env.service != 0;
-            s_send_control (self, msg->routing_id, from_worker ? AR_CMD_DISCONNECT : AR_CMD_HEARTBEAT,
-                            NULL, from_worker ? "unknown worker" : NULL);
+            s_send_control (self, msg->routing_id,
+                            from_worker ? AR_CMD_DISCONNECT : AR_CMD_HEARTBEAT, NULL,
+                            from_worker ? "unknown worker" : NULL);
         }
         break;
     case AR_CMD_DISCONNECT:
@@ -581,7 +580,8 @@ static void s_heartbeat (ar_broker_t *self, ar_mono_ms now)
         else if (w->service && w->inflight >= w->credit) {
             //  A worker taken out of rotation for EAGAIN gets its real load back on each beat.
             uint32_t real = 0;
-            for (s_request_t *r = zhashx_first (self->requests); r; r = zhashx_next (self->requests))
+            for (s_request_t *r = zhashx_first (self->requests); r;
+                 r = zhashx_next (self->requests))
                 if (r->worker == w)
                     real++;
             w->inflight = real;
@@ -629,7 +629,7 @@ int ar_broker_run (ar_broker_t *self, zsock_t *pipe)
         ar_mono_ms wake = self->next_heartbeat;
         if (zhashx_size (self->requests) && self->next_sweep < wake)
             wake = self->next_sweep;
-        long timeout = wake > now ? (long) (wake - now) : 0;
+        long timeout = wake > now ? (long)(wake - now) : 0;
         int rc = zmq_poll (items, count, timeout);
         if (rc == -1 && errno != EINTR)
             break;
@@ -655,7 +655,8 @@ int ar_broker_run (ar_broker_t *self, zsock_t *pipe)
                 self->stats.malformed++;
                 if (msg.routing_id)
                     s_send_error (self, msg.routing_id, NULL,
-                                  result == AR_RECV_VERSION ? AR_REASON_VERSION : AR_REASON_MALFORMED);
+                                  result == AR_RECV_VERSION ? AR_REASON_VERSION
+                                                            : AR_REASON_MALFORMED);
             }
             ar_msg_reset (&msg);
         }
@@ -714,7 +715,7 @@ static void s_request_env (ar_envelope_t *env, const char *service, int64_t dead
     ar_envelope_init (env);
     ar_envelope_new_id (env);
     snprintf (env->service, sizeof env->service, "%s", service);
-    env->deadline_ms = (ar_wall_ms) ((int64_t) ar_wall_now () + deadline_in_ms);
+    env->deadline_ms = (ar_wall_ms)((int64_t)ar_wall_now () + deadline_in_ms);
 }
 
 static zsock_t *s_worker (const char *endpoint, const char *service, uint16_t credit)
@@ -863,7 +864,8 @@ void ar_broker_test (bool verbose)
     ar_envelope_init (&bye);
     s_send (survivor, AR_CMD_DISCONNECT, &bye, NULL);
     assert (s_expect (client, &msg, 1000) == AR_CMD_ERROR);
-    assert (strcmp (msg.env.status_reason, AR_REASON_WORKER_LOST) == 0 && msg.env.status_code == 502);
+    assert (strcmp (msg.env.status_reason, AR_REASON_WORKER_LOST) == 0 &&
+            msg.env.status_code == 502);
     ar_msg_reset (&msg);
     zsock_destroy (&survivor);
 
@@ -876,7 +878,7 @@ void ar_broker_test (bool verbose)
     ar_msg_reset (&msg);
 
     //  Bad traffic is answered and counted, and the broker keeps serving.
-    zsock_send (client, "sbb", "ARB1", "\x02", (size_t) 1, "\xdd\xff\xff\xff\xff", (size_t) 5);
+    zsock_send (client, "sbb", "ARB1", "\x02", (size_t)1, "\xdd\xff\xff\xff\xff", (size_t)5);
     assert (s_expect (client, &msg, 1000) == AR_CMD_ERROR);
     assert (strcmp (msg.env.status_reason, AR_REASON_MALFORMED) == 0);
     ar_msg_reset (&msg);
@@ -902,5 +904,5 @@ void ar_broker_test (bool verbose)
 
     zsock_destroy (&client);
     zactor_destroy (&broker);
-    (void) verbose;
+    (void)verbose;
 }

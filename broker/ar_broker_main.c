@@ -7,7 +7,7 @@ int main (void)
 {
     char endpoint[512];
     ar_env_broker_endpoint (endpoint, sizeof endpoint);
-    uint32_t heartbeat = (uint32_t) ar_env_int ("ANYRAY_HEARTBEAT_MS", 500, 50, 60000);
+    uint32_t heartbeat = (uint32_t)ar_env_int ("ANYRAY_HEARTBEAT_MS", 500, 50, 60000);
     ar_broker_t *broker = ar_broker_new (endpoint, heartbeat);
     if (!broker)
         return 1;

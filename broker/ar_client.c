@@ -27,7 +27,7 @@ ar_client_t *ar_client_new (const char *endpoint, uint32_t heartbeat_ms)
     self->heartbeat_ms = heartbeat_ms ? heartbeat_ms : 500;
     ar_mono_ms now = ar_mono_now ();
     self->next_beat = now;
-    self->broker_expiry = now + 3 * (ar_mono_ms) self->heartbeat_ms;
+    self->broker_expiry = now + 3 * (ar_mono_ms)self->heartbeat_ms;
     return self;
 }
 
@@ -66,7 +66,7 @@ ar_recv_result_t ar_client_recv (ar_client_t *self, ar_msg_t *msg)
         ar_recv_result_t rc = ar_msg_recv (self->dealer, false, msg, &error, ZMQ_DONTWAIT);
         if (rc == AR_RECV_INTERRUPTED)
             return rc;
-        self->broker_expiry = ar_mono_now () + 3 * (ar_mono_ms) self->heartbeat_ms;
+        self->broker_expiry = ar_mono_now () + 3 * (ar_mono_ms)self->heartbeat_ms;
         if (rc == AR_RECV_OK && msg->cmd == AR_CMD_HEARTBEAT) {
             ar_msg_reset (msg);
             continue;
@@ -106,7 +106,7 @@ static void s_broker_thread (zsock_t *pipe, void *endpoint)
 void ar_client_test (bool verbose)
 {
     const char *endpoint = "inproc://ar_client_test";
-    zactor_t *broker = zactor_new (s_broker_thread, (void *) endpoint);
+    zactor_t *broker = zactor_new (s_broker_thread, (void *)endpoint);
     ar_client_t *client = ar_client_new (endpoint, 50);
     assert (client);
     //  Beats are answered, so the broker counts as alive; they never surface as replies.
@@ -135,5 +135,5 @@ void ar_client_test (bool verbose)
     ar_client_recv (client, &msg);
     assert (!ar_client_broker_alive (client));
     ar_client_destroy (&client);
-    (void) verbose;
+    (void)verbose;
 }

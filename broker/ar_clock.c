@@ -7,21 +7,21 @@ ar_wall_ms ar_wall_now (void)
 {
     struct timespec ts;
     clock_gettime (CLOCK_REALTIME, &ts);
-    return (ar_wall_ms) ts.tv_sec * 1000 + (ar_wall_ms) (ts.tv_nsec / 1000000);
+    return (ar_wall_ms)ts.tv_sec * 1000 + (ar_wall_ms)(ts.tv_nsec / 1000000);
 }
 
 ar_mono_ms ar_mono_now (void)
 {
     struct timespec ts;
     clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (ar_mono_ms) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (ar_mono_ms)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int64_t ar_mono_us (void)
 {
     struct timespec ts;
     clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 //  The sender states both the absolute deadline and the budget it had left; we trust whichever
@@ -34,9 +34,9 @@ ar_mono_ms ar_deadline_to_mono (ar_wall_ms deadline, uint32_t budget_ms)
     int64_t left = INT64_MAX;
     if (deadline) {
         ar_wall_ms wall = ar_wall_now ();
-        left = deadline > wall ? (int64_t) (deadline - wall) : 0;
+        left = deadline > wall ? (int64_t)(deadline - wall) : 0;
     }
-    if (budget_ms && (int64_t) budget_ms < left)
+    if (budget_ms && (int64_t)budget_ms < left)
         left = budget_ms;
     return now + left;
 }
@@ -58,5 +58,5 @@ void ar_clock_test (bool verbose)
     //  A deadline in the past is due now, never in the future.
     d = ar_deadline_to_mono (w1 - 1000, 0);
     assert (d <= ar_mono_now ());
-    (void) verbose;
+    (void)verbose;
 }

@@ -23,7 +23,7 @@ int64_t ar_env_int (const char *name, int64_t def, int64_t min, int64_t max)
     long long parsed = strtoll (value, &end, 10);
     if (errno || *end || parsed < min || parsed > max) {
         fprintf (stderr, "anyray: ignoring %s=%s (want an integer in [%lld, %lld])\n", name, value,
-                 (long long) min, (long long) max);
+                 (long long)min, (long long)max);
         return def;
     }
     return parsed;
@@ -63,5 +63,5 @@ void ar_env_test (bool verbose)
     char buf[256];
     assert (strcmp (ar_env_broker_endpoint (buf, sizeof buf), "tcp://127.0.0.1:1") == 0);
     unsetenv ("ANYRAY_BROKER_ENDPOINT");
-    (void) verbose;
+    (void)verbose;
 }

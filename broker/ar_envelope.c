@@ -27,11 +27,11 @@ void ar_envelope_new_id (ar_envelope_t *self)
     //  6 bytes of epoch ms first, so ids sort by time (UUIDv7-like), then 10 random bytes.
     ar_wall_ms now = ar_wall_now ();
     for (int i = 0; i < 6; i++)
-        self->id[i] = (uint8_t) (now >> (8 * (5 - i)));
+        self->id[i] = (uint8_t)(now >> (8 * (5 - i)));
     if (getrandom (self->id + 6, AR_ID_LEN - 6, 0) != AR_ID_LEN - 6) {
         //  getrandom on Linux only fails before the pool is seeded; fall back to a counter mix.
         static uint64_t counter;
-        uint64_t mix = (uint64_t) ar_mono_us () ^ (++counter * 0x9E3779B97F4A7C15ULL);
+        uint64_t mix = (uint64_t)ar_mono_us () ^ (++counter * 0x9E3779B97F4A7C15ULL);
         memcpy (self->id + 6, &mix, 8);
     }
 }
@@ -69,9 +69,8 @@ static void s_meta_remove (ar_envelope_t *self, size_t i)
     const char *k, *v;
     ar_envelope_meta_at (self, i, &k, &v);
     uint16_t start = self->meta_off[i];
-    uint16_t len = (uint16_t) (strlen (k) + strlen (v) + 2);
-    memmove (self->meta_data + start, self->meta_data + start + len,
-             self->meta_used - start - len);
+    uint16_t len = (uint16_t)(strlen (k) + strlen (v) + 2);
+    memmove (self->meta_data + start, self->meta_data + start + len, self->meta_used - start - len);
     self->meta_used -= len;
     for (size_t j = i; j + 1 < self->meta_count; j++)
         self->meta_off[j] = self->meta_off[j + 1];
@@ -98,7 +97,7 @@ static int s_meta_append (ar_envelope_t *self, const char *key, size_t key_len, 
     memcpy (at + key_len + 1, value, value_len);
     at[key_len + 1 + value_len] = 0;
     self->meta_off[self->meta_count++] = self->meta_used;
-    self->meta_used = (uint16_t) (self->meta_used + key_len + value_len + 2);
+    self->meta_used = (uint16_t)(self->meta_used + key_len + value_len + 2);
     return 0;
 }
 
@@ -242,8 +241,8 @@ int ar_envelope_encode (const ar_envelope_t *self, uint8_t *buf, size_t size)
         s_pack_str (&pk, self->instance);
     }
     //  Unknown pairs were re-packed on decode; they go out as they came in.
-    s_write (&out, (const char *) self->unknown, self->unknown_len);
-    return out.overflow ? -1 : (int) out.used;
+    s_write (&out, (const char *)self->unknown, self->unknown_len);
+    return out.overflow ? -1 : (int)out.used;
 }
 
 //  --------------------------------------------------------------------------
@@ -281,35 +280,88 @@ int ar_msgpack_prevalidate (const uint8_t *data, size_t size, int max_depth)
         if (tag <= 0x7f || tag >= 0xe0 || tag == 0xc0 || tag == 0xc2 || tag == 0xc3)
             ;
         else if (tag >= 0x80 && tag <= 0x8f)
-            children = 2 * (uint64_t) (tag & 0x0f);
+            children = 2 * (uint64_t)(tag & 0x0f);
         else if (tag >= 0x90 && tag <= 0x9f)
             children = tag & 0x0f;
         else if (tag >= 0xa0 && tag <= 0xbf)
             skip = tag & 0x1f;
         else
             switch (tag) {
-            case 0xc4: case 0xd9: header = 1; break; // bin8, str8
-            case 0xc5: case 0xda: header = 2; break;
-            case 0xc6: case 0xdb: header = 4; break;
-            case 0xc7: header = 1; skip = 1; break; // ext8: len + type
-            case 0xc8: header = 2; skip = 1; break;
-            case 0xc9: header = 4; skip = 1; break;
-            case 0xca: skip = 4; break;
-            case 0xcb: skip = 8; break;
-            case 0xcc: case 0xd0: skip = 1; break;
-            case 0xcd: case 0xd1: skip = 2; break;
-            case 0xce: case 0xd2: skip = 4; break;
-            case 0xcf: case 0xd3: skip = 8; break;
-            case 0xd4: skip = 2; break;
-            case 0xd5: skip = 3; break;
-            case 0xd6: skip = 5; break;
-            case 0xd7: skip = 9; break;
-            case 0xd8: skip = 17; break;
-            case 0xdc: header = 2; break; // array16
-            case 0xdd: header = 4; break;
-            case 0xde: header = 2; break; // map16
-            case 0xdf: header = 4; break;
-            default: return -1; // 0xc1 is never used
+            case 0xc4:
+            case 0xd9:
+                header = 1;
+                break; // bin8, str8
+            case 0xc5:
+            case 0xda:
+                header = 2;
+                break;
+            case 0xc6:
+            case 0xdb:
+                header = 4;
+                break;
+            case 0xc7:
+                header = 1;
+                skip = 1;
+                break; // ext8: len + type
+            case 0xc8:
+                header = 2;
+                skip = 1;
+                break;
+            case 0xc9:
+                header = 4;
+                skip = 1;
+                break;
+            case 0xca:
+                skip = 4;
+                break;
+            case 0xcb:
+                skip = 8;
+                break;
+            case 0xcc:
+            case 0xd0:
+                skip = 1;
+                break;
+            case 0xcd:
+            case 0xd1:
+                skip = 2;
+                break;
+            case 0xce:
+            case 0xd2:
+                skip = 4;
+                break;
+            case 0xcf:
+            case 0xd3:
+                skip = 8;
+                break;
+            case 0xd4:
+                skip = 2;
+                break;
+            case 0xd5:
+                skip = 3;
+                break;
+            case 0xd6:
+                skip = 5;
+                break;
+            case 0xd7:
+                skip = 9;
+                break;
+            case 0xd8:
+                skip = 17;
+                break;
+            case 0xdc:
+                header = 2;
+                break; // array16
+            case 0xdd:
+                header = 4;
+                break;
+            case 0xde:
+                header = 2;
+                break; // map16
+            case 0xdf:
+                header = 4;
+                break;
+            default:
+                return -1; // 0xc1 is never used
             }
         if (header) {
             if (size - pos < header)
@@ -359,7 +411,8 @@ static int s_uint (const msgpack_object *o, uint64_t max, uint64_t *out)
     return 0;
 }
 
-static int s_keep_unknown (ar_envelope_t *self, const msgpack_object *key, const msgpack_object *val)
+static int s_keep_unknown (ar_envelope_t *self, const msgpack_object *key,
+                           const msgpack_object *val)
 {
     s_fixed_buffer_t out = {self->unknown + self->unknown_len, AR_UNKNOWN_MAX - self->unknown_len,
                             0, false};
@@ -382,7 +435,7 @@ static int s_decode_field (ar_envelope_t *self, uint64_t key, const msgpack_obje
     case AR_KEY_MINOR:
         if (s_uint (v, UINT32_MAX, &n))
             return *error = "minor version not an integer", -1;
-        self->minor = (uint32_t) n;
+        self->minor = (uint32_t)n;
         return 0;
     case AR_KEY_ID:
         if (v->type != MSGPACK_OBJECT_BIN || v->via.bin.size != AR_ID_LEN)
@@ -404,21 +457,22 @@ static int s_decode_field (ar_envelope_t *self, uint64_t key, const msgpack_obje
     case AR_KEY_BUDGET:
         if (s_uint (v, UINT32_MAX, &n))
             return *error = "budget not an integer", -1;
-        self->budget_ms = (uint32_t) n;
+        self->budget_ms = (uint32_t)n;
         return 0;
     case AR_KEY_SERVICE:
-        return s_copy_str (v, self->service, sizeof self->service) ? (*error = "bad service", -1) : 0;
+        return s_copy_str (v, self->service, sizeof self->service) ? (*error = "bad service", -1)
+                                                                   : 0;
     case AR_KEY_KIND:
         return s_copy_str (v, self->kind, sizeof self->kind) ? (*error = "bad kind", -1) : 0;
     case AR_KEY_SEQ:
         if (s_uint (v, UINT32_MAX, &n))
             return *error = "seq not an integer", -1;
-        self->seq = (uint32_t) n;
+        self->seq = (uint32_t)n;
         return 0;
     case AR_KEY_ATTEMPT:
         if (s_uint (v, UINT8_MAX, &n))
             return *error = "attempt not a small integer", -1;
-        self->attempt = (uint8_t) n;
+        self->attempt = (uint8_t)n;
         return 0;
     case AR_KEY_META:
         if (v->type != MSGPACK_OBJECT_MAP || v->via.map.size > AR_META_MAX)
@@ -432,29 +486,30 @@ static int s_decode_field (ar_envelope_t *self, uint64_t key, const msgpack_obje
         }
         return 0;
     case AR_KEY_BODY_TYPE:
-        return s_copy_str (v, self->body_type, sizeof self->body_type) ? (*error = "bad body_type", -1)
-                                                                        : 0;
+        return s_copy_str (v, self->body_type, sizeof self->body_type)
+                   ? (*error = "bad body_type", -1)
+                   : 0;
     case AR_KEY_STATUS:
         if (v->type != MSGPACK_OBJECT_ARRAY || v->via.array.size != 2 ||
             s_uint (&v->via.array.ptr[0], UINT16_MAX, &n) ||
             s_copy_str (&v->via.array.ptr[1], self->status_reason, sizeof self->status_reason))
             return *error = "status must be [code, reason]", -1;
-        self->status_code = (uint16_t) n;
+        self->status_code = (uint16_t)n;
         self->has_status = true;
         return 0;
     case AR_KEY_CREDIT:
         if (s_uint (v, UINT16_MAX, &n))
             return *error = "credit not an integer", -1;
-        self->credit = (uint16_t) n;
+        self->credit = (uint16_t)n;
         return 0;
     case AR_KEY_HEARTBEAT:
         if (s_uint (v, UINT32_MAX, &n))
             return *error = "heartbeat not an integer", -1;
-        self->heartbeat_ms = (uint32_t) n;
+        self->heartbeat_ms = (uint32_t)n;
         return 0;
     case AR_KEY_INSTANCE:
         return s_copy_str (v, self->instance, sizeof self->instance) ? (*error = "bad instance", -1)
-                                                                      : 0;
+                                                                     : 0;
     }
     return 1; // not ours
 }
@@ -475,7 +530,8 @@ int ar_envelope_decode (ar_envelope_t *self, const uint8_t *data, size_t size, c
     size_t offset = 0;
     int rc = -1;
     bool has_id = false;
-    if (msgpack_unpack_next (&result, (const char *) data, size, &offset) != MSGPACK_UNPACK_SUCCESS) {
+    if (msgpack_unpack_next (&result, (const char *)data, size, &offset) !=
+        MSGPACK_UNPACK_SUCCESS) {
         *error = "envelope does not decode";
         goto done;
     }
@@ -529,7 +585,7 @@ static void s_golden_request (ar_envelope_t *env)
 {
     ar_envelope_init (env);
     for (int i = 0; i < AR_ID_LEN; i++)
-        env->id[i] = (uint8_t) i;
+        env->id[i] = (uint8_t)i;
     env->has_trace = true;
     memset (env->trace, 0xab, AR_ID_LEN);
     env->deadline_ms = 1767225600000ULL; // 2026-01-01T00:00:00Z
@@ -571,12 +627,12 @@ void ar_envelope_test (bool verbose)
     s_golden_request (&env);
     int len = ar_envelope_encode (&env, buf, sizeof buf);
     assert (len > 0);
-    s_hex (buf, (size_t) len, hex);
+    s_hex (buf, (size_t)len, hex);
     s_read_vector ("envelope_request.hex", want, sizeof want);
     if (verbose || strcmp (hex, want) != 0)
         printf ("\n request vector: %s\n", hex), fflush (stdout);
     assert (strcmp (hex, want) == 0);
-    assert (ar_envelope_decode (&back, buf, (size_t) len, &error) == 0);
+    assert (ar_envelope_decode (&back, buf, (size_t)len, &error) == 0);
     assert (memcmp (back.id, env.id, AR_ID_LEN) == 0);
     assert (back.has_trace && back.trace[15] == 0xab);
     assert (back.deadline_ms == env.deadline_ms && back.budget_ms == 800);
@@ -589,10 +645,10 @@ void ar_envelope_test (bool verbose)
     //  Golden ERROR vector (what the broker sends for NO_WORKER).
     ar_envelope_init (&env);
     for (int i = 0; i < AR_ID_LEN; i++)
-        env.id[i] = (uint8_t) (15 - i);
+        env.id[i] = (uint8_t)(15 - i);
     ar_envelope_set_status (&env, 503, AR_REASON_NO_WORKER);
     len = ar_envelope_encode (&env, buf, sizeof buf);
-    s_hex (buf, (size_t) len, hex);
+    s_hex (buf, (size_t)len, hex);
     s_read_vector ("envelope_error.hex", want, sizeof want);
     if (verbose || strcmp (hex, want) != 0)
         printf ("\n error vector: %s\n", hex), fflush (stdout);
@@ -601,16 +657,16 @@ void ar_envelope_test (bool verbose)
     //  Unknown keys (a newer minor) pass through unchanged, in order.
     uint8_t newer[64];
     size_t n = 0;
-    newer[n++] = 0x83;                       // map of 3
+    newer[n++] = 0x83; // map of 3
     newer[n++] = 0x01, newer[n++] = 0xc4, newer[n++] = 16;
     for (int i = 0; i < 16; i++)
-        newer[n++] = (uint8_t) i;
+        newer[n++] = (uint8_t)i;
     newer[n++] = 0x3f, newer[n++] = 0xa2, newer[n++] = 'h', newer[n++] = 'i'; // key 63: "hi"
-    newer[n++] = 0x00, newer[n++] = 0x05;                                    // minor 5
+    newer[n++] = 0x00, newer[n++] = 0x05;                                     // minor 5
     assert (ar_envelope_decode (&back, newer, n, &error) == 0);
     assert (back.minor == 5 && back.unknown_count == 1);
     len = ar_envelope_encode (&back, buf, sizeof buf);
-    assert (ar_envelope_decode (&env, buf, (size_t) len, &error) == 0);
+    assert (ar_envelope_decode (&env, buf, (size_t)len, &error) == 0);
     assert (env.unknown_count == 1 && env.unknown_len == back.unknown_len);
     assert (memcmp (env.unknown, "\x3f\xa2hi", 4) == 0);
 
@@ -619,28 +675,34 @@ void ar_envelope_test (bool verbose)
         const char *bytes;
         size_t len;
     } bad[] = {
-        {"\xdd\xff\xff\xff\xff", 5},       // array claiming 4G entries
-        {"\xdf\xff\xff\xff\xff", 5},       // map claiming 4G pairs
-        {"\x81\x01", 2},                   // truncated map
-        {"\xc1", 1},                       // never-used tag
+        {"\xdd\xff\xff\xff\xff", 5},         // array claiming 4G entries
+        {"\xdf\xff\xff\xff\xff", 5},         // map claiming 4G pairs
+        {"\x81\x01", 2},                     // truncated map
+        {"\xc1", 1},                         // never-used tag
         {"\x91\x91\x91\x91\x91\x91\x90", 7}, // too deep
-        {"\x80", 1},                       // no id
-        {"\x81\x01\xc4\x02\x00\x00", 6},   // short id
-        {"\x82\x01\xc4\x10" "0123456789abcdef" "\x05\x01", 22}, // service not a string
-        {"\xa3" "abc", 4},                 // not a map
-        {"\x80\x80", 2},                   // trailing bytes
+        {"\x80", 1},                         // no id
+        {"\x81\x01\xc4\x02\x00\x00", 6},     // short id
+        {"\x82\x01\xc4\x10"
+         "0123456789abcdef"
+         "\x05\x01",
+         22}, // service not a string
+        {"\xa3"
+         "abc",
+         4},             // not a map
+        {"\x80\x80", 2}, // trailing bytes
         {"", 0},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         error = NULL;
-        assert (ar_envelope_decode (&back, (const uint8_t *) bad[i].bytes, bad[i].len, &error) == -1);
+        assert (ar_envelope_decode (&back, (const uint8_t *)bad[i].bytes, bad[i].len, &error) ==
+                -1);
         assert (error && *error);
     }
     //  Pre-validator accepts what msgpack-c writes, at exactly its length.
     s_golden_request (&env);
     len = ar_envelope_encode (&env, buf, sizeof buf);
-    assert (ar_msgpack_prevalidate (buf, (size_t) len, 4) == 0);
-    assert (ar_msgpack_prevalidate (buf, (size_t) len - 1, 4) == -1);
+    assert (ar_msgpack_prevalidate (buf, (size_t)len, 4) == 0);
+    assert (ar_msgpack_prevalidate (buf, (size_t)len - 1, 4) == -1);
 
     //  Meta limits: 32 entries, 1 KiB total, long values refused.
     ar_envelope_init (&env);
@@ -689,8 +751,8 @@ void ar_envelope_test (bool verbose)
     assert (strlen (id_hex) == 32);
 
     //  Frame 0.
-    assert (ar_envelope_check_tag ((const uint8_t *) "ARB1", 4) == 0);
-    assert (ar_envelope_check_tag ((const uint8_t *) "ARB2", 4) == -2);
-    assert (ar_envelope_check_tag ((const uint8_t *) "MDPW", 4) == -1);
-    assert (ar_envelope_check_tag ((const uint8_t *) "ARB12", 5) == -1);
+    assert (ar_envelope_check_tag ((const uint8_t *)"ARB1", 4) == 0);
+    assert (ar_envelope_check_tag ((const uint8_t *)"ARB2", 4) == -2);
+    assert (ar_envelope_check_tag ((const uint8_t *)"MDPW", 4) == -1);
+    assert (ar_envelope_check_tag ((const uint8_t *)"ARB12", 5) == -1);
 }

@@ -17,17 +17,17 @@
 #include <stdint.h>
 #include <czmq.h>
 
-#define AR_PROTO_TAG       "ARB1"
-#define AR_PROTO_TAG_LEN   4
-#define AR_PROTO_MINOR     0
-#define AR_ENVELOPE_MAX    4096 // bytes of frame 2
-#define AR_ID_LEN          16
-#define AR_META_MAX        32 // entries
-#define AR_META_BYTES_MAX  1024
-#define AR_SERVICE_MAX     64
-#define AR_KIND_MAX        32
-#define AR_REASON_MAX      128
-#define AR_UNKNOWN_MAX     256 // bytes of unknown keys carried through
+#define AR_PROTO_TAG      "ARB1"
+#define AR_PROTO_TAG_LEN  4
+#define AR_PROTO_MINOR    0
+#define AR_ENVELOPE_MAX   4096 // bytes of frame 2
+#define AR_ID_LEN         16
+#define AR_META_MAX       32 // entries
+#define AR_META_BYTES_MAX 1024
+#define AR_SERVICE_MAX    64
+#define AR_KIND_MAX       32
+#define AR_REASON_MAX     128
+#define AR_UNKNOWN_MAX    256 // bytes of unknown keys carried through
 
 typedef enum {
     AR_CMD_READY = 0x01,
@@ -116,7 +116,8 @@ int ar_envelope_meta_set (ar_envelope_t *self, const char *key, const char *valu
 const char *ar_envelope_meta_get (const ar_envelope_t *self, const char *key);
 
 //  Entry i (0 <= i < meta_count) as key and value.
-void ar_envelope_meta_at (const ar_envelope_t *self, size_t i, const char **key, const char **value);
+void ar_envelope_meta_at (const ar_envelope_t *self, size_t i, const char **key,
+                          const char **value);
 
 void ar_envelope_set_status (ar_envelope_t *self, uint16_t code, const char *reason);
 

@@ -18,7 +18,10 @@ typedef struct {
 
 //  1 marks bytes that end the fast path inside a string: quote, backslash, control, non-ASCII.
 static const uint8_t s_string_special[256] = {
-    [0 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1, [0x80 ... 0xff] = 1,
+    [0 ... 0x1f] = 1,
+    ['"'] = 1,
+    ['\\'] = 1,
+    [0x80 ... 0xff] = 1,
 };
 
 static void s_skip_ws (s_scan_t *s)
@@ -41,11 +44,11 @@ static int s_hex4 (const char *p, unsigned *out)
         char c = p[i];
         value <<= 4;
         if (c >= '0' && c <= '9')
-            value |= (unsigned) (c - '0');
+            value |= (unsigned)(c - '0');
         else if (c >= 'a' && c <= 'f')
-            value |= (unsigned) (c - 'a' + 10);
+            value |= (unsigned)(c - 'a' + 10);
         else if (c >= 'A' && c <= 'F')
-            value |= (unsigned) (c - 'A' + 10);
+            value |= (unsigned)(c - 'A' + 10);
         else
             return -1;
     }
@@ -82,26 +85,33 @@ static int s_utf8 (const uint8_t *p, const uint8_t *end)
 //  At the opening quote; leaves p after the closing quote.
 static int s_string (s_scan_t *s)
 {
-    const uint8_t *p = (const uint8_t *) s->p + 1, *end = (const uint8_t *) s->end;
+    const uint8_t *p = (const uint8_t *)s->p + 1, *end = (const uint8_t *)s->end;
     for (;;) {
         while (p < end && !s_string_special[*p])
             p++;
         if (p >= end)
             return s_fail (s, "unterminated string");
         if (*p == '"') {
-            s->p = (const char *) p + 1;
+            s->p = (const char *)p + 1;
             return 0;
         }
         if (*p == '\\') {
             if (end - p < 2)
                 return s_fail (s, "unterminated escape");
             switch (p[1]) {
-            case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+            case '"':
+            case '\\':
+            case '/':
+            case 'b':
+            case 'f':
+            case 'n':
+            case 'r':
+            case 't':
                 p += 2;
                 break;
             case 'u': {
                 unsigned cp;
-                if (end - p < 6 || s_hex4 ((const char *) p + 2, &cp) != 0)
+                if (end - p < 6 || s_hex4 ((const char *)p + 2, &cp) != 0)
                     return s_fail (s, "bad \\u escape");
                 p += 6;
                 if (cp >= 0xdc00 && cp <= 0xdfff)
@@ -109,7 +119,7 @@ static int s_string (s_scan_t *s)
                 if (cp >= 0xd800 && cp <= 0xdbff) {
                     unsigned low;
                     if (end - p < 6 || p[0] != '\\' || p[1] != 'u' ||
-                        s_hex4 ((const char *) p + 2, &low) != 0 || low < 0xdc00 || low > 0xdfff)
+                        s_hex4 ((const char *)p + 2, &low) != 0 || low < 0xdc00 || low > 0xdfff)
                         return s_fail (s, "lone high surrogate escape");
                     p += 6;
                 }
@@ -165,7 +175,7 @@ static int s_number (s_scan_t *s)
 
 static int s_literal (s_scan_t *s, const char *word, size_t len)
 {
-    if ((size_t) (s->end - s->p) < len || memcmp (s->p, word, len) != 0)
+    if ((size_t)(s->end - s->p) < len || memcmp (s->p, word, len) != 0)
         return s_fail (s, "unexpected character");
     s->p += len;
     return 0;
@@ -178,7 +188,7 @@ static int s_report (s_scan_t *s, int depth, ar_json_type_t type, const char *ke
 {
     if (depth > s->report_depth || !s->visit)
         return 0;
-    ar_json_item_t item = {depth, type, key, key_len, start, (size_t) (s->p - start)};
+    ar_json_item_t item = {depth, type, key, key_len, start, (size_t)(s->p - start)};
     if (s->visit (&item, s->arg) != 0) {
         s->stopped = true;
         return -1;
@@ -207,7 +217,7 @@ static int s_container (s_scan_t *s, int depth, bool object)
             if (s_string (s) != 0)
                 return -1;
             key = key_start + 1;
-            key_len = (size_t) (s->p - key_start) - 2;
+            key_len = (size_t)(s->p - key_start) - 2;
             s_skip_ws (s);
             if (s->p >= s->end || *s->p != ':')
                 return s_fail (s, "expected ':'");
@@ -240,21 +250,35 @@ static int s_value (s_scan_t *s, int depth, const char *key, size_t key_len)
     ar_json_type_t type;
     int rc;
     switch (*s->p) {
-    case '{': type = AR_JSON_OBJECT, rc = s_container (s, depth, true); break;
-    case '[': type = AR_JSON_ARRAY, rc = s_container (s, depth, false); break;
-    case '"': type = AR_JSON_STRING, rc = s_string (s); break;
-    case 't': type = AR_JSON_TRUE, rc = s_literal (s, "true", 4); break;
-    case 'f': type = AR_JSON_FALSE, rc = s_literal (s, "false", 5); break;
-    case 'n': type = AR_JSON_NULL, rc = s_literal (s, "null", 4); break;
-    default: type = AR_JSON_NUMBER, rc = s_number (s); break;
+    case '{':
+        type = AR_JSON_OBJECT, rc = s_container (s, depth, true);
+        break;
+    case '[':
+        type = AR_JSON_ARRAY, rc = s_container (s, depth, false);
+        break;
+    case '"':
+        type = AR_JSON_STRING, rc = s_string (s);
+        break;
+    case 't':
+        type = AR_JSON_TRUE, rc = s_literal (s, "true", 4);
+        break;
+    case 'f':
+        type = AR_JSON_FALSE, rc = s_literal (s, "false", 5);
+        break;
+    case 'n':
+        type = AR_JSON_NULL, rc = s_literal (s, "null", 4);
+        break;
+    default:
+        type = AR_JSON_NUMBER, rc = s_number (s);
+        break;
     }
     if (rc != 0)
         return -1;
     return s_report (s, depth, type, key, key_len, start);
 }
 
-int ar_json_scan (const char *data, size_t len, int report_depth, ar_json_visit_fn visit,
-                  void *arg, size_t *error_at, const char **error)
+int ar_json_scan (const char *data, size_t len, int report_depth, ar_json_visit_fn visit, void *arg,
+                  size_t *error_at, const char **error)
 {
     s_scan_t s = {data, data, data + len, report_depth, visit, arg, NULL, false};
     s_skip_ws (&s);
@@ -268,7 +292,7 @@ int ar_json_scan (const char *data, size_t len, int report_depth, ar_json_visit_
         return 1;
     if (rc != 0) {
         if (error_at)
-            *error_at = (size_t) (s.p - s.start);
+            *error_at = (size_t)(s.p - s.start);
         if (error)
             *error = s.error ? s.error : "invalid JSON";
         return -1;
@@ -281,19 +305,19 @@ static int s_put_utf8 (unsigned cp, char *out, size_t size, size_t *used)
     char buf[4];
     int n;
     if (cp < 0x80)
-        buf[0] = (char) cp, n = 1;
+        buf[0] = (char)cp, n = 1;
     else if (cp < 0x800)
-        buf[0] = (char) (0xc0 | (cp >> 6)), buf[1] = (char) (0x80 | (cp & 0x3f)), n = 2;
+        buf[0] = (char)(0xc0 | (cp >> 6)), buf[1] = (char)(0x80 | (cp & 0x3f)), n = 2;
     else if (cp < 0x10000)
-        buf[0] = (char) (0xe0 | (cp >> 12)), buf[1] = (char) (0x80 | ((cp >> 6) & 0x3f)),
-        buf[2] = (char) (0x80 | (cp & 0x3f)), n = 3;
+        buf[0] = (char)(0xe0 | (cp >> 12)), buf[1] = (char)(0x80 | ((cp >> 6) & 0x3f)),
+        buf[2] = (char)(0x80 | (cp & 0x3f)), n = 3;
     else
-        buf[0] = (char) (0xf0 | (cp >> 18)), buf[1] = (char) (0x80 | ((cp >> 12) & 0x3f)),
-        buf[2] = (char) (0x80 | ((cp >> 6) & 0x3f)), buf[3] = (char) (0x80 | (cp & 0x3f)), n = 4;
-    if (*used + (size_t) n >= size)
+        buf[0] = (char)(0xf0 | (cp >> 18)), buf[1] = (char)(0x80 | ((cp >> 12) & 0x3f)),
+        buf[2] = (char)(0x80 | ((cp >> 6) & 0x3f)), buf[3] = (char)(0x80 | (cp & 0x3f)), n = 4;
+    if (*used + (size_t)n >= size)
         return -1;
-    memcpy (out + *used, buf, (size_t) n);
-    *used += (size_t) n;
+    memcpy (out + *used, buf, (size_t)n);
+    *used += (size_t)n;
     return 0;
 }
 
@@ -303,15 +327,25 @@ int ar_json_string (const char *token, size_t len, char *out, size_t size)
         return -1;
     size_t used = 0;
     for (size_t i = 1; i < len - 1; i++) {
-        unsigned cp = (unsigned char) token[i];
+        unsigned cp = (unsigned char)token[i];
         if (cp == '\\' && i + 1 < len - 1) {
             char e = token[++i];
             switch (e) {
-            case 'b': cp = '\b'; break;
-            case 'f': cp = '\f'; break;
-            case 'n': cp = '\n'; break;
-            case 'r': cp = '\r'; break;
-            case 't': cp = '\t'; break;
+            case 'b':
+                cp = '\b';
+                break;
+            case 'f':
+                cp = '\f';
+                break;
+            case 'n':
+                cp = '\n';
+                break;
+            case 'r':
+                cp = '\r';
+                break;
+            case 't':
+                cp = '\t';
+                break;
             case 'u':
                 if (i + 4 >= len - 1 || s_hex4 (token + i + 1, &cp) != 0)
                     return -1;
@@ -327,15 +361,17 @@ int ar_json_string (const char *token, size_t len, char *out, size_t size)
                 if (s_put_utf8 (cp, out, size, &used) != 0)
                     return -1;
                 continue;
-            default: cp = (unsigned char) e; break;
+            default:
+                cp = (unsigned char)e;
+                break;
             }
         }
         if (used + 1 >= size)
             return -1;
-        out[used++] = (char) cp;
+        out[used++] = (char)cp;
     }
     out[used] = 0;
-    return (int) used;
+    return (int)used;
 }
 
 //  --------------------------------------------------------------------------
@@ -359,26 +395,57 @@ static int s_probe (const ar_json_item_t *item, void *arg)
 
 static int s_stop (const ar_json_item_t *item, void *arg)
 {
-    (void) arg;
+    (void)arg;
     return item->depth == 1;
 }
 
 void ar_json_scan_test (bool verbose)
 {
     const char *good[] = {
-        "{}", "[]", "0", "-0.5e+10", "\"\"", "true", " null ", "[1,[2,[3]],{\"a\":{}}]",
-        "\"\\u00e9\\ud83d\\ude00\\n\\\"\"", "\"caf\xc3\xa9 \xf0\x9f\x98\x80\"", "{\"a\" : [ 1 , 2 ] }",
+        "{}",
+        "[]",
+        "0",
+        "-0.5e+10",
+        "\"\"",
+        "true",
+        " null ",
+        "[1,[2,[3]],{\"a\":{}}]",
+        "\"\\u00e9\\ud83d\\ude00\\n\\\"\"",
+        "\"caf\xc3\xa9 \xf0\x9f\x98\x80\"",
+        "{\"a\" : [ 1 , 2 ] }",
     };
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
         assert (ar_json_scan (good[i], strlen (good[i]), 0, NULL, NULL, NULL, NULL) == 0);
     const char *bad[] = {
-        "", "{", "[1,]", "{\"a\":1,}", "01", "1.", "-", "1e", "tru", "nul", "{'a':1}",
-        "\"abc", "\"\\x\"", "\"\\u12g4\"", "\"\\ud800\"", "\"\\udc00\"", "\"\t\"", "{} {}",
+        "",
+        "{",
+        "[1,]",
+        "{\"a\":1,}",
+        "01",
+        "1.",
+        "-",
+        "1e",
+        "tru",
+        "nul",
+        "{'a':1}",
+        "\"abc",
+        "\"\\x\"",
+        "\"\\u12g4\"",
+        "\"\\ud800\"",
+        "\"\\udc00\"",
+        "\"\t\"",
+        "{} {}",
         "\"\xc3\x28\"",         // bad continuation
         "\"\xc0\xaf\"",         // overlong
         "\"\xed\xa0\x80\"",     // UTF-16 surrogate in UTF-8
         "\"\xf4\x90\x80\x80\"", // above U+10FFFF
-        "\"\xff\"", "[1 2]", "{\"a\" 1}", "{1:2}", "NaN", "+1", ".5",
+        "\"\xff\"",
+        "[1 2]",
+        "{\"a\" 1}",
+        "{1:2}",
+        "NaN",
+        "+1",
+        ".5",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const char *error = NULL;
@@ -396,7 +463,8 @@ void ar_json_scan_test (bool verbose)
     memset (deep + 300, ']', 300);
     assert (ar_json_scan (deep, 600, 0, NULL, NULL, NULL, NULL) == -1);
     //  Shallow values are reported with their keys; deeper ones are not.
-    const char *doc = "{\"model\":\"gpt-\\u0034o\",\"messages\":[{\"role\":\"user\"}],\"stream\":true}";
+    const char *doc =
+        "{\"model\":\"gpt-\\u0034o\",\"messages\":[{\"role\":\"user\"}],\"stream\":true}";
     s_probe_t probe = {0};
     assert (ar_json_scan (doc, strlen (doc), 1, s_probe, &probe, NULL, NULL) == 0);
     assert (probe.seen == 4); // root + 3 members

@@ -43,8 +43,8 @@ typedef int (*ar_json_visit_fn) (const ar_json_item_t *item, void *arg);
 //  Validate data as one JSON text. Returns 0 if valid (and every callback returned 0), 1 if a
 //  callback stopped it, -1 if invalid: *error_at (if not NULL) gets the byte offset and
 //  *error a short static reason.
-int ar_json_scan (const char *data, size_t len, int report_depth, ar_json_visit_fn visit,
-                  void *arg, size_t *error_at, const char **error);
+int ar_json_scan (const char *data, size_t len, int report_depth, ar_json_visit_fn visit, void *arg,
+                  size_t *error_at, const char **error);
 
 //  Decode a JSON string token (with quotes) into out as UTF-8. Returns the length, or -1 if it
 //  does not fit or is not a string token. out is NUL-terminated.

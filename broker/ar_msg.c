@@ -87,7 +87,7 @@ ar_recv_result_t ar_msg_recv (void *zsock, bool router, ar_msg_t *msg, const cha
         *error = "command frame must be one byte followed by an envelope";
         return AR_RECV_MALFORMED;
     }
-    msg->cmd = (ar_cmd_t) zframe_data (cmd)[0];
+    msg->cmd = (ar_cmd_t)zframe_data (cmd)[0];
     zframe_destroy (&cmd);
     if (msg->cmd < AR_CMD_READY || msg->cmd > AR_CMD_CREDIT) {
         s_drain (handle);
@@ -120,8 +120,8 @@ static int s_send_frames (void *handle, zframe_t **frames, int count, int flags)
     int rc = 0;
     for (int i = 0; i < count; i++) {
         if (rc == 0) {
-            int frame_flags = (i < count - 1 ? ZFRAME_MORE : 0) |
-                              ((flags & ZMQ_DONTWAIT) ? ZFRAME_DONTWAIT : 0);
+            int frame_flags =
+                (i < count - 1 ? ZFRAME_MORE : 0) | ((flags & ZMQ_DONTWAIT) ? ZFRAME_DONTWAIT : 0);
             if (zframe_send (&frames[i], handle, frame_flags) != 0)
                 rc = -1;
         }
@@ -139,13 +139,12 @@ int ar_msg_send (void *zsock, zframe_t *routing_id, ar_cmd_t cmd, const ar_envel
     if (routing_id)
         frames[count++] = zframe_dup (routing_id);
     frames[count++] = zframe_new (AR_PROTO_TAG, AR_PROTO_TAG_LEN);
-    uint8_t command = (uint8_t) cmd;
+    uint8_t command = (uint8_t)cmd;
     frames[count++] = zframe_new (&command, 1);
     if (env_frame_p && *env_frame_p) {
         frames[count++] = *env_frame_p;
         *env_frame_p = NULL;
-    }
-    else {
+    } else {
         uint8_t buf[AR_ENVELOPE_MAX];
         int len = ar_envelope_encode (env, buf, sizeof buf);
         if (len < 0) {
@@ -156,7 +155,7 @@ int ar_msg_send (void *zsock, zframe_t *routing_id, ar_cmd_t cmd, const ar_envel
             errno = EMSGSIZE;
             return -1;
         }
-        frames[count++] = zframe_new (buf, (size_t) len);
+        frames[count++] = zframe_new (buf, (size_t)len);
     }
     if (body_p && *body_p) {
         frames[count++] = *body_p;
@@ -194,10 +193,12 @@ void ar_msg_test (bool verbose)
     assert (ar_msg_recv (server, true, &msg, &error, 0) == AR_RECV_OK);
     assert (msg.routing_id && msg.cmd == AR_CMD_REQUEST);
     assert (strcmp (msg.env.service, "echo") == 0);
-    assert (msg.body && zframe_size (msg.body) == 5 && memcmp (zframe_data (msg.body), "hello", 5) == 0);
+    assert (msg.body && zframe_size (msg.body) == 5 &&
+            memcmp (zframe_data (msg.body), "hello", 5) == 0);
 
     //  Forwarding the received envelope frame back without re-encoding.
-    assert (ar_msg_send (server, msg.routing_id, AR_CMD_END, NULL, &msg.env_frame, &msg.body, 0) == 0);
+    assert (ar_msg_send (server, msg.routing_id, AR_CMD_END, NULL, &msg.env_frame, &msg.body, 0) ==
+            0);
     assert (msg.env_frame == NULL && msg.body == NULL);
     ar_msg_reset (&msg);
     ar_msg_t reply;
@@ -215,10 +216,10 @@ void ar_msg_test (bool verbose)
     zsock_send (client, "ss", "ARB2", "x");
     assert (ar_msg_recv (server, true, &msg, &error, 0) == AR_RECV_VERSION);
     ar_msg_reset (&msg);
-    zsock_send (client, "sbs", "ARB1", "\x42", (size_t) 1, "x");
+    zsock_send (client, "sbs", "ARB1", "\x42", (size_t)1, "x");
     assert (ar_msg_recv (server, true, &msg, &error, 0) == AR_RECV_MALFORMED);
     ar_msg_reset (&msg);
-    zsock_send (client, "sbb", "ARB1", "\x02", (size_t) 1, "\xdd\xff\xff\xff\xff", (size_t) 5);
+    zsock_send (client, "sbb", "ARB1", "\x02", (size_t)1, "\xdd\xff\xff\xff\xff", (size_t)5);
     assert (ar_msg_recv (server, true, &msg, &error, 0) == AR_RECV_MALFORMED);
     assert (error && *error);
     ar_msg_reset (&msg);
@@ -230,5 +231,5 @@ void ar_msg_test (bool verbose)
 
     zsock_destroy (&client);
     zsock_destroy (&server);
-    (void) verbose;
+    (void)verbose;
 }

@@ -33,10 +33,10 @@ ar_recv_result_t ar_msg_recv (void *zsock, bool router, ar_msg_t *msg, const cha
 //  Release frames held by msg (idempotent).
 void ar_msg_reset (ar_msg_t *msg);
 
-//  Send cmd + env + body. routing_id (borrowed, not consumed) may be NULL (DEALER side). env_frame, if not NULL, is sent
-//  in place of encoding env (forwarding). body may be NULL. Frames passed as pointers are
-//  consumed (sent or destroyed) and the pointers nulled. flags: ZMQ_DONTWAIT or 0. Returns 0 or
-//  -1 with errno set (EAGAIN, EHOSTUNREACH...).
+//  Send cmd + env + body. routing_id (borrowed, not consumed) may be NULL (DEALER side). env_frame,
+//  if not NULL, is sent in place of encoding env (forwarding). body may be NULL. Frames passed as
+//  pointers are consumed (sent or destroyed) and the pointers nulled. flags: ZMQ_DONTWAIT or 0.
+//  Returns 0 or -1 with errno set (EAGAIN, EHOSTUNREACH...).
 int ar_msg_send (void *zsock, zframe_t *routing_id, ar_cmd_t cmd, const ar_envelope_t *env,
                  zframe_t **env_frame_p, zframe_t **body_p, int flags);
 

@@ -1,7 +1,7 @@
 /*  anyray-launch: see ar_launch.h. */
 #include "ar_launch.h"
 
-int main(int argc, char *argv[])
+int main (int argc, char *argv[])
 {
-    return ar_launch_main(argc, argv);
+    return ar_launch_main (argc, argv);
 }

@@ -37,23 +37,22 @@ static int s_visit (const ar_json_item_t *item, void *arg)
     }
     if (s_key_is (item, "model")) {
         if (item->type != AR_JSON_STRING ||
-            ar_json_string (item->value, item->value_len, request->model, sizeof request->model) <= 0)
-            return s_fail (request, "model", "'model' must be a non-empty string of at most 255 bytes.");
+            ar_json_string (item->value, item->value_len, request->model, sizeof request->model) <=
+                0)
+            return s_fail (request, "model",
+                           "'model' must be a non-empty string of at most 255 bytes.");
         state->has_model = true;
-    }
-    else if (s_key_is (item, "messages")) {
+    } else if (s_key_is (item, "messages")) {
         if (item->type != AR_JSON_ARRAY)
             return s_fail (request, "messages", "'messages' must be an array.");
         state->has_messages = true;
         state->messages = item->value;
         state->messages_len = item->value_len;
-    }
-    else if (s_key_is (item, "stream")) {
+    } else if (s_key_is (item, "stream")) {
         if (item->type != AR_JSON_TRUE && item->type != AR_JSON_FALSE && item->type != AR_JSON_NULL)
             return s_fail (request, "stream", "'stream' must be a boolean.");
         request->stream = item->type == AR_JSON_TRUE;
-    }
-    else if (s_key_is (item, "stream_options")) {
+    } else if (s_key_is (item, "stream_options")) {
         if (item->type != AR_JSON_OBJECT && item->type != AR_JSON_NULL)
             return s_fail (request, "stream_options", "'stream_options' must be an object.");
         request->has_stream_options = item->type == AR_JSON_OBJECT;
@@ -100,7 +99,8 @@ int ar_chat_request_parse (ar_chat_request_t *self, const char *body, size_t len
         s_fail (self, "messages", "Missing required parameter: 'messages'.");
         return -1;
     }
-    if (ar_json_scan (state.messages, state.messages_len, 1, s_visit_message, self, NULL, NULL) != 0)
+    if (ar_json_scan (state.messages, state.messages_len, 1, s_visit_message, self, NULL, NULL) !=
+        0)
         return -1;
     if (state.stream_options && self->has_stream_options) {
         //  Small object: a DOM is fine here.
@@ -129,7 +129,7 @@ char *ar_chat_request_with_usage (const ar_chat_request_t *self, const char *bod
         const char *brace = memchr (body, '{', len);
         if (!brace)
             return NULL;
-        size_t head = (size_t) (brace - body) + 1;
+        size_t head = (size_t)(brace - body) + 1;
         const char *p = brace + 1;
         while (p < body + len && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t'))
             p++;
@@ -165,7 +165,8 @@ char *ar_chat_request_with_usage (const ar_chat_request_t *self, const char *bod
 void ar_chat_request_test (bool verbose)
 {
     ar_chat_request_t r;
-    const char *ok = "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+    const char *ok =
+        "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
     assert (ar_chat_request_parse (&r, ok, strlen (ok)) == 0);
     assert (strcmp (r.model, "gpt-4o-mini") == 0 && !r.stream);
     size_t out_len = 0;
@@ -188,7 +189,8 @@ void ar_chat_request_test (bool verbose)
     assert (rewritten && ar_chat_request_parse (&again, rewritten, out_len) == 0);
     assert (again.include_usage);
     free (rewritten);
-    const char *asked = "{\"stream\":true,\"stream_options\":{\"include_usage\":true},\"model\":\"m\",\"messages\":[]}";
+    const char *asked = "{\"stream\":true,\"stream_options\":{\"include_usage\":true},\"model\":"
+                        "\"m\",\"messages\":[]}";
     assert (ar_chat_request_parse (&r, asked, strlen (asked)) == 0 && r.include_usage);
     assert (ar_chat_request_with_usage (&r, asked, strlen (asked), &out_len) == NULL);
 
@@ -217,5 +219,5 @@ void ar_chat_request_test (bool verbose)
         if (bad[i].param)
             assert (r.param && strcmp (r.param, bad[i].param) == 0);
     }
-    (void) verbose;
+    (void)verbose;
 }

@@ -18,8 +18,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#define AR_STREAM_BUFFER_MAX (8u << 20) // bytes queued for one slow SSE reader before we cut it
-#define AR_DRAIN_MAX (1ull << 30)       // oversized bodies up to this are read and dropped
+#define AR_STREAM_BUFFER_MAX (8u << 20)   // bytes queued for one slow SSE reader before we cut it
+#define AR_DRAIN_MAX         (1ull << 30) // oversized bodies up to this are read and dropped
 
 typedef enum { EP_CHAT, EP_MODELS, EP_HEALTH, EP_NOT_FOUND, EP_BAD_METHOD } s_endpoint_t;
 
@@ -151,7 +151,7 @@ static void s_fail (s_call_t *call, int status, const char *message, const char 
     int len = ar_http_error_openai (body, sizeof body, status, message, NULL, param, code);
     call->out_len = call->out_off = 0;
     zframe_destroy (&call->reply_frame);
-    s_append (call, body, (size_t) len);
+    s_append (call, body, (size_t)len);
     call->status = status;
     call->status_known = true;
     snprintf (call->content_type, sizeof call->content_type, "application/json");
@@ -177,8 +177,8 @@ static void s_stage_end (s_call_t *call)
 
 //  Send one stage request. body may be NULL. Returns 0, or -1 if the broker socket would not
 //  take it (the caller then fails open or fails the call).
-static int s_stage_begin (s_call_t *call, const char *service, const char *kind, uint32_t timeout_ms,
-                          zlistx_t *timers, const void *body, size_t body_len,
+static int s_stage_begin (s_call_t *call, const char *service, const char *kind,
+                          uint32_t timeout_ms, zlistx_t *timers, const void *body, size_t body_len,
                           void (*add_meta) (s_call_t *call, ar_envelope_t *env))
 {
     ar_edge_t *self = call->edge;
@@ -191,8 +191,8 @@ static int s_stage_begin (s_call_t *call, const char *service, const char *kind,
     env.budget_ms = timeout_ms;
     //  Content-free metadata only: who, where, which model. Never prompt text.
     ar_envelope_meta_set (&env, "request_id", call->request_hex);
-    ar_envelope_meta_set (&env, "endpoint", call->endpoint == EP_CHAT ? "/v1/chat/completions"
-                                                                      : "/v1/models");
+    ar_envelope_meta_set (&env, "endpoint",
+                          call->endpoint == EP_CHAT ? "/v1/chat/completions" : "/v1/models");
     if (*call->chat.model)
         ar_envelope_meta_set (&env, "model", call->chat.model);
     if (*call->user)
@@ -270,7 +270,7 @@ static void s_route_fallback (s_call_t *call)
 {
     char plan[1024];
     int len = ar_router_plan (call->edge->fallback_router, call->provider, plan, sizeof plan);
-    if (len < 0 || s_take_plan (call, plan, (size_t) len) != 0) {
+    if (len < 0 || s_take_plan (call, plan, (size_t)len) != 0) {
         s_fail (call, 400, "Unknown provider in x-anyray-provider.", "x-anyray-provider",
                 "unknown_provider");
         return;
@@ -370,8 +370,7 @@ static void s_on_provide_reply (s_call_t *call, ar_msg_t *msg)
         if (call->out_len == 0 && msg->body) {
             call->reply_frame = msg->body; // served as is, no copy
             msg->body = NULL;
-        }
-        else if (len)
+        } else if (len)
             s_append (call, zframe_data (msg->body), len);
         call->upstream_done = true;
         if (call->state != S_STREAMING)
@@ -389,7 +388,7 @@ static void s_on_provide_reply (s_call_t *call, ar_msg_t *msg)
         char event[1700], body[1600];
         ar_http_error_openai (body, sizeof body, status, reason, NULL, NULL, "upstream_error");
         int n = snprintf (event, sizeof event, "data: %s\n\n", body);
-        s_append (call, event, (size_t) n);
+        s_append (call, event, (size_t)n);
         call->upstream_done = true;
         s_resume (call);
         return;
@@ -428,8 +427,7 @@ static void s_on_reply (ar_edge_t *self, ar_msg_t *msg)
                 else
                     call->sent_len = 0;
             }
-        }
-        else
+        } else
             call->failed_open = true; // any optimizer error: forward the original
         s_after_optimize (call);
         break;
@@ -438,7 +436,7 @@ static void s_on_reply (ar_edge_t *self, ar_msg_t *msg)
             return;
         s_stage_end (call);
         if (msg->cmd == AR_CMD_END && msg->body &&
-            s_take_plan (call, (const char *) zframe_data (msg->body), zframe_size (msg->body)) == 0)
+            s_take_plan (call, (const char *)zframe_data (msg->body), zframe_size (msg->body)) == 0)
             s_provide (call);
         else if (msg->cmd == AR_CMD_ERROR && msg->env.status_code == 400)
             s_fail (call, 400, "Unknown provider in x-anyray-provider.", "x-anyray-provider",
@@ -465,19 +463,18 @@ static void s_expire (zlistx_t *timers, ar_mono_ms now)
         if (call->state == S_OPTIMIZING) {
             call->failed_open = true; // 800 ms passed: the original goes on unchanged
             s_after_optimize (call);
-        }
-        else if (call->state == S_ROUTING)
+        } else if (call->state == S_ROUTING)
             s_route_fallback (call);
         else if (call->state == S_STREAMING) {
             char event[256];
-            int n = snprintf (event, sizeof event,
-                              "data: {\"error\":{\"message\":\"Upstream timed out\",\"type\":"
-                              "\"server_error\",\"param\":null,\"code\":\"upstream_timeout\"}}\n\n");
-            s_append (call, event, (size_t) n);
+            int n =
+                snprintf (event, sizeof event,
+                          "data: {\"error\":{\"message\":\"Upstream timed out\",\"type\":"
+                          "\"server_error\",\"param\":null,\"code\":\"upstream_timeout\"}}\n\n");
+            s_append (call, event, (size_t)n);
             call->upstream_done = true;
             s_resume (call);
-        }
-        else
+        } else
             s_fail (call, 504, "The upstream provider did not answer in time.", NULL,
                     "upstream_timeout");
     }
@@ -492,8 +489,7 @@ static void s_broker_lost (ar_edge_t *self)
         if (call->state == S_OPTIMIZING) {
             call->failed_open = true;
             s_after_optimize (call);
-        }
-        else if (call->state == S_ROUTING)
+        } else if (call->state == S_ROUTING)
             s_route_fallback (call);
         else
             s_fail (call, 502, "The gateway lost its broker during the call.", NULL,
@@ -526,12 +522,12 @@ static void s_send_spend (s_call_t *call, int status)
         "\"session\":%s%s%s,\"endpoint\":\"/v1/chat/completions\",\"provider\":\"%s\","
         "\"model\":\"%s\",\"input_tokens\":%ld,\"output_tokens\":%ld,\"latency_ms\":%lld,"
         "\"ttfb_ms\":%lld,\"status\":%d,\"stream\":%s,\"optimized\":%s}",
-        call->request_hex, (unsigned long long) ar_wall_now (), *user ? "\"" : "",
+        call->request_hex, (unsigned long long)ar_wall_now (), *user ? "\"" : "",
         *user ? user : "null", *user ? "\"" : "", *team ? "\"" : "", *team ? team : "null",
-        *team ? "\"" : "", *session ? "\"" : "", *session ? session : "null",
-        *session ? "\"" : "", provider, model, call->input_tokens, call->output_tokens,
-        (long long) ((now - call->start_us) / 1000),
-        (long long) (call->first_byte_us ? (call->first_byte_us - call->start_us) / 1000 : 0),
+        *team ? "\"" : "", *session ? "\"" : "", *session ? session : "null", *session ? "\"" : "",
+        provider, model, call->input_tokens, call->output_tokens,
+        (long long)((now - call->start_us) / 1000),
+        (long long)(call->first_byte_us ? (call->first_byte_us - call->start_us) / 1000 : 0),
         status, call->chat.stream ? "true" : "false", call->optimized ? "true" : "false");
     ar_envelope_t env;
     ar_envelope_init (&env);
@@ -540,7 +536,7 @@ static void s_send_spend (s_call_t *call, int status)
     strcpy (env.kind, "spend.row");
     env.deadline_ms = ar_wall_now () + 30000;
     ar_envelope_meta_set (&env, "request_id", call->request_hex);
-    zframe_t *frame = zframe_new (row, (size_t) len);
+    zframe_t *frame = zframe_new (row, (size_t)len);
     if (ar_client_request (self->client, &env, &frame) != 0)
         fprintf (stderr, "anyray-edge: spend row %s not queued: %s\n", call->request_hex,
                  zmq_strerror (errno));
@@ -570,7 +566,7 @@ static enum MHD_Result s_queue (s_call_t *call, int status, const char *content_
         MHD_add_response_header (response, "x-anyray-request-id", call->request_hex);
     call->status = status;
     call->response_queued = true;
-    enum MHD_Result rc = MHD_queue_response (call->conn, (unsigned) status, response);
+    enum MHD_Result rc = MHD_queue_response (call->conn, (unsigned)status, response);
     MHD_destroy_response (response);
     return rc;
 }
@@ -579,12 +575,12 @@ static enum MHD_Result s_reply_now (s_call_t *call, int status, const char *body
 {
     size_t len = strlen (body);
     struct MHD_Response *response =
-        MHD_create_response_from_buffer (len, (void *) body, MHD_RESPMEM_MUST_COPY);
+        MHD_create_response_from_buffer (len, (void *)body, MHD_RESPMEM_MUST_COPY);
     return s_queue (call, status, "application/json", response);
 }
 
 static enum MHD_Result s_reply_error_now (s_call_t *call, int status, const char *message,
-                                         const char *param, const char *code)
+                                          const char *param, const char *code)
 {
     char body[1600];
     ar_http_error_openai (body, sizeof body, status, message, NULL, param, code);
@@ -593,7 +589,7 @@ static enum MHD_Result s_reply_error_now (s_call_t *call, int status, const char
 
 static ssize_t s_stream_reader (void *cls, uint64_t pos, char *buf, size_t max)
 {
-    (void) pos;
+    (void)pos;
     s_call_t *call = cls;
     if (call->out_off < call->out_len) {
         size_t n = call->out_len - call->out_off;
@@ -601,7 +597,7 @@ static ssize_t s_stream_reader (void *cls, uint64_t pos, char *buf, size_t max)
             n = max;
         memcpy (buf, call->out + call->out_off, n);
         call->out_off += n;
-        return (ssize_t) n;
+        return (ssize_t)n;
     }
     if (call->upstream_done)
         return MHD_CONTENT_READER_END_OF_STREAM;
@@ -619,15 +615,15 @@ static enum MHD_Result s_queue_result (s_call_t *call)
                                                     zframe_data (call->reply_frame),
                                                     MHD_RESPMEM_PERSISTENT);
     else
-        response = MHD_create_response_from_buffer (call->out_len, call->out,
-                                                    MHD_RESPMEM_PERSISTENT);
+        response =
+            MHD_create_response_from_buffer (call->out_len, call->out, MHD_RESPMEM_PERSISTENT);
     return s_queue (call, call->status, call->content_type, response);
 }
 
 static enum MHD_Result s_queue_stream (s_call_t *call)
 {
-    struct MHD_Response *response =
-        MHD_create_response_from_callback (MHD_SIZE_UNKNOWN, 64 * 1024, s_stream_reader, call, NULL);
+    struct MHD_Response *response = MHD_create_response_from_callback (MHD_SIZE_UNKNOWN, 64 * 1024,
+                                                                       s_stream_reader, call, NULL);
     MHD_add_response_header (response, "Cache-Control", "no-cache");
     MHD_add_response_header (response, "X-Accel-Buffering", "no");
     return s_queue (call, call->status, call->content_type, response);
@@ -672,7 +668,7 @@ static enum MHD_Result s_start (ar_edge_t *self, s_call_t *call)
     if (call->too_large) {
         char message[160];
         snprintf (message, sizeof message, "Request body too large: the limit is %llu bytes.",
-                  (unsigned long long) self->config.max_body_bytes);
+                  (unsigned long long)self->config.max_body_bytes);
         return s_reply_error_now (call, 413, message, NULL, "request_too_large");
     }
     const char *metadata = MHD_lookup_connection_value (conn, MHD_HEADER_KIND, "x-anyray-metadata");
@@ -693,8 +689,7 @@ static enum MHD_Result s_start (ar_edge_t *self, s_call_t *call)
             return s_reply_error_now (call, 400, call->chat.error, call->chat.param,
                                       call->chat.param ? "invalid_value" : "invalid_json");
         s_optimize (call);
-    }
-    else
+    } else
         s_route (call);
     if (call->state == S_REPLYING) // failed at once (e.g. no broker socket)
         return s_queue_result (call);
@@ -706,7 +701,7 @@ static enum MHD_Result s_access (void *cls, struct MHD_Connection *conn, const c
                                  const char *method, const char *version, const char *upload_data,
                                  size_t *upload_data_size, void **con_cls)
 {
-    (void) version;
+    (void)version;
     ar_edge_t *self = cls;
     s_call_t *call = *con_cls;
     if (!call) {
@@ -725,8 +720,10 @@ static enum MHD_Result s_access (void *cls, struct MHD_Connection *conn, const c
         *con_cls = call;
         if (call->endpoint == EP_NOT_FOUND) {
             char message[512];
-            snprintf (message, sizeof message, "Unknown request URL: %.16s %.256s. Please check the "
-                      "URL for typos.", method, url);
+            snprintf (message, sizeof message,
+                      "Unknown request URL: %.16s %.256s. Please check the "
+                      "URL for typos.",
+                      method, url);
             return s_reply_error_now (call, 404, message, NULL, "unknown_url");
         }
         if (call->endpoint == EP_BAD_METHOD)
@@ -744,7 +741,7 @@ static enum MHD_Result s_access (void *cls, struct MHD_Connection *conn, const c
                 char message[160];
                 snprintf (message, sizeof message,
                           "Request body too large: the limit is %llu bytes.",
-                          (unsigned long long) self->config.max_body_bytes);
+                          (unsigned long long)self->config.max_body_bytes);
                 return s_reply_error_now (call, 413, message, NULL, "request_too_large");
             }
             return MHD_YES;
@@ -794,7 +791,7 @@ static enum MHD_Result s_access (void *cls, struct MHD_Connection *conn, const c
 static void s_completed (void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void) conn;
+    (void)conn;
     ar_edge_t *self = cls;
     s_call_t *call = *con_cls;
     if (!call)
@@ -822,16 +819,16 @@ static void s_completed (void *cls, struct MHD_Connection *conn, void **con_cls,
 void ar_edge_config_from_env (ar_edge_config_t *config, char *endpoint_buf, size_t size)
 {
     config->host = ar_env_str ("ANYRAY_HOST", "127.0.0.1");
-    config->port = (uint16_t) ar_env_int ("ANYRAY_PORT", 8787, 1, 65535);
+    config->port = (uint16_t)ar_env_int ("ANYRAY_PORT", 8787, 1, 65535);
     config->broker_endpoint = ar_env_broker_endpoint (endpoint_buf, size);
-    config->heartbeat_ms = (uint32_t) ar_env_int ("ANYRAY_HEARTBEAT_MS", 500, 50, 60000);
+    config->heartbeat_ms = (uint32_t)ar_env_int ("ANYRAY_HEARTBEAT_MS", 500, 50, 60000);
     config->max_body_bytes =
-        (uint64_t) ar_env_int ("ANYRAY_MAX_BODY_BYTES", 32 << 20, 1024, (int64_t) 1 << 34);
+        (uint64_t)ar_env_int ("ANYRAY_MAX_BODY_BYTES", 32 << 20, 1024, (int64_t)1 << 34);
     config->optimize_timeout_ms =
-        (uint32_t) ar_env_int ("ANYRAY_OPTIMIZER_TIMEOUT_MS", 800, 1, 60000);
-    config->route_timeout_ms = (uint32_t) ar_env_int ("ANYRAY_ROUTE_TIMEOUT_MS", 250, 1, 60000);
+        (uint32_t)ar_env_int ("ANYRAY_OPTIMIZER_TIMEOUT_MS", 800, 1, 60000);
+    config->route_timeout_ms = (uint32_t)ar_env_int ("ANYRAY_ROUTE_TIMEOUT_MS", 250, 1, 60000);
     config->request_timeout_ms =
-        (uint32_t) ar_env_int ("ANYRAY_REQUEST_TIMEOUT_MS", 600000, 100, 3600000);
+        (uint32_t)ar_env_int ("ANYRAY_REQUEST_TIMEOUT_MS", 600000, 100, 3600000);
 }
 
 ar_edge_t *ar_edge_new (const ar_edge_config_t *config)
@@ -858,11 +855,11 @@ ar_edge_t *ar_edge_new (const ar_edge_config_t *config)
     //  External epoll, no internal thread: our loop drives MHD and the broker socket together.
     self->daemon = MHD_start_daemon (
         MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO, config->port, NULL, NULL,
-        s_access, self, MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int) 1, MHD_OPTION_NOTIFY_COMPLETED,
-        s_completed, self, MHD_OPTION_CONNECTION_LIMIT, (unsigned int) 60000,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 900, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t) 256 * 1024, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int) 4096, MHD_OPTION_END);
+        s_access, self, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1, MHD_OPTION_NOTIFY_COMPLETED,
+        s_completed, self, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)60000,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)900, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)256 * 1024, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)4096, MHD_OPTION_END);
     if (!self->client || !self->daemon) {
         fprintf (stderr, "anyray-edge: cannot listen on %s:%u or reach the broker at %s\n",
                  config->host, config->port, self->broker_endpoint);
@@ -924,11 +921,12 @@ int ar_edge_run (ar_edge_t *self)
             timeout = deadline > now ? deadline - now : 0;
         MHD_UNSIGNED_LONG_LONG mhd_timeout;
         if (MHD_get_timeout (self->daemon, &mhd_timeout) == MHD_YES &&
-            (int64_t) mhd_timeout < timeout)
-            timeout = (int64_t) mhd_timeout;
-        zmq_pollitem_t items[2] = {{zsock_resolve (ar_client_sock (self->client)), 0, ZMQ_POLLIN, 0},
-                                   {NULL, mhd_fd, ZMQ_POLLIN, 0}};
-        if (zmq_poll (items, 2, (long) timeout) == -1 && errno != EINTR)
+            (int64_t)mhd_timeout < timeout)
+            timeout = (int64_t)mhd_timeout;
+        zmq_pollitem_t items[2] = {
+            {zsock_resolve (ar_client_sock (self->client)), 0, ZMQ_POLLIN, 0},
+            {NULL, mhd_fd, ZMQ_POLLIN, 0}};
+        if (zmq_poll (items, 2, (long)timeout) == -1 && errno != EINTR)
             break;
         for (int i = 0; i < 8192; i++) {
             ar_msg_t msg;

@@ -17,14 +17,14 @@
 typedef struct ar_edge_t ar_edge_t;
 
 typedef struct {
-    const char *host;            // bind address (ANYRAY_HOST, default 127.0.0.1)
-    uint16_t port;               // ANYRAY_PORT, default 8787
-    const char *broker_endpoint; // ar_env_broker_endpoint
-    uint32_t heartbeat_ms;       // ANYRAY_HEARTBEAT_MS
-    uint64_t max_body_bytes;     // ANYRAY_MAX_BODY_BYTES, default 32 MiB
+    const char *host;             // bind address (ANYRAY_HOST, default 127.0.0.1)
+    uint16_t port;                // ANYRAY_PORT, default 8787
+    const char *broker_endpoint;  // ar_env_broker_endpoint
+    uint32_t heartbeat_ms;        // ANYRAY_HEARTBEAT_MS
+    uint64_t max_body_bytes;      // ANYRAY_MAX_BODY_BYTES, default 32 MiB
     uint32_t optimize_timeout_ms; // ANYRAY_OPTIMIZER_TIMEOUT_MS, default 800
-    uint32_t route_timeout_ms;   // ANYRAY_ROUTE_TIMEOUT_MS, default 250
-    uint32_t request_timeout_ms; // ANYRAY_REQUEST_TIMEOUT_MS, default 600000
+    uint32_t route_timeout_ms;    // ANYRAY_ROUTE_TIMEOUT_MS, default 250
+    uint32_t request_timeout_ms;  // ANYRAY_REQUEST_TIMEOUT_MS, default 600000
 } ar_edge_config_t;
 
 //  Defaults overridden by the ANYRAY_* environment.

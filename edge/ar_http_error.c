@@ -9,26 +9,26 @@ size_t ar_json_escape (char *dst, size_t size, const char *src)
     size_t used = 0;
     if (size == 0)
         return 0;
-    for (const unsigned char *c = (const unsigned char *) src; *c; c++) {
+    for (const unsigned char *c = (const unsigned char *)src; *c; c++) {
         char esc[8];
         size_t n;
         if (*c == '"' || *c == '\\')
-            esc[0] = '\\', esc[1] = (char) *c, n = 2;
+            esc[0] = '\\', esc[1] = (char)*c, n = 2;
         else if (*c == '\n')
             memcpy (esc, "\\n", 2), n = 2;
         else if (*c < 0x20)
-            n = (size_t) snprintf (esc, sizeof esc, "\\u%04x", *c);
+            n = (size_t)snprintf (esc, sizeof esc, "\\u%04x", *c);
         else
-            esc[0] = (char) *c, n = 1;
+            esc[0] = (char)*c, n = 1;
         if (used + n >= size)
             break;
         memcpy (dst + used, esc, n);
         used += n;
     }
     //  Never end inside a UTF-8 sequence: back off to its lead byte.
-    while (used > 0 && ((unsigned char) dst[used - 1] & 0xc0) == 0x80)
+    while (used > 0 && ((unsigned char)dst[used - 1] & 0xc0) == 0x80)
         used--;
-    if (used > 0 && ((unsigned char) dst[used - 1] & 0xc0) == 0xc0)
+    if (used > 0 && ((unsigned char)dst[used - 1] & 0xc0) == 0xc0)
         used--;
     dst[used] = 0;
     return used;
@@ -37,16 +37,21 @@ size_t ar_json_escape (char *dst, size_t size, const char *src)
 static const char *s_type_for (int status)
 {
     switch (status) {
-    case 401: return "authentication_error";
-    case 403: return "permission_error";
-    case 404: return "invalid_request_error";
-    case 429: return "rate_limit_error";
-    default: return status >= 500 ? "server_error" : "invalid_request_error";
+    case 401:
+        return "authentication_error";
+    case 403:
+        return "permission_error";
+    case 404:
+        return "invalid_request_error";
+    case 429:
+        return "rate_limit_error";
+    default:
+        return status >= 500 ? "server_error" : "invalid_request_error";
     }
 }
 
-int ar_http_error_openai (char *buf, size_t size, int status, const char *message,
-                          const char *type, const char *param, const char *code)
+int ar_http_error_openai (char *buf, size_t size, int status, const char *message, const char *type,
+                          const char *param, const char *code)
 {
     char msg[1024], par[128], cod[128];
     ar_json_escape (msg, sizeof msg, message ? message : "");
@@ -54,22 +59,22 @@ int ar_http_error_openai (char *buf, size_t size, int status, const char *messag
         ar_json_escape (par, sizeof par, param);
     if (code)
         ar_json_escape (cod, sizeof cod, code);
-    int len = snprintf (buf, size,
-                        "{\"error\":{\"message\":\"%s\",\"type\":\"%s\",\"param\":%s%s%s,"
-                        "\"code\":%s%s%s}}",
-                        msg, type ? type : s_type_for (status), param ? "\"" : "",
-                        param ? par : "null", param ? "\"" : "", code ? "\"" : "",
-                        code ? cod : "null", code ? "\"" : "");
+    int len =
+        snprintf (buf, size,
+                  "{\"error\":{\"message\":\"%s\",\"type\":\"%s\",\"param\":%s%s%s,"
+                  "\"code\":%s%s%s}}",
+                  msg, type ? type : s_type_for (status), param ? "\"" : "", param ? par : "null",
+                  param ? "\"" : "", code ? "\"" : "", code ? cod : "null", code ? "\"" : "");
     if (len < 0)
         return 0;
-    return (size_t) len < size ? len : (int) size - 1;
+    return (size_t)len < size ? len : (int)size - 1;
 }
 
 void ar_http_error_test (bool verbose)
 {
     char buf[1600];
     int len = ar_http_error_openai (buf, sizeof buf, 400, "bad \"json\"\n", NULL, "model", NULL);
-    assert (len == (int) strlen (buf));
+    assert (len == (int)strlen (buf));
     assert (strcmp (buf, "{\"error\":{\"message\":\"bad \\\"json\\\"\\n\",\"type\":"
                          "\"invalid_request_error\",\"param\":\"model\",\"code\":null}}") == 0);
     ar_http_error_openai (buf, sizeof buf, 503, "no worker", NULL, NULL, "no_worker");
@@ -82,5 +87,5 @@ void ar_http_error_test (bool verbose)
     assert (strcmp (small, "ab\xc3\xa9") == 0);
     ar_json_escape (small, sizeof small, "a\x01");
     assert (strcmp (small, "a") == 0); // the \u0001 escape does not fit: dropped whole
-    (void) verbose;
+    (void)verbose;
 }

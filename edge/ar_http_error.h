@@ -10,8 +10,8 @@
 
 //  Write the OpenAI error body into buf (message is JSON-escaped; param/code may be NULL).
 //  type NULL picks one from the status. Returns the length (truncated safely if too long).
-int ar_http_error_openai (char *buf, size_t size, int status, const char *message,
-                          const char *type, const char *param, const char *code);
+int ar_http_error_openai (char *buf, size_t size, int status, const char *message, const char *type,
+                          const char *param, const char *code);
 
 //  JSON-escape src into dst (NUL-terminated, truncated at a character boundary). Returns the
 //  length written.

@@ -17,8 +17,7 @@ int main (int argc, char *argv[])
             for (const ar_selftest_t *t = ar_selftests; t->name; t++)
                 puts (t->name);
             return 0;
-        }
-        else if (strcmp (argv[i], "--test") == 0 && i + 1 < argc && only_count < 64)
+        } else if (strcmp (argv[i], "--test") == 0 && i + 1 < argc && only_count < 64)
             only[only_count++] = argv[++i];
         else {
             fprintf (stderr, "usage: ar_selftest [--list] [--verbose] [--test NAME]...\n");

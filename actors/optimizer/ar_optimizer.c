@@ -7,7 +7,7 @@
 static int s_root_is_object (const ar_json_item_t *item, void *arg)
 {
     if (item->depth == 0)
-        *(bool *) arg = item->type == AR_JSON_OBJECT;
+        *(bool *)arg = item->type == AR_JSON_OBJECT;
     return 0;
 }
 
@@ -25,13 +25,13 @@ int ar_optimizer_decide (const char *body, size_t len, char **out)
 
 void ar_optimizer_handle (ar_actor_t *actor, ar_job_t *job, void *arg)
 {
-    (void) arg;
+    (void)arg;
     if (!job->body) {
         ar_actor_error (actor, &job, 400, "empty request");
         return;
     }
     char *changed = NULL;
-    int rc = ar_optimizer_decide ((const char *) zframe_data (job->body), zframe_size (job->body),
+    int rc = ar_optimizer_decide ((const char *)zframe_data (job->body), zframe_size (job->body),
                                   &changed);
     if (rc < 0) {
         ar_actor_error (actor, &job, 400, "request is not a JSON object");
@@ -45,10 +45,11 @@ void ar_optimizer_handle (ar_actor_t *actor, ar_job_t *job, void *arg)
 void ar_optimizer_test (bool verbose)
 {
     char *out = NULL;
-    const char *ok = "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+    const char *ok =
+        "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
     assert (ar_optimizer_decide (ok, strlen (ok), &out) == 0 && out == NULL);
     assert (ar_optimizer_decide ("[1,2]", 5, &out) == -1);
     assert (ar_optimizer_decide ("{\"a\":", 5, &out) == -1);
     assert (ar_optimizer_decide ("{\"a\":\"\xff\"}", 9, &out) == -1); // invalid UTF-8
-    (void) verbose;
+    (void)verbose;
 }

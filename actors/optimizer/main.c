@@ -6,7 +6,7 @@ int main (void)
 {
     ar_actor_ops_t ops = {
         .service = "optimizer",
-        .credit = (uint16_t) ar_env_int ("ANYRAY_OPTIMIZER_CREDIT", 64, 1, 65535),
+        .credit = (uint16_t)ar_env_int ("ANYRAY_OPTIMIZER_CREDIT", 64, 1, 65535),
         .on_request = ar_optimizer_handle,
     };
     ar_actor_t *actor = ar_actor_new (&ops);

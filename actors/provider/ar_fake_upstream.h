@@ -16,26 +16,26 @@
 
 typedef struct ar_fake_upstream_t ar_fake_upstream_t;
 
-ar_fake_upstream_t *ar_fake_upstream_new(void);
-void ar_fake_upstream_destroy(ar_fake_upstream_t **self_p);
+ar_fake_upstream_t *ar_fake_upstream_new (void);
+void ar_fake_upstream_destroy (ar_fake_upstream_t **self_p);
 
 //  "http://127.0.0.1:<port>/v1"
-const char *ar_fake_upstream_base_url(ar_fake_upstream_t *self);
+const char *ar_fake_upstream_base_url (ar_fake_upstream_t *self);
 //  The Authorization header of the last request ("" if it had none), copied into buf.
-void ar_fake_upstream_last_auth(ar_fake_upstream_t *self, char *buf, size_t size);
+void ar_fake_upstream_last_auth (ar_fake_upstream_t *self, char *buf, size_t size);
 //  Whether the last request had an Expect header, and its Content-Type.
-bool ar_fake_upstream_last_expect(ar_fake_upstream_t *self);
+bool ar_fake_upstream_last_expect (ar_fake_upstream_t *self);
 //  Connections accepted, requests served, and clients seen going away mid-answer so far.
-size_t ar_fake_upstream_connections(ar_fake_upstream_t *self);
-size_t ar_fake_upstream_requests(ar_fake_upstream_t *self);
-size_t ar_fake_upstream_hangups(ar_fake_upstream_t *self);
+size_t ar_fake_upstream_connections (ar_fake_upstream_t *self);
+size_t ar_fake_upstream_requests (ar_fake_upstream_t *self);
+size_t ar_fake_upstream_hangups (ar_fake_upstream_t *self);
 
 //  The canned chat stream exactly as sent, and as it must arrive with strip_usage.
-const char *ar_fake_upstream_stream(void);
-const char *ar_fake_upstream_stream_stripped(void);
+const char *ar_fake_upstream_stream (void);
+const char *ar_fake_upstream_stream_stripped (void);
 //  The canned non-stream body, the error body, and the /v1/many stream (built once).
-const char *ar_fake_upstream_body(void);
-const char *ar_fake_upstream_error_body(void);
-const char *ar_fake_upstream_many(void);
+const char *ar_fake_upstream_body (void);
+const char *ar_fake_upstream_error_body (void);
+const char *ar_fake_upstream_many (void);
 
 #endif

@@ -13,16 +13,16 @@
 typedef struct ar_keyring_t ar_keyring_t;
 
 //  Read the key of every slug in the NULL-terminated list.
-ar_keyring_t *ar_keyring_new(const char *const *slugs);
-void ar_keyring_destroy(ar_keyring_t **self_p);
+ar_keyring_t *ar_keyring_new (const char *const *slugs);
+void ar_keyring_destroy (ar_keyring_t **self_p);
 
 //  The key for slug, or NULL when none is configured.
-const char *ar_keyring_get(ar_keyring_t *self, const char *slug);
+const char *ar_keyring_get (ar_keyring_t *self, const char *slug);
 
 //  The variable name for slug into buf. Returns 0, or -1 if it does not fit or the slug has a
 //  character that cannot be part of a variable name.
-int ar_keyring_env_name(const char *slug, char *buf, size_t size);
+int ar_keyring_env_name (const char *slug, char *buf, size_t size);
 
-void ar_keyring_test(bool verbose);
+void ar_keyring_test (bool verbose);
 
 #endif

@@ -32,34 +32,34 @@ typedef struct ar_provider_t ar_provider_t;
 //  What the engine needs from its host: the ar_actor_chunk/end/error contract, and one timer.
 typedef struct {
     void *arg; // first argument of every call below
-    int (*chunk)(void *arg, ar_job_t *job, const void *data, size_t len);
-    int (*end)(void *arg, ar_job_t **job_p, const void *data, size_t len);
-    int (*error)(void *arg, ar_job_t **job_p, uint16_t code, const char *reason);
+    int (*chunk) (void *arg, ar_job_t *job, const void *data, size_t len);
+    int (*end) (void *arg, ar_job_t **job_p, const void *data, size_t len);
+    int (*error) (void *arg, ar_job_t **job_p, uint16_t code, const char *reason);
     //  Call ar_provider_timer at monotonic time due; due < 0 clears. One timer, replaced.
-    void (*set_timer)(void *arg, ar_mono_ms due);
+    void (*set_timer) (void *arg, ar_mono_ms due);
 } ar_provider_host_t;
 
 //  Read the server-held keys (ANYRAY_PROVIDER_KEY_<SLUG>) and ANYRAY_PROVIDER_CA_FILE (a CA
 //  bundle for TLS upstreams with a private CA), and set up the multi handle. Call
 //  curl_global_init before. NULL on failure.
-ar_provider_t *ar_provider_new(const ar_provider_host_t *host);
+ar_provider_t *ar_provider_new (const ar_provider_host_t *host);
 //  Stops every transfer without replying (the jobs stay the runtime's).
-void ar_provider_destroy(ar_provider_t **self_p);
+void ar_provider_destroy (ar_provider_t **self_p);
 
 //  The fd the owner watches for readability (ZMQ_POLLIN); then call ar_provider_ready.
-int ar_provider_fd(ar_provider_t *self);
-void ar_provider_ready(ar_provider_t *self);
+int ar_provider_fd (ar_provider_t *self);
+void ar_provider_ready (ar_provider_t *self);
 //  The host timer fired.
-void ar_provider_timer(ar_provider_t *self);
+void ar_provider_timer (ar_provider_t *self);
 
 //  A `provide` job arrived (on_request). It is answered now or later.
-void ar_provider_request(ar_provider_t *self, ar_job_t *job);
+void ar_provider_request (ar_provider_t *self, ar_job_t *job);
 //  The job ends without a reply (on_cancel): stop its transfer, free its state, send nothing.
-void ar_provider_cancel(ar_provider_t *self, ar_job_t *job);
+void ar_provider_cancel (ar_provider_t *self, ar_job_t *job);
 
 //  Calls in flight (including those waiting to hand their last bytes to the broker).
-size_t ar_provider_calls(ar_provider_t *self);
+size_t ar_provider_calls (ar_provider_t *self);
 
-void ar_provider_test(bool verbose);
+void ar_provider_test (bool verbose);
 
 #endif

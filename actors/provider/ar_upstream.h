@@ -20,29 +20,29 @@ typedef struct ar_upstream_t ar_upstream_t;
 
 //  A transfer ended (result CURLE_OK or the failure). The handle is still added: call
 //  ar_upstream_remove before cleaning it up. Called from ar_upstream_ready or _timeout only.
-typedef void(ar_upstream_done_fn)(CURL *easy, CURLcode result, void *arg);
+typedef void (ar_upstream_done_fn) (CURL *easy, CURLcode result, void *arg);
 //  When ar_upstream_timeout must run next changed; due < 0 means no timer.
-typedef void(ar_upstream_timer_fn)(ar_mono_ms due, void *arg);
+typedef void (ar_upstream_timer_fn) (ar_mono_ms due, void *arg);
 
-ar_upstream_t *ar_upstream_new(ar_upstream_done_fn *done, ar_upstream_timer_fn *timer, void *arg);
+ar_upstream_t *ar_upstream_new (ar_upstream_done_fn *done, ar_upstream_timer_fn *timer, void *arg);
 //  The owner removes its transfers first.
-void ar_upstream_destroy(ar_upstream_t **self_p);
+void ar_upstream_destroy (ar_upstream_t **self_p);
 
 //  The epoll fd to watch for readability.
-int ar_upstream_fd(ar_upstream_t *self);
+int ar_upstream_fd (ar_upstream_t *self);
 
 //  Start a configured transfer. Returns 0 or -1.
-int ar_upstream_add(ar_upstream_t *self, CURL *easy);
+int ar_upstream_add (ar_upstream_t *self, CURL *easy);
 //  Stop a transfer at once (no more bytes read, nothing more bought). Safe to call twice.
-void ar_upstream_remove(ar_upstream_t *self, CURL *easy);
+void ar_upstream_remove (ar_upstream_t *self, CURL *easy);
 
 //  The epoll fd is readable: act on the ready sockets.
-void ar_upstream_ready(ar_upstream_t *self);
+void ar_upstream_ready (ar_upstream_t *self);
 //  The timer fell due.
-void ar_upstream_timeout(ar_upstream_t *self);
+void ar_upstream_timeout (ar_upstream_t *self);
 //  When the timer falls due next, or -1.
-ar_mono_ms ar_upstream_due(ar_upstream_t *self);
+ar_mono_ms ar_upstream_due (ar_upstream_t *self);
 
-void ar_upstream_test(bool verbose);
+void ar_upstream_test (bool verbose);
 
 #endif

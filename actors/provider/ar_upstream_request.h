@@ -30,18 +30,18 @@ typedef struct {
 } ar_upstream_request_t;
 
 //  base + path into buf. Returns 0, or -1 if either is malformed or the result does not fit.
-int ar_upstream_request_url(const char *base, const char *path, char *buf, size_t size);
+int ar_upstream_request_url (const char *base, const char *path, char *buf, size_t size);
 
 //  The header list for a request: with a server-held key (through wire->key_headers) when key
 //  is not NULL, else with the caller's Authorization value when it is usable, else none.
 //  NULL on failure. Free with curl_slist_free_all.
-struct curl_slist *ar_upstream_request_headers(const ar_wire_t *wire, const char *key,
-                                               const char *caller_auth);
+struct curl_slist *ar_upstream_request_headers (const ar_wire_t *wire, const char *key,
+                                                const char *caller_auth);
 
 //  Set every option for the request on easy (fresh or reset). Returns 0, or -1 if the URL or
 //  method is not acceptable (nothing worth sending).
-int ar_upstream_request_setup(CURL *easy, const ar_upstream_request_t *request);
+int ar_upstream_request_setup (CURL *easy, const ar_upstream_request_t *request);
 
-void ar_upstream_request_test(bool verbose);
+void ar_upstream_request_test (bool verbose);
 
 #endif

@@ -13,12 +13,12 @@ static const ar_wire_t *const s_wires[] = {
 //  ---------------------------------------------------------------------------
 //  The wire for a slug, or NULL.
 
-const ar_wire_t *ar_wire_lookup(const char *slug)
+const ar_wire_t *ar_wire_lookup (const char *slug)
 {
     if (!slug)
         return NULL;
     for (size_t i = 0; s_wires[i]; i++)
-        if (strcmp(s_wires[i]->slug, slug) == 0)
+        if (strcmp (s_wires[i]->slug, slug) == 0)
             return s_wires[i];
     return NULL;
 }
@@ -26,7 +26,7 @@ const ar_wire_t *ar_wire_lookup(const char *slug)
 //  ---------------------------------------------------------------------------
 //  Every registered wire.
 
-const ar_wire_t *const *ar_wire_all(void)
+const ar_wire_t *const *ar_wire_all (void)
 {
     return s_wires;
 }
@@ -34,16 +34,16 @@ const ar_wire_t *const *ar_wire_all(void)
 //  ---------------------------------------------------------------------------
 //  Is there `"name"`, optional blanks, `:`, optional blanks, `{` anywhere in s?
 
-bool ar_wire_has_object(const char *s, size_t len, const char *name)
+bool ar_wire_has_object (const char *s, size_t len, const char *name)
 {
     char quoted[64];
-    int qlen = snprintf(quoted, sizeof quoted, "\"%s\"", name);
+    int qlen = snprintf (quoted, sizeof quoted, "\"%s\"", name);
     if (qlen < 0 || (size_t)qlen >= sizeof quoted)
         return false;
     const char *end = s + len;
     const char *at = s;
     while (at < end) {
-        const char *hit = memmem(at, (size_t)(end - at), quoted, (size_t)qlen);
+        const char *hit = memmem (at, (size_t)(end - at), quoted, (size_t)qlen);
         if (!hit)
             return false;
         const char *p = hit + qlen;
@@ -64,28 +64,28 @@ bool ar_wire_has_object(const char *s, size_t len, const char *name)
 //  ---------------------------------------------------------------------------
 //  Self-test
 
-void ar_wire_test(bool verbose)
+void ar_wire_test (bool verbose)
 {
     //  @selftest
-    assert(ar_wire_lookup("openai") == &ar_wire_openai);
-    assert(ar_wire_lookup("nope") == NULL);
-    assert(ar_wire_lookup(NULL) == NULL);
+    assert (ar_wire_lookup ("openai") == &ar_wire_openai);
+    assert (ar_wire_lookup ("nope") == NULL);
+    assert (ar_wire_lookup (NULL) == NULL);
     size_t count = 0;
-    for (const ar_wire_t *const *w = ar_wire_all(); *w; w++) {
-        assert((*w)->slug && (*w)->key_headers && (*w)->stream_event && (*w)->body_usage);
-        assert(ar_wire_lookup((*w)->slug) == *w);
+    for (const ar_wire_t *const *w = ar_wire_all (); *w; w++) {
+        assert ((*w)->slug && (*w)->key_headers && (*w)->stream_event && (*w)->body_usage);
+        assert (ar_wire_lookup ((*w)->slug) == *w);
         count++;
     }
-    assert(count >= 1);
+    assert (count >= 1);
 
     const char *a = "{\"usage\":null,\"x\":{\"usage\" :\n {\"p\":1}}}";
-    assert(ar_wire_has_object(a, strlen(a), "usage"));
+    assert (ar_wire_has_object (a, strlen (a), "usage"));
     const char *b = "{\"usage\":null,\"choices\":[{\"delta\":{\"content\":\"usage\"}}]}";
-    assert(!ar_wire_has_object(b, strlen(b), "usage"));
-    assert(!ar_wire_has_object("\"usage\"", 7, "usage"));
-    assert(!ar_wire_has_object("\"usage\":", 8, "usage"));
-    assert(ar_wire_has_object("\"usage\":{", 9, "usage"));
+    assert (!ar_wire_has_object (b, strlen (b), "usage"));
+    assert (!ar_wire_has_object ("\"usage\"", 7, "usage"));
+    assert (!ar_wire_has_object ("\"usage\":", 8, "usage"));
+    assert (ar_wire_has_object ("\"usage\":{", 9, "usage"));
     //  @end
     if (verbose)
-        printf("ar_wire: ok\n");
+        printf ("ar_wire: ok\n");
 }

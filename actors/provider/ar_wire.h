@@ -29,27 +29,27 @@ typedef struct {
     const char *slug; // as the router names it: "openai"
     //  Append the headers that present a server-held key. Returns the list (curl_slist_append
     //  semantics), NULL on failure. The key is a secret: it goes into the list and nowhere else.
-    struct curl_slist *(*key_headers)(struct curl_slist *headers, const char *key);
+    struct curl_slist *(*key_headers) (struct curl_slist *headers, const char *key);
     //  One complete SSE event: update usage if the event carries it, and say whether the event
     //  carries nothing but usage (dropped when the edge asked for strip_usage).
-    void (*stream_event)(const char *event, size_t len, ar_usage_t *usage, bool *usage_only);
+    void (*stream_event) (const char *event, size_t len, ar_usage_t *usage, bool *usage_only);
     //  A whole (non-streamed) response body: update usage from it.
-    void (*body_usage)(const char *body, size_t len, ar_usage_t *usage);
+    void (*body_usage) (const char *body, size_t len, ar_usage_t *usage);
 } ar_wire_t;
 
 //  The wire for a slug, or NULL if no such provider.
-const ar_wire_t *ar_wire_lookup(const char *slug);
+const ar_wire_t *ar_wire_lookup (const char *slug);
 //  Every registered wire, NULL-terminated (to read their keys at start).
-const ar_wire_t *const *ar_wire_all(void);
+const ar_wire_t *const *ar_wire_all (void);
 
 //  Shared helpers for wires: is there a `"name": {` (an object, not null) anywhere in s? A cheap
 //  filter that runs before any JSON parser.
-bool ar_wire_has_object(const char *s, size_t len, const char *name);
+bool ar_wire_has_object (const char *s, size_t len, const char *name);
 
 //  The wires (one file each).
 extern const ar_wire_t ar_wire_openai;
 
-void ar_wire_test(bool verbose);
-void ar_wire_openai_test(bool verbose);
+void ar_wire_test (bool verbose);
+void ar_wire_openai_test (bool verbose);
 
 #endif

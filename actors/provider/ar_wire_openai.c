@@ -14,64 +14,64 @@
 #include "ar_sse_splitter.h"
 #include "ar_json_scan.h"
 
-static struct curl_slist *s_key_headers(struct curl_slist *headers, const char *key)
+static struct curl_slist *s_key_headers (struct curl_slist *headers, const char *key)
 {
     static const char prefix[] = "Authorization: Bearer ";
-    size_t key_len = strlen(key);
-    char *line = malloc(sizeof prefix + key_len);
+    size_t key_len = strlen (key);
+    char *line = malloc (sizeof prefix + key_len);
     if (!line)
         return NULL;
-    memcpy(line, prefix, sizeof prefix - 1);
-    memcpy(line + sizeof prefix - 1, key, key_len + 1);
-    struct curl_slist *list = curl_slist_append(headers, line);
+    memcpy (line, prefix, sizeof prefix - 1);
+    memcpy (line + sizeof prefix - 1, key, key_len + 1);
+    struct curl_slist *list = curl_slist_append (headers, line);
     //  curl keeps its own copy; ours is wiped so the key does not linger in freed memory
-    explicit_bzero(line, sizeof prefix + key_len);
-    free(line);
+    explicit_bzero (line, sizeof prefix + key_len);
+    free (line);
     return list;
 }
 
 //  Take usage and model from a parsed chunk or body.
-static void s_usage_from(json_t *root, ar_usage_t *usage)
+static void s_usage_from (json_t *root, ar_usage_t *usage)
 {
-    json_t *model = json_object_get(root, "model");
-    if (json_is_string(model) && json_string_length(model) > 0 &&
-        json_string_length(model) <= AR_WIRE_MODEL_MAX)
-        snprintf(usage->model, sizeof usage->model, "%s", json_string_value(model));
-    json_t *object = json_object_get(root, "usage");
-    if (!json_is_object(object))
+    json_t *model = json_object_get (root, "model");
+    if (json_is_string (model) && json_string_length (model) > 0 &&
+        json_string_length (model) <= AR_WIRE_MODEL_MAX)
+        snprintf (usage->model, sizeof usage->model, "%s", json_string_value (model));
+    json_t *object = json_object_get (root, "usage");
+    if (!json_is_object (object))
         return;
-    json_t *input = json_object_get(object, "prompt_tokens");
-    json_t *output = json_object_get(object, "completion_tokens");
-    if (json_is_integer(input) && json_integer_value(input) >= 0) {
-        usage->input_tokens = json_integer_value(input);
+    json_t *input = json_object_get (object, "prompt_tokens");
+    json_t *output = json_object_get (object, "completion_tokens");
+    if (json_is_integer (input) && json_integer_value (input) >= 0) {
+        usage->input_tokens = json_integer_value (input);
         usage->has_input = true;
     }
-    if (json_is_integer(output) && json_integer_value(output) >= 0) {
-        usage->output_tokens = json_integer_value(output);
+    if (json_is_integer (output) && json_integer_value (output) >= 0) {
+        usage->output_tokens = json_integer_value (output);
         usage->has_output = true;
     }
 }
 
-static void s_stream_event(const char *event, size_t len, ar_usage_t *usage, bool *usage_only)
+static void s_stream_event (const char *event, size_t len, ar_usage_t *usage, bool *usage_only)
 {
     *usage_only = false;
-    if (!ar_wire_has_object(event, len, "usage"))
+    if (!ar_wire_has_object (event, len, "usage"))
         return; // the common case: a content delta, never parsed
     size_t data_len = 0;
-    char *data = ar_sse_event_data(event, len, &data_len);
+    char *data = ar_sse_event_data (event, len, &data_len);
     if (!data)
         return;
-    json_t *root = json_loadb(data, data_len, 0, NULL);
-    free(data);
-    if (!json_is_object(root)) {
-        json_decref(root);
+    json_t *root = json_loadb (data, data_len, 0, NULL);
+    free (data);
+    if (!json_is_object (root)) {
+        json_decref (root);
         return;
     }
-    s_usage_from(root, usage);
-    json_t *choices = json_object_get(root, "choices");
-    *usage_only = json_is_object(json_object_get(root, "usage")) && json_is_array(choices) &&
-                  json_array_size(choices) == 0;
-    json_decref(root);
+    s_usage_from (root, usage);
+    json_t *choices = json_object_get (root, "choices");
+    *usage_only = json_is_object (json_object_get (root, "usage")) && json_is_array (choices) &&
+                  json_array_size (choices) == 0;
+    json_decref (root);
 }
 
 typedef struct {
@@ -79,37 +79,37 @@ typedef struct {
     size_t model_len, usage_len;
 } s_top_spans_t;
 
-static int s_top_spans(const ar_json_item_t *item, void *arg)
+static int s_top_spans (const ar_json_item_t *item, void *arg)
 {
     s_top_spans_t *spans = arg;
-    if (item->depth == 1 && item->key_len == 5 && memcmp(item->key, "model", 5) == 0)
+    if (item->depth == 1 && item->key_len == 5 && memcmp (item->key, "model", 5) == 0)
         spans->model = item->value, spans->model_len = item->value_len;
-    if (item->depth == 1 && item->key_len == 5 && memcmp(item->key, "usage", 5) == 0)
+    if (item->depth == 1 && item->key_len == 5 && memcmp (item->key, "usage", 5) == 0)
         spans->usage = item->value, spans->usage_len = item->value_len;
     return 0;
 }
 
 //  A whole body can be long (a big completion): scan it for the two top-level members we want
 //  and build a DOM of those alone, instead of a DOM of the whole reply.
-static void s_body_usage(const char *body, size_t len, ar_usage_t *usage)
+static void s_body_usage (const char *body, size_t len, ar_usage_t *usage)
 {
-    if (!ar_wire_has_object(body, len, "usage"))
+    if (!ar_wire_has_object (body, len, "usage"))
         return;
     s_top_spans_t spans = {0};
-    if (ar_json_scan(body, len, 1, s_top_spans, &spans, NULL, NULL) != 0 || !spans.usage)
+    if (ar_json_scan (body, len, 1, s_top_spans, &spans, NULL, NULL) != 0 || !spans.usage)
         return;
     size_t size = spans.model_len + spans.usage_len + 32;
-    char *doc = malloc(size);
+    char *doc = malloc (size);
     if (!doc)
         return;
-    int doc_len = snprintf(doc, size, "{\"model\":%.*s,\"usage\":%.*s}",
-                           spans.model ? (int)spans.model_len : 4, spans.model ? spans.model : "null",
-                           (int)spans.usage_len, spans.usage);
-    json_t *root = doc_len > 0 ? json_loadb(doc, (size_t)doc_len, 0, NULL) : NULL;
-    free(doc);
-    if (json_is_object(root))
-        s_usage_from(root, usage);
-    json_decref(root);
+    int doc_len = snprintf (doc, size, "{\"model\":%.*s,\"usage\":%.*s}",
+                            spans.model ? (int)spans.model_len : 4,
+                            spans.model ? spans.model : "null", (int)spans.usage_len, spans.usage);
+    json_t *root = doc_len > 0 ? json_loadb (doc, (size_t)doc_len, 0, NULL) : NULL;
+    free (doc);
+    if (json_is_object (root))
+        s_usage_from (root, usage);
+    json_decref (root);
 }
 
 const ar_wire_t ar_wire_openai = {
@@ -122,61 +122,61 @@ const ar_wire_t ar_wire_openai = {
 //  ---------------------------------------------------------------------------
 //  Self-test
 
-void ar_wire_openai_test(bool verbose)
+void ar_wire_openai_test (bool verbose)
 {
     //  @selftest
     const ar_wire_t *wire = &ar_wire_openai;
-    struct curl_slist *headers = wire->key_headers(NULL, "sk-test-123");
-    assert(headers && strcmp(headers->data, "Authorization: Bearer sk-test-123") == 0);
-    curl_slist_free_all(headers);
+    struct curl_slist *headers = wire->key_headers (NULL, "sk-test-123");
+    assert (headers && strcmp (headers->data, "Authorization: Bearer sk-test-123") == 0);
+    curl_slist_free_all (headers);
 
     //  A content delta: no usage, not parsed, not usage-only.
     ar_usage_t usage = {0};
     bool usage_only = true;
     const char *delta = "data: {\"id\":\"c1\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,"
                         "\"delta\":{\"content\":\"\\\"usage\\\": {\"}}],\"usage\":null}\n\n";
-    wire->stream_event(delta, strlen(delta), &usage, &usage_only);
-    assert(!usage_only && !usage.has_input && !usage.has_output);
+    wire->stream_event (delta, strlen (delta), &usage, &usage_only);
+    assert (!usage_only && !usage.has_input && !usage.has_output);
 
     //  The final usage-only chunk.
     const char *final = "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":"
                         "\"gpt-4o-2024-08-06\",\"choices\":[],\"usage\":{\"prompt_tokens\":12,"
                         "\"completion_tokens\":34,\"total_tokens\":46}}\n\n";
-    wire->stream_event(final, strlen(final), &usage, &usage_only);
-    assert(usage_only);
-    assert(usage.has_input && usage.input_tokens == 12);
-    assert(usage.has_output && usage.output_tokens == 34);
-    assert(strcmp(usage.model, "gpt-4o-2024-08-06") == 0);
+    wire->stream_event (final, strlen (final), &usage, &usage_only);
+    assert (usage_only);
+    assert (usage.has_input && usage.input_tokens == 12);
+    assert (usage.has_output && usage.output_tokens == 34);
+    assert (strcmp (usage.model, "gpt-4o-2024-08-06") == 0);
 
     //  Usage riding on a chunk that still has choices: counted, but not usage-only.
     ar_usage_t mixed = {0};
     const char *both = "data: {\"choices\":[{\"delta\":{}}],\"usage\":{\"prompt_tokens\":1,"
                        "\"completion_tokens\":2}}\r\n\r\n";
-    wire->stream_event(both, strlen(both), &mixed, &usage_only);
-    assert(!usage_only && mixed.input_tokens == 1 && mixed.output_tokens == 2);
+    wire->stream_event (both, strlen (both), &mixed, &usage_only);
+    assert (!usage_only && mixed.input_tokens == 1 && mixed.output_tokens == 2);
 
     //  Garbage that passes the filter is ignored.
     ar_usage_t none = {0};
     const char *bad = "data: {\"usage\": {\"prompt_tokens\": \n\n";
-    wire->stream_event(bad, strlen(bad), &none, &usage_only);
-    assert(!usage_only && !none.has_input);
-    wire->stream_event("data: [DONE]\n\n", 14, &none, &usage_only);
-    assert(!usage_only && !none.has_input);
+    wire->stream_event (bad, strlen (bad), &none, &usage_only);
+    assert (!usage_only && !none.has_input);
+    wire->stream_event ("data: [DONE]\n\n", 14, &none, &usage_only);
+    assert (!usage_only && !none.has_input);
 
     //  A whole body.
     ar_usage_t body_usage = {0};
     const char *body = "{\"id\":\"c2\",\"model\":\"gpt-4o-mini\",\"choices\":[{\"index\":0,"
                        "\"message\":{\"role\":\"assistant\",\"content\":\"hi\"}}],"
                        "\"usage\": {\"prompt_tokens\": 7, \"completion_tokens\": 3}}";
-    wire->body_usage(body, strlen(body), &body_usage);
-    assert(body_usage.has_input && body_usage.input_tokens == 7);
-    assert(body_usage.has_output && body_usage.output_tokens == 3);
-    assert(strcmp(body_usage.model, "gpt-4o-mini") == 0);
+    wire->body_usage (body, strlen (body), &body_usage);
+    assert (body_usage.has_input && body_usage.input_tokens == 7);
+    assert (body_usage.has_output && body_usage.output_tokens == 3);
+    assert (strcmp (body_usage.model, "gpt-4o-mini") == 0);
     ar_usage_t neg = {0};
     const char *negative = "{\"usage\":{\"prompt_tokens\":-1,\"completion_tokens\":\"3\"}}";
-    wire->body_usage(negative, strlen(negative), &neg);
-    assert(!neg.has_input && !neg.has_output);
+    wire->body_usage (negative, strlen (negative), &neg);
+    assert (!neg.has_input && !neg.has_output);
     //  @end
     if (verbose)
-        printf("ar_wire_openai: ok\n");
+        printf ("ar_wire_openai: ok\n");
 }

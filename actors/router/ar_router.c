@@ -44,16 +44,17 @@ int ar_router_plan (ar_router_t *self, const char *provider, char *buf, size_t s
         char name[96] = "ANYRAY_PROVIDER_URL_";
         size_t n = strlen (name);
         for (const char *c = provider; *c && n + 1 < sizeof name; c++)
-            name[n++] = *c == '-' ? '_' : (char) toupper ((unsigned char) *c);
+            name[n++] = *c == '-' ? '_' : (char)toupper ((unsigned char)*c);
         name[n] = 0;
         const char *url = ar_env_str (name, s_providers[i].base_url);
         //  A trailing slash would double up when the path is appended.
         size_t url_len = strlen (url);
         while (url_len && url[url_len - 1] == '/')
             url_len--;
-        int len = snprintf (buf, size, "{\"targets\":[{\"provider\":\"%s\",\"base_url\":\"%.*s\"}]}",
-                            provider, (int) url_len, url);
-        return len > 0 && (size_t) len < size ? len : -1;
+        int len =
+            snprintf (buf, size, "{\"targets\":[{\"provider\":\"%s\",\"base_url\":\"%.*s\"}]}",
+                      provider, (int)url_len, url);
+        return len > 0 && (size_t)len < size ? len : -1;
     }
     return -1;
 }
@@ -67,7 +68,7 @@ void ar_router_handle (ar_actor_t *actor, ar_job_t *job, void *arg)
         return;
     }
     ar_envelope_set_status (&job->reply, 200, "OK");
-    ar_actor_end (actor, &job, plan, (size_t) len);
+    ar_actor_end (actor, &job, plan, (size_t)len);
 }
 
 void ar_router_test (bool verbose)
@@ -86,5 +87,5 @@ void ar_router_test (bool verbose)
     unsetenv ("ANYRAY_PROVIDER_URL_OPENAI");
     ar_router_destroy (&router);
     assert (router == NULL);
-    (void) verbose;
+    (void)verbose;
 }

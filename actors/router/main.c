@@ -4,8 +4,8 @@
 int main (void)
 {
     ar_router_t *router = ar_router_new ();
-    ar_actor_ops_t ops = {.service = "router", .credit = 256, .arg = router,
-                          .on_request = ar_router_handle};
+    ar_actor_ops_t ops = {
+        .service = "router", .credit = 256, .arg = router, .on_request = ar_router_handle};
     ar_actor_t *actor = ar_actor_new (&ops);
     if (!actor)
         return 1;

@@ -15,11 +15,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#define AR_ACTOR_FDS     8
-#define AR_LIVENESS      3
-#define AR_SWEEP_MS      10
-#define AR_BACKOFF_MIN   100
-#define AR_BACKOFF_MAX   5000
+#define AR_ACTOR_FDS   8
+#define AR_LIVENESS    3
+#define AR_SWEEP_MS    10
+#define AR_BACKOFF_MIN 100
+#define AR_BACKOFF_MAX 5000
 
 typedef struct {
     int fd;
@@ -67,7 +67,7 @@ static void s_send_ready (ar_actor_t *self)
     snprintf (env.service, sizeof env.service, "%s", self->ops.service);
     env.credit = self->ops.credit ? self->ops.credit : 1;
     env.heartbeat_ms = self->heartbeat_ms;
-    snprintf (env.instance, sizeof env.instance, "%s-%d", self->ops.service, (int) getpid ());
+    snprintf (env.instance, sizeof env.instance, "%s-%d", self->ops.service, (int)getpid ());
     ar_msg_send (self->dealer, NULL, AR_CMD_READY, &env, NULL, NULL, ZMQ_DONTWAIT);
 }
 
@@ -88,7 +88,7 @@ static int s_connect (ar_actor_t *self)
         return -1;
     }
     ar_mono_ms now = ar_mono_now ();
-    self->broker_expiry = now + (ar_mono_ms) AR_LIVENESS * self->heartbeat_ms;
+    self->broker_expiry = now + (ar_mono_ms)AR_LIVENESS * self->heartbeat_ms;
     self->next_heartbeat = now + self->heartbeat_ms;
     s_send_ready (self);
     return 0;
@@ -117,7 +117,8 @@ static void s_reconnect_later (ar_actor_t *self, const char *why)
     s_cancel_all (self);
     zsock_destroy (&self->dealer);
     self->reconnect_at = ar_mono_now () + self->backoff_ms;
-    self->backoff_ms = self->backoff_ms * 2 > AR_BACKOFF_MAX ? AR_BACKOFF_MAX : self->backoff_ms * 2;
+    self->backoff_ms =
+        self->backoff_ms * 2 > AR_BACKOFF_MAX ? AR_BACKOFF_MAX : self->backoff_ms * 2;
 }
 
 ar_actor_t *ar_actor_new (const ar_actor_ops_t *ops)
@@ -127,7 +128,7 @@ ar_actor_t *ar_actor_new (const ar_actor_ops_t *ops)
         return NULL;
     self->ops = *ops;
     ar_env_broker_endpoint (self->endpoint, sizeof self->endpoint);
-    self->heartbeat_ms = (uint32_t) ar_env_int ("ANYRAY_HEARTBEAT_MS", 500, 50, 60000);
+    self->heartbeat_ms = (uint32_t)ar_env_int ("ANYRAY_HEARTBEAT_MS", 500, 50, 60000);
     self->backoff_ms = AR_BACKOFF_MIN;
     self->timer_due = -1;
     self->jobs = zhashx_new ();
@@ -288,7 +289,7 @@ static void s_read_broker (ar_actor_t *self)
             ar_msg_reset (&msg);
             continue;
         }
-        self->broker_expiry = ar_mono_now () + (ar_mono_ms) AR_LIVENESS * self->heartbeat_ms;
+        self->broker_expiry = ar_mono_now () + (ar_mono_ms)AR_LIVENESS * self->heartbeat_ms;
         self->backoff_ms = AR_BACKOFF_MIN;
         switch (msg.cmd) {
         case AR_CMD_REQUEST:
@@ -298,7 +299,8 @@ static void s_read_broker (ar_actor_t *self)
             s_on_cancel (self, msg.env.id);
             break;
         case AR_CMD_DISCONNECT:
-            s_reconnect_later (self, msg.env.has_status ? msg.env.status_reason : "broker said DISCONNECT");
+            s_reconnect_later (self, msg.env.has_status ? msg.env.status_reason
+                                                        : "broker said DISCONNECT");
             //  The broker is up and asked us to come back: no need to wait long.
             self->reconnect_at = ar_mono_now () + 10;
             break;
@@ -355,7 +357,7 @@ static int s_run_once (ar_actor_t *self, zsock_t *pipe)
         wake = self->timer_due;
     if (zhashx_size (self->jobs) && self->next_sweep < wake)
         wake = self->next_sweep;
-    long timeout = wake > now ? (long) (wake - now) : 0;
+    long timeout = wake > now ? (long)(wake - now) : 0;
     if (zmq_poll (items, count, timeout) == -1 && errno != EINTR)
         return -1;
 
@@ -403,7 +405,7 @@ int ar_actor_run (ar_actor_t *self)
 
 static void s_echo_request (ar_actor_t *actor, ar_job_t *job, void *arg)
 {
-    (void) arg;
+    (void)arg;
     if (strcmp (job->env.kind, "hold") == 0)
         return; // answered later, or cancelled
     //  Stream the body back in two chunks then END, with a status on the first.
@@ -419,7 +421,7 @@ static void s_echo_request (ar_actor_t *actor, ar_job_t *job, void *arg)
 static int s_cancelled;
 static void s_echo_cancel (ar_actor_t *actor, ar_job_t *job, void *arg)
 {
-    (void) actor, (void) job, (void) arg;
+    (void)actor, (void)job, (void)arg;
     s_cancelled++;
 }
 
@@ -434,9 +436,9 @@ static void s_broker_thread (zsock_t *pipe, void *endpoint)
 
 static void s_actor_thread (zsock_t *pipe, void *arg)
 {
-    (void) arg;
-    ar_actor_ops_t ops = {.service = "echo", .credit = 4, .on_request = s_echo_request,
-                          .on_cancel = s_echo_cancel};
+    (void)arg;
+    ar_actor_ops_t ops = {
+        .service = "echo", .credit = 4, .on_request = s_echo_request, .on_cancel = s_echo_cancel};
     ar_actor_t *actor = ar_actor_new (&ops);
     assert (actor);
     zsock_signal (pipe, 0);
@@ -518,5 +520,5 @@ void ar_actor_test (bool verbose)
     snprintf (path, sizeof path, "%s/broker.ipc", dir);
     unlink (path);
     rmdir (dir);
-    (void) verbose;
+    (void)verbose;
 }

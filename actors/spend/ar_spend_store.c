@@ -43,70 +43,70 @@ struct ar_spend_store_t {
 
 //  A string field: absent or null gives NULL when nullable; otherwise at most
 //  AR_SPEND_STR_MAX bytes (and not empty when the field is required).
-static int s_field_string(json_t *root, const char *key, bool nullable, const char **value,
-                          size_t *len)
+static int s_field_string (json_t *root, const char *key, bool nullable, const char **value,
+                           size_t *len)
 {
-    json_t *item = json_object_get(root, key);
+    json_t *item = json_object_get (root, key);
     *value = NULL;
     *len = 0;
-    if (!item || json_is_null(item))
+    if (!item || json_is_null (item))
         return nullable ? 0 : -1;
-    if (!json_is_string(item))
+    if (!json_is_string (item))
         return -1;
-    size_t size = json_string_length(item);
-    const char *text = json_string_value(item);
+    size_t size = json_string_length (item);
+    const char *text = json_string_value (item);
     //  jansson rejects \u0000 unless asked; check anyway, since we store C strings
-    if (size > AR_SPEND_STR_MAX || strlen(text) != size || (!nullable && size == 0))
+    if (size > AR_SPEND_STR_MAX || strlen (text) != size || (!nullable && size == 0))
         return -1;
     *value = text;
     *len = size;
     return 0;
 }
 
-static int s_field_int(json_t *root, const char *key, int64_t min, int64_t max, int64_t *value)
+static int s_field_int (json_t *root, const char *key, int64_t min, int64_t max, int64_t *value)
 {
-    json_t *item = json_object_get(root, key);
-    if (!json_is_integer(item))
+    json_t *item = json_object_get (root, key);
+    if (!json_is_integer (item))
         return -1; // a real (1.0), a string or absent
-    json_int_t number = json_integer_value(item);
+    json_int_t number = json_integer_value (item);
     if (number < min || number > max)
         return -1;
     *value = (int64_t)number;
     return 0;
 }
 
-static int s_field_bool(json_t *root, const char *key, bool *value)
+static int s_field_bool (json_t *root, const char *key, bool *value)
 {
-    json_t *item = json_object_get(root, key);
-    if (!json_is_boolean(item))
+    json_t *item = json_object_get (root, key);
+    if (!json_is_boolean (item))
         return -1; // 0/1 are not booleans
-    *value = json_is_true(item);
+    *value = json_is_true (item);
     return 0;
 }
 
-static int s_request_id(json_t *root, char *out)
+static int s_request_id (json_t *root, char *out)
 {
-    json_t *item = json_object_get(root, "request_id");
-    if (!json_is_string(item) || json_string_length(item) != 32)
+    json_t *item = json_object_get (root, "request_id");
+    if (!json_is_string (item) || json_string_length (item) != 32)
         return -1;
-    const char *text = json_string_value(item);
+    const char *text = json_string_value (item);
     for (int i = 0; i < 32; i++) {
-        if (!isxdigit((unsigned char)text[i]))
+        if (!isxdigit ((unsigned char)text[i]))
             return -1;
         //  one spelling per id, or "AB.." and "ab.." would be two rows
-        out[i] = (char)tolower((unsigned char)text[i]);
+        out[i] = (char)tolower ((unsigned char)text[i]);
     }
     out[32] = '\0';
     return 0;
 }
 
 //  Copy a validated string into the row's trailing storage.
-static const char *s_copy(char **cursor, const char *text, size_t len)
+static const char *s_copy (char **cursor, const char *text, size_t len)
 {
     if (!text)
         return NULL;
     char *copy = *cursor;
-    memcpy(copy, text, len);
+    memcpy (copy, text, len);
     copy[len] = '\0';
     *cursor += len + 1;
     return copy;
@@ -115,7 +115,7 @@ static const char *s_copy(char **cursor, const char *text, size_t len)
 //  --------------------------------------------------------------------------
 //  Parse and strictly validate a spend.row JSON body.
 
-ar_spend_row_t *ar_spend_row_parse(const void *data, size_t size, const char **error)
+ar_spend_row_t *ar_spend_row_parse (const void *data, size_t size, const char **error)
 {
     const char *dummy;
     if (!error)
@@ -129,192 +129,192 @@ ar_spend_row_t *ar_spend_row_parse(const void *data, size_t size, const char **e
         return NULL;
     }
     json_error_t jerr;
-    json_t *root = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *root = json_loadb ((const char *)data, size, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
         *error = "invalid JSON";
         return NULL;
     }
     ar_spend_row_t row;
-    memset(&row, 0, sizeof row);
+    memset (&row, 0, sizeof row);
     const char *text[6];
     size_t len[6];
     static const char *keys[6] = {"user", "team", "session", "endpoint", "provider", "model"};
     *error = NULL;
-    if (!json_is_object(root))
+    if (!json_is_object (root))
         *error = "not an object";
-    else if (s_request_id(root, row.request_id))
+    else if (s_request_id (root, row.request_id))
         *error = "request_id";
-    else if (s_field_int(root, "ts_ms", 0, INT64_MAX, &row.ts_ms))
+    else if (s_field_int (root, "ts_ms", 0, INT64_MAX, &row.ts_ms))
         *error = "ts_ms";
     for (int i = 0; i < 6 && !*error; i++)
         //  endpoint (index 3) is the only required string
-        if (s_field_string(root, keys[i], i != 3, &text[i], &len[i]))
+        if (s_field_string (root, keys[i], i != 3, &text[i], &len[i]))
             *error = keys[i];
     //  INTEGER columns are 32-bit in PostgreSQL; token counts are BIGINT
     if (*error)
         goto done;
-    if (s_field_int(root, "input_tokens", 0, INT64_MAX, &row.input_tokens))
+    if (s_field_int (root, "input_tokens", 0, INT64_MAX, &row.input_tokens))
         *error = "input_tokens";
-    else if (s_field_int(root, "output_tokens", 0, INT64_MAX, &row.output_tokens))
+    else if (s_field_int (root, "output_tokens", 0, INT64_MAX, &row.output_tokens))
         *error = "output_tokens";
-    else if (s_field_int(root, "latency_ms", 0, INT32_MAX, &row.latency_ms))
+    else if (s_field_int (root, "latency_ms", 0, INT32_MAX, &row.latency_ms))
         *error = "latency_ms";
-    else if (s_field_int(root, "ttfb_ms", 0, INT32_MAX, &row.ttfb_ms))
+    else if (s_field_int (root, "ttfb_ms", 0, INT32_MAX, &row.ttfb_ms))
         *error = "ttfb_ms";
-    else if (s_field_int(root, "status", 0, 999, &row.status))
+    else if (s_field_int (root, "status", 0, 999, &row.status))
         *error = "status";
-    else if (s_field_bool(root, "stream", &row.stream))
+    else if (s_field_bool (root, "stream", &row.stream))
         *error = "stream";
-    else if (s_field_bool(root, "optimized", &row.optimized))
+    else if (s_field_bool (root, "optimized", &row.optimized))
         *error = "optimized";
 done:
     if (*error) {
-        json_decref(root);
+        json_decref (root);
         return NULL;
     }
     size_t extra = 0;
     for (int i = 0; i < 6; i++)
         extra += text[i] ? len[i] + 1 : 0;
-    ar_spend_row_t *self = (ar_spend_row_t *)malloc(sizeof(ar_spend_row_t) + extra);
+    ar_spend_row_t *self = (ar_spend_row_t *)malloc (sizeof (ar_spend_row_t) + extra);
     if (!self) {
-        json_decref(root);
+        json_decref (root);
         *error = "out of memory";
         return NULL;
     }
     *self = row;
     char *cursor = (char *)(self + 1);
-    self->user = s_copy(&cursor, text[0], len[0]);
-    self->team = s_copy(&cursor, text[1], len[1]);
-    self->session = s_copy(&cursor, text[2], len[2]);
-    self->endpoint = s_copy(&cursor, text[3], len[3]);
-    self->provider = s_copy(&cursor, text[4], len[4]);
-    self->model = s_copy(&cursor, text[5], len[5]);
-    json_decref(root);
+    self->user = s_copy (&cursor, text[0], len[0]);
+    self->team = s_copy (&cursor, text[1], len[1]);
+    self->session = s_copy (&cursor, text[2], len[2]);
+    self->endpoint = s_copy (&cursor, text[3], len[3]);
+    self->provider = s_copy (&cursor, text[4], len[4]);
+    self->model = s_copy (&cursor, text[5], len[5]);
+    json_decref (root);
     return self;
 }
 
 //  --------------------------------------------------------------------------
 //  Destroy a row
 
-void ar_spend_row_destroy(ar_spend_row_t **self_p)
+void ar_spend_row_destroy (ar_spend_row_t **self_p)
 {
-    assert(self_p);
+    assert (self_p);
     if (*self_p) {
-        free(*self_p);
+        free (*self_p);
         *self_p = NULL;
     }
 }
 
-static json_t *s_json_string_or_null(const char *text)
+static json_t *s_json_string_or_null (const char *text)
 {
-    return text ? json_string(text) : json_null();
+    return text ? json_string (text) : json_null ();
 }
 
 //  --------------------------------------------------------------------------
 //  Compact JSON of the row, one line; caller frees.
 
-char *ar_spend_row_encode(const ar_spend_row_t *self)
+char *ar_spend_row_encode (const ar_spend_row_t *self)
 {
-    assert(self);
-    json_t *root = json_object();
+    assert (self);
+    json_t *root = json_object ();
     if (!root)
         return NULL;
     int rc = 0;
-    rc |= json_object_set_new(root, "request_id", json_string(self->request_id));
-    rc |= json_object_set_new(root, "ts_ms", json_integer(self->ts_ms));
-    rc |= json_object_set_new(root, "user", s_json_string_or_null(self->user));
-    rc |= json_object_set_new(root, "team", s_json_string_or_null(self->team));
-    rc |= json_object_set_new(root, "session", s_json_string_or_null(self->session));
-    rc |= json_object_set_new(root, "endpoint", json_string(self->endpoint));
-    rc |= json_object_set_new(root, "provider", s_json_string_or_null(self->provider));
-    rc |= json_object_set_new(root, "model", s_json_string_or_null(self->model));
-    rc |= json_object_set_new(root, "input_tokens", json_integer(self->input_tokens));
-    rc |= json_object_set_new(root, "output_tokens", json_integer(self->output_tokens));
-    rc |= json_object_set_new(root, "latency_ms", json_integer(self->latency_ms));
-    rc |= json_object_set_new(root, "ttfb_ms", json_integer(self->ttfb_ms));
-    rc |= json_object_set_new(root, "status", json_integer(self->status));
-    rc |= json_object_set_new(root, "stream", json_boolean(self->stream));
-    rc |= json_object_set_new(root, "optimized", json_boolean(self->optimized));
-    char *line = rc ? NULL : json_dumps(root, JSON_COMPACT);
-    json_decref(root);
+    rc |= json_object_set_new (root, "request_id", json_string (self->request_id));
+    rc |= json_object_set_new (root, "ts_ms", json_integer (self->ts_ms));
+    rc |= json_object_set_new (root, "user", s_json_string_or_null (self->user));
+    rc |= json_object_set_new (root, "team", s_json_string_or_null (self->team));
+    rc |= json_object_set_new (root, "session", s_json_string_or_null (self->session));
+    rc |= json_object_set_new (root, "endpoint", json_string (self->endpoint));
+    rc |= json_object_set_new (root, "provider", s_json_string_or_null (self->provider));
+    rc |= json_object_set_new (root, "model", s_json_string_or_null (self->model));
+    rc |= json_object_set_new (root, "input_tokens", json_integer (self->input_tokens));
+    rc |= json_object_set_new (root, "output_tokens", json_integer (self->output_tokens));
+    rc |= json_object_set_new (root, "latency_ms", json_integer (self->latency_ms));
+    rc |= json_object_set_new (root, "ttfb_ms", json_integer (self->ttfb_ms));
+    rc |= json_object_set_new (root, "status", json_integer (self->status));
+    rc |= json_object_set_new (root, "stream", json_boolean (self->stream));
+    rc |= json_object_set_new (root, "optimized", json_boolean (self->optimized));
+    char *line = rc ? NULL : json_dumps (root, JSON_COMPACT);
+    json_decref (root);
     return line;
 }
 
 //  --------------------------------------------------------------------------
 //  SQLite helpers
 
-static void s_set_error(ar_spend_store_t *self, const char *what)
+static void s_set_error (ar_spend_store_t *self, const char *what)
 {
-    snprintf(self->error, sizeof self->error, "%s: %s (%d)", what, sqlite3_errmsg(self->db),
-             sqlite3_extended_errcode(self->db));
+    snprintf (self->error, sizeof self->error, "%s: %s (%d)", what, sqlite3_errmsg (self->db),
+              sqlite3_extended_errcode (self->db));
 }
 
-static void s_rollback(ar_spend_store_t *self)
+static void s_rollback (ar_spend_store_t *self)
 {
-    if (!sqlite3_get_autocommit(self->db))
-        sqlite3_exec(self->db, "ROLLBACK", NULL, NULL, NULL);
+    if (!sqlite3_get_autocommit (self->db))
+        sqlite3_exec (self->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
-static int s_exec(ar_spend_store_t *self, const char *sql, const char *what)
+static int s_exec (ar_spend_store_t *self, const char *sql, const char *what)
 {
-    if (sqlite3_exec(self->db, sql, NULL, NULL, NULL) == SQLITE_OK)
+    if (sqlite3_exec (self->db, sql, NULL, NULL, NULL) == SQLITE_OK)
         return 0;
-    s_set_error(self, what);
+    s_set_error (self, what);
     return -1;
 }
 
 //  Apply one migration unless schema_migrations has its version. BEGIN IMMEDIATE takes the
 //  write lock first, so two replicas starting together cannot both apply it.
-static int s_migrate_one(ar_spend_store_t *self, const ar_spend_migration_t *migration)
+static int s_migrate_one (ar_spend_store_t *self, const ar_spend_migration_t *migration)
 {
-    if (s_exec(self, "BEGIN IMMEDIATE", "migrate"))
+    if (s_exec (self, "BEGIN IMMEDIATE", "migrate"))
         return -1;
     sqlite3_stmt *stmt = NULL;
     bool applied = false;
-    int rc = sqlite3_prepare_v2(self->db, "SELECT 1 FROM schema_migrations WHERE version = ?", -1,
-                                &stmt, NULL);
+    int rc = sqlite3_prepare_v2 (self->db, "SELECT 1 FROM schema_migrations WHERE version = ?", -1,
+                                 &stmt, NULL);
     if (rc == SQLITE_OK) {
-        sqlite3_bind_int(stmt, 1, migration->version);
-        rc = sqlite3_step(stmt);
+        sqlite3_bind_int (stmt, 1, migration->version);
+        rc = sqlite3_step (stmt);
         applied = rc == SQLITE_ROW;
         rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
     }
-    sqlite3_finalize(stmt);
+    sqlite3_finalize (stmt);
     stmt = NULL;
     if (rc == SQLITE_OK && !applied)
-        rc = sqlite3_exec(self->db, migration->sql, NULL, NULL, NULL);
+        rc = sqlite3_exec (self->db, migration->sql, NULL, NULL, NULL);
     if (rc == SQLITE_OK && !applied) {
-        rc = sqlite3_prepare_v2(self->db,
-                                "INSERT INTO schema_migrations (version, name, applied_ms)"
-                                " VALUES (?, ?, ?)",
-                                -1, &stmt, NULL);
+        rc = sqlite3_prepare_v2 (self->db,
+                                 "INSERT INTO schema_migrations (version, name, applied_ms)"
+                                 " VALUES (?, ?, ?)",
+                                 -1, &stmt, NULL);
         if (rc == SQLITE_OK) {
             struct timespec now;
-            clock_gettime(CLOCK_REALTIME, &now);
-            sqlite3_bind_int(stmt, 1, migration->version);
-            sqlite3_bind_text(stmt, 2, migration->name, -1, SQLITE_STATIC);
-            sqlite3_bind_int64(stmt, 3, (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000);
-            rc = sqlite3_step(stmt) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+            clock_gettime (CLOCK_REALTIME, &now);
+            sqlite3_bind_int (stmt, 1, migration->version);
+            sqlite3_bind_text (stmt, 2, migration->name, -1, SQLITE_STATIC);
+            sqlite3_bind_int64 (stmt, 3, (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000);
+            rc = sqlite3_step (stmt) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
         }
-        sqlite3_finalize(stmt);
+        sqlite3_finalize (stmt);
     }
-    if (rc == SQLITE_OK && sqlite3_exec(self->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+    if (rc == SQLITE_OK && sqlite3_exec (self->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
         return 0;
-    s_set_error(self, migration->name);
-    s_rollback(self);
+    s_set_error (self, migration->name);
+    s_rollback (self);
     return -1;
 }
 
-static int s_migrate(ar_spend_store_t *self)
+static int s_migrate (ar_spend_store_t *self)
 {
     //  The one table every runner agrees on (schemas/migrations/README.md).
-    if (s_exec(self,
-               "CREATE TABLE IF NOT EXISTS schema_migrations ("
-               "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms BIGINT NOT NULL)",
-               "schema_migrations"))
+    if (s_exec (self,
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms BIGINT NOT NULL)",
+                "schema_migrations"))
         return -1;
     for (size_t i = 0; i < sizeof s_migrations / sizeof s_migrations[0]; i++)
-        if (s_migrate_one(self, &s_migrations[i]))
+        if (s_migrate_one (self, &s_migrations[i]))
             return -1;
     return 0;
 }
@@ -322,60 +322,60 @@ static int s_migrate(ar_spend_store_t *self)
 //  --------------------------------------------------------------------------
 //  Open or create the database at path and migrate it.
 
-ar_spend_store_t *ar_spend_store_new(const char *path, const char **error)
+ar_spend_store_t *ar_spend_store_new (const char *path, const char **error)
 {
     static char open_error[256];
     const char *dummy;
     if (!error)
         error = &dummy;
     *error = NULL;
-    ar_spend_store_t *self = (ar_spend_store_t *)calloc(1, sizeof(ar_spend_store_t));
+    ar_spend_store_t *self = (ar_spend_store_t *)calloc (1, sizeof (ar_spend_store_t));
     if (!self) {
         *error = "out of memory";
         return NULL;
     }
     self->queue_max = AR_SPEND_QUEUE_MAX;
-    int rc = sqlite3_open_v2(
+    int rc = sqlite3_open_v2 (
         path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
-        snprintf(open_error, sizeof open_error, "open: %s (%d)",
-                 self->db ? sqlite3_errmsg(self->db) : sqlite3_errstr(rc), rc);
+        snprintf (open_error, sizeof open_error, "open: %s (%d)",
+                  self->db ? sqlite3_errmsg (self->db) : sqlite3_errstr (rc), rc);
         *error = open_error;
-        ar_spend_store_destroy(&self);
+        ar_spend_store_destroy (&self);
         return NULL;
     }
-    sqlite3_extended_result_codes(self->db, 1);
-    sqlite3_busy_timeout(self->db, S_BUSY_MIGRATE_MS);
+    sqlite3_extended_result_codes (self->db, 1);
+    sqlite3_busy_timeout (self->db, S_BUSY_MIGRATE_MS);
     //  WAL: readers (the console, sqlite3 in tests) never block the writer; NORMAL: a commit
     //  survives a crash of this process, and only a power loss can take the last few.
-    if (s_exec(self, "PRAGMA journal_mode=WAL", "journal_mode") ||
-        s_exec(self, "PRAGMA synchronous=NORMAL", "synchronous") || s_migrate(self) ||
-        sqlite3_prepare_v3(self->db,
-                           "INSERT INTO spend (request_id, ts_ms, user_id, team, session_id,"
-                           " endpoint, provider, model, input_tokens, output_tokens,"
-                           " latency_ms, ttfb_ms, status, stream, optimized)"
-                           " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                           " ON CONFLICT (request_id) DO NOTHING",
-                           -1, SQLITE_PREPARE_PERSISTENT, &self->insert, NULL) != SQLITE_OK) {
+    if (s_exec (self, "PRAGMA journal_mode=WAL", "journal_mode") ||
+        s_exec (self, "PRAGMA synchronous=NORMAL", "synchronous") || s_migrate (self) ||
+        sqlite3_prepare_v3 (self->db,
+                            "INSERT INTO spend (request_id, ts_ms, user_id, team, session_id,"
+                            " endpoint, provider, model, input_tokens, output_tokens,"
+                            " latency_ms, ttfb_ms, status, stream, optimized)"
+                            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                            " ON CONFLICT (request_id) DO NOTHING",
+                            -1, SQLITE_PREPARE_PERSISTENT, &self->insert, NULL) != SQLITE_OK) {
         if (!self->error[0])
-            s_set_error(self, "prepare");
-        snprintf(open_error, sizeof open_error, "%s", self->error);
+            s_set_error (self, "prepare");
+        snprintf (open_error, sizeof open_error, "%s", self->error);
         *error = open_error;
-        ar_spend_store_destroy(&self);
+        ar_spend_store_destroy (&self);
         return NULL;
     }
-    sqlite3_busy_timeout(self->db, S_BUSY_DEFAULT_MS);
+    sqlite3_busy_timeout (self->db, S_BUSY_DEFAULT_MS);
     return self;
 }
 
-static void s_forget_replays(ar_spend_store_t *self, const char *keep)
+static void s_forget_replays (ar_spend_store_t *self, const char *keep)
 {
     for (size_t i = 0; i < self->replay_count; i++) {
-        if (!keep || strcmp(keep, self->replay_paths[i]) != 0)
-            unlink(self->replay_paths[i]);
-        free(self->replay_paths[i]);
+        if (!keep || strcmp (keep, self->replay_paths[i]) != 0)
+            unlink (self->replay_paths[i]);
+        free (self->replay_paths[i]);
     }
-    free(self->replay_paths);
+    free (self->replay_paths);
     self->replay_paths = NULL;
     self->replay_count = 0;
 }
@@ -383,39 +383,39 @@ static void s_forget_replays(ar_spend_store_t *self, const char *keep)
 //  --------------------------------------------------------------------------
 //  Close the database; queued rows are dropped.
 
-void ar_spend_store_destroy(ar_spend_store_t **self_p)
+void ar_spend_store_destroy (ar_spend_store_t **self_p)
 {
-    assert(self_p);
+    assert (self_p);
     ar_spend_store_t *self = *self_p;
     if (!self)
         return;
     while (self->head) {
         ar_spend_row_t *row = self->head;
         self->head = row->next;
-        ar_spend_row_destroy(&row);
+        ar_spend_row_destroy (&row);
     }
     for (size_t i = 0; i < self->replay_count; i++)
-        free(self->replay_paths[i]); // rows not committed: their spool files stay
-    free(self->replay_paths);
-    sqlite3_finalize(self->insert);
-    sqlite3_close_v2(self->db);
-    free(self);
+        free (self->replay_paths[i]); // rows not committed: their spool files stay
+    free (self->replay_paths);
+    sqlite3_finalize (self->insert);
+    sqlite3_close_v2 (self->db);
+    free (self);
     *self_p = NULL;
 }
 
-void ar_spend_store_set_queue_max(ar_spend_store_t *self, size_t max)
+void ar_spend_store_set_queue_max (ar_spend_store_t *self, size_t max)
 {
-    assert(self);
+    assert (self);
     self->queue_max = max;
 }
 
-void ar_spend_store_set_busy_timeout(ar_spend_store_t *self, int ms)
+void ar_spend_store_set_busy_timeout (ar_spend_store_t *self, int ms)
 {
-    assert(self);
-    sqlite3_busy_timeout(self->db, ms);
+    assert (self);
+    sqlite3_busy_timeout (self->db, ms);
 }
 
-static void s_append(ar_spend_store_t *self, ar_spend_row_t *row)
+static void s_append (ar_spend_store_t *self, ar_spend_row_t *row)
 {
     row->next = NULL;
     if (self->tail)
@@ -429,86 +429,86 @@ static void s_append(ar_spend_store_t *self, ar_spend_row_t *row)
 //  --------------------------------------------------------------------------
 //  Queue a row; takes ownership. -1 if the queue is full.
 
-int ar_spend_store_queue(ar_spend_store_t *self, ar_spend_row_t **row_p)
+int ar_spend_store_queue (ar_spend_store_t *self, ar_spend_row_t **row_p)
 {
-    assert(self);
-    assert(row_p && *row_p);
+    assert (self);
+    assert (row_p && *row_p);
     if (self->queued >= self->queue_max)
         return -1;
     (*row_p)->replayed = false;
-    s_append(self, *row_p);
+    s_append (self, *row_p);
     *row_p = NULL;
     return 0;
 }
 
-size_t ar_spend_store_queued(ar_spend_store_t *self)
+size_t ar_spend_store_queued (ar_spend_store_t *self)
 {
-    assert(self);
+    assert (self);
     return self->queued;
 }
 
-const char *ar_spend_store_error(ar_spend_store_t *self)
+const char *ar_spend_store_error (ar_spend_store_t *self)
 {
-    assert(self);
+    assert (self);
     return self->error;
 }
 
-static void s_bind_text(sqlite3_stmt *stmt, int index, const char *text)
+static void s_bind_text (sqlite3_stmt *stmt, int index, const char *text)
 {
     if (text)
-        sqlite3_bind_text(stmt, index, text, -1, SQLITE_STATIC);
+        sqlite3_bind_text (stmt, index, text, -1, SQLITE_STATIC);
     else
-        sqlite3_bind_null(stmt, index);
+        sqlite3_bind_null (stmt, index);
 }
 
-static void s_bind_row(sqlite3_stmt *stmt, const ar_spend_row_t *row)
+static void s_bind_row (sqlite3_stmt *stmt, const ar_spend_row_t *row)
 {
-    sqlite3_bind_text(stmt, 1, row->request_id, 32, SQLITE_STATIC);
-    sqlite3_bind_int64(stmt, 2, row->ts_ms);
-    s_bind_text(stmt, 3, row->user);
-    s_bind_text(stmt, 4, row->team);
-    s_bind_text(stmt, 5, row->session);
-    s_bind_text(stmt, 6, row->endpoint);
-    s_bind_text(stmt, 7, row->provider);
-    s_bind_text(stmt, 8, row->model);
-    sqlite3_bind_int64(stmt, 9, row->input_tokens);
-    sqlite3_bind_int64(stmt, 10, row->output_tokens);
-    sqlite3_bind_int64(stmt, 11, row->latency_ms);
-    sqlite3_bind_int64(stmt, 12, row->ttfb_ms);
-    sqlite3_bind_int64(stmt, 13, row->status);
-    sqlite3_bind_int(stmt, 14, row->stream ? 1 : 0);
-    sqlite3_bind_int(stmt, 15, row->optimized ? 1 : 0);
+    sqlite3_bind_text (stmt, 1, row->request_id, 32, SQLITE_STATIC);
+    sqlite3_bind_int64 (stmt, 2, row->ts_ms);
+    s_bind_text (stmt, 3, row->user);
+    s_bind_text (stmt, 4, row->team);
+    s_bind_text (stmt, 5, row->session);
+    s_bind_text (stmt, 6, row->endpoint);
+    s_bind_text (stmt, 7, row->provider);
+    s_bind_text (stmt, 8, row->model);
+    sqlite3_bind_int64 (stmt, 9, row->input_tokens);
+    sqlite3_bind_int64 (stmt, 10, row->output_tokens);
+    sqlite3_bind_int64 (stmt, 11, row->latency_ms);
+    sqlite3_bind_int64 (stmt, 12, row->ttfb_ms);
+    sqlite3_bind_int64 (stmt, 13, row->status);
+    sqlite3_bind_int (stmt, 14, row->stream ? 1 : 0);
+    sqlite3_bind_int (stmt, 15, row->optimized ? 1 : 0);
 }
 
 //  --------------------------------------------------------------------------
 //  Commit up to max of the oldest queued rows in one transaction.
 
-int ar_spend_store_flush(ar_spend_store_t *self, size_t max, ar_spend_done_fn *done, void *arg)
+int ar_spend_store_flush (ar_spend_store_t *self, size_t max, ar_spend_done_fn *done, void *arg)
 {
-    assert(self);
+    assert (self);
     if (!self->head || max == 0)
         return 0;
     //  IMMEDIATE: a busy database fails here, before any work, not at COMMIT
-    if (s_exec(self, "BEGIN IMMEDIATE", "begin"))
+    if (s_exec (self, "BEGIN IMMEDIATE", "begin"))
         return -1;
     size_t count = 0;
     for (ar_spend_row_t *row = self->head; row && count < max; row = row->next, count++) {
-        s_bind_row(self->insert, row);
-        int rc = sqlite3_step(self->insert);
-        sqlite3_reset(self->insert);
+        s_bind_row (self->insert, row);
+        int rc = sqlite3_step (self->insert);
+        sqlite3_reset (self->insert);
         //  A constraint (CHECK, trigger) means this row can never be stored: the statement
         //  alone was undone and the transaction goes on, or it would block every later row.
         row->refused = (rc & 0xff) == SQLITE_CONSTRAINT;
         if (rc == SQLITE_DONE || row->refused)
             continue;
-        s_set_error(self, "insert");
-        sqlite3_clear_bindings(self->insert);
-        s_rollback(self);
+        s_set_error (self, "insert");
+        sqlite3_clear_bindings (self->insert);
+        s_rollback (self);
         return -1;
     }
-    sqlite3_clear_bindings(self->insert); // drop SQLITE_STATIC pointers into rows
-    if (s_exec(self, "COMMIT", "commit")) {
-        s_rollback(self);
+    sqlite3_clear_bindings (self->insert); // drop SQLITE_STATIC pointers into rows
+    if (s_exec (self, "COMMIT", "commit")) {
+        s_rollback (self);
         return -1;
     }
     for (size_t i = 0; i < count; i++) {
@@ -520,88 +520,89 @@ int ar_spend_store_flush(ar_spend_store_t *self, size_t max, ar_spend_done_fn *d
         if (row->replayed)
             self->replay_left--;
         if (done)
-            done(row, row->refused ? -1 : 0, arg);
-        ar_spend_row_destroy(&row);
+            done (row, row->refused ? -1 : 0, arg);
+        ar_spend_row_destroy (&row);
     }
     //  Every replayed row is in the database now, so the spool files have done their job.
     if (self->replay_count && self->replay_left == 0)
-        s_forget_replays(self, NULL);
+        s_forget_replays (self, NULL);
     return (int)count;
 }
 
 //  --------------------------------------------------------------------------
 //  Move every queued row to a spool file.
 
-int ar_spend_store_spool(ar_spend_store_t *self, const char *path, ar_spend_done_fn *done,
-                         void *arg)
+int ar_spend_store_spool (ar_spend_store_t *self, const char *path, ar_spend_done_fn *done,
+                          void *arg)
 {
-    assert(self);
-    assert(path);
+    assert (self);
+    assert (path);
     char temp[PATH_MAX];
-    if (snprintf(temp, sizeof temp, "%s.tmp", path) >= (int)sizeof temp)
+    if (snprintf (temp, sizeof temp, "%s.tmp", path) >= (int)sizeof temp)
         return -1;
-    FILE *file = fopen(temp, "w");
+    FILE *file = fopen (temp, "w");
     if (!file)
         return -1;
     int rc = 0;
     for (ar_spend_row_t *row = self->head; row && rc == 0; row = row->next) {
-        char *line = ar_spend_row_encode(row);
-        if (!line || fputs(line, file) == EOF || fputc('\n', file) == EOF)
+        char *line = ar_spend_row_encode (row);
+        if (!line || fputs (line, file) == EOF || fputc ('\n', file) == EOF)
             rc = -1;
-        free(line);
+        free (line);
     }
-    if (fflush(file) || fsync(fileno(file)))
+    if (fflush (file) || fsync (fileno (file)))
         rc = -1;
-    if (fclose(file))
+    if (fclose (file))
         rc = -1;
-    if (rc == 0 && rename(temp, path) == 0) {
+    if (rc == 0 && rename (temp, path) == 0) {
         //  the rename is durable once the directory is synced
         char dir[PATH_MAX];
-        snprintf(dir, sizeof dir, "%s", path);
-        char *slash = strrchr(dir, '/');
+        snprintf (dir, sizeof dir, "%s", path);
+        char *slash = strrchr (dir, '/');
         if (slash)
             *(slash == dir ? slash + 1 : slash) = '\0';
-        int fd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY);
+        int fd = open (slash ? dir : ".", O_RDONLY | O_DIRECTORY);
         if (fd >= 0) {
-            fsync(fd);
-            close(fd);
+            fsync (fd);
+            close (fd);
         }
         //  The new spool holds every replayed row too; the older files may go.
         self->replay_left = 0;
-        s_forget_replays(self, path);
+        s_forget_replays (self, path);
         //  Durable on disk now: the rows leave the queue as saved.
         while (self->head) {
             ar_spend_row_t *row = self->head;
             self->head = row->next;
             self->queued--;
             if (done)
-                done(row, 0, arg);
-            ar_spend_row_destroy(&row);
+                done (row, 0, arg);
+            ar_spend_row_destroy (&row);
         }
         self->tail = NULL;
         return 0;
     }
-    unlink(temp);
+    unlink (temp);
     return -1;
 }
 
 //  --------------------------------------------------------------------------
 //  Queue the rows of a spool file.
 
-int ar_spend_store_replay(ar_spend_store_t *self, const char *path, size_t *skipped)
+int ar_spend_store_replay (ar_spend_store_t *self, const char *path, size_t *skipped)
 {
-    assert(self);
-    assert(path);
+    assert (self);
+    assert (path);
     size_t dummy = 0;
     if (!skipped)
         skipped = &dummy;
     *skipped = 0;
-    FILE *file = fopen(path, "r");
+    FILE *file = fopen (path, "r");
     if (!file)
         return -1;
-    char **paths = (char **)realloc(self->replay_paths, (self->replay_count + 1) * sizeof(char *));
+    char **paths =
+        (char **)realloc (self->replay_paths, (self->replay_count + 1) * sizeof (char *));
     if (!paths) {
-        fclose(file);
+        fclose (file);
         return -1;
     }
     self->replay_paths = paths;
@@ -609,27 +610,27 @@ int ar_spend_store_replay(ar_spend_store_t *self, const char *path, size_t *skip
     size_t size = 0;
     ssize_t len;
     int count = 0;
-    while ((len = getline(&line, &size, file)) >= 0) {
+    while ((len = getline (&line, &size, file)) >= 0) {
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
             len--;
         if (len == 0)
             continue;
-        ar_spend_row_t *row = ar_spend_row_parse(line, (size_t)len, NULL);
+        ar_spend_row_t *row = ar_spend_row_parse (line, (size_t)len, NULL);
         if (!row) {
             (*skipped)++; // a torn or foreign line; the rest of the file still counts
             continue;
         }
-        s_append(self, row); // past the bound: these rows were accepted before
+        s_append (self, row); // past the bound: these rows were accepted before
         row->replayed = true;
         self->replay_left++;
         count++;
     }
-    free(line);
-    fclose(file);
+    free (line);
+    fclose (file);
     if (count == 0)
-        unlink(path); // nothing left worth keeping
+        unlink (path); // nothing left worth keeping
     else {
-        self->replay_paths[self->replay_count] = strdup(path);
+        self->replay_paths[self->replay_count] = strdup (path);
         if (self->replay_paths[self->replay_count])
             self->replay_count++;
     }
@@ -645,37 +646,37 @@ int ar_spend_store_replay(ar_spend_store_t *self, const char *path, size_t *skip
     "\"model\":\"%s\",\"input_tokens\":%d,\"output_tokens\":%d,\"latency_ms\":%d,"                 \
     "\"ttfb_ms\":%d,\"status\":200,\"stream\":%s,\"optimized\":false,\"extra\":{\"x\":[1]}}"
 
-static ar_spend_row_t *s_test_row(unsigned id, const char *model)
+static ar_spend_row_t *s_test_row (unsigned id, const char *model)
 {
     char body[1024];
-    int n = snprintf(body, sizeof body, S_ROW_FMT, id, 1700000000000LL + id, (int)id,
-                     id % 2 ? "\"t1\"" : "null", model, (int)id * 3, (int)id * 5, (int)id + 100,
-                     (int)id + 10, id % 3 ? "true" : "false");
+    int n = snprintf (body, sizeof body, S_ROW_FMT, id, 1700000000000LL + id, (int)id,
+                      id % 2 ? "\"t1\"" : "null", model, (int)id * 3, (int)id * 5, (int)id + 100,
+                      (int)id + 10, id % 3 ? "true" : "false");
     const char *error = NULL;
-    ar_spend_row_t *row = ar_spend_row_parse(body, (size_t)n, &error);
-    assert(row);
+    ar_spend_row_t *row = ar_spend_row_parse (body, (size_t)n, &error);
+    assert (row);
     return row;
 }
 
-static bool s_test_bad(const char *body, const char *expect)
+static bool s_test_bad (const char *body, const char *expect)
 {
     const char *error = NULL;
-    ar_spend_row_t *row = ar_spend_row_parse(body, strlen(body), &error);
+    ar_spend_row_t *row = ar_spend_row_parse (body, strlen (body), &error);
     if (row) {
-        ar_spend_row_destroy(&row);
+        ar_spend_row_destroy (&row);
         return false;
     }
-    return error && (!expect || strcmp(error, expect) == 0);
+    return error && (!expect || strcmp (error, expect) == 0);
 }
 
-static int64_t s_test_int(sqlite3 *db, const char *sql)
+static int64_t s_test_int (sqlite3 *db, const char *sql)
 {
     sqlite3_stmt *stmt = NULL;
     int64_t value = -1;
-    if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) == SQLITE_OK &&
-        sqlite3_step(stmt) == SQLITE_ROW)
-        value = sqlite3_column_int64(stmt, 0);
-    sqlite3_finalize(stmt);
+    if (sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL) == SQLITE_OK &&
+        sqlite3_step (stmt) == SQLITE_ROW)
+        value = sqlite3_column_int64 (stmt, 0);
+    sqlite3_finalize (stmt);
     return value;
 }
 
@@ -687,39 +688,39 @@ typedef struct {
     bool durable;
 } s_test_done_t;
 
-static void s_test_done(ar_spend_row_t *row, int status, void *arg)
+static void s_test_done (ar_spend_row_t *row, int status, void *arg)
 {
     s_test_done_t *state = (s_test_done_t *)arg;
     unsigned tag = (unsigned)(uintptr_t)row->tag;
     //  rows leave in queue order
-    assert(tag > state->last_tag || state->calls == 0 || tag == 0);
+    assert (tag > state->last_tag || state->calls == 0 || tag == 0);
     if (tag)
         state->last_tag = tag;
     if (status)
         state->refused++;
     if (state->db_path && state->calls == 0) {
         sqlite3 *other = NULL;
-        assert(sqlite3_open(state->db_path, &other) == SQLITE_OK);
+        assert (sqlite3_open (state->db_path, &other) == SQLITE_OK);
         char sql[128];
-        snprintf(sql, sizeof sql, "SELECT count(*) FROM spend WHERE request_id = '%s'",
-                 row->request_id);
-        state->durable = s_test_int(other, sql) == 1;
-        sqlite3_close(other);
+        snprintf (sql, sizeof sql, "SELECT count(*) FROM spend WHERE request_id = '%s'",
+                  row->request_id);
+        state->durable = s_test_int (other, sql) == 1;
+        sqlite3_close (other);
     }
     state->calls++;
 }
 
-static ar_spend_row_t *s_test_tagged(unsigned id, const char *model)
+static ar_spend_row_t *s_test_tagged (unsigned id, const char *model)
 {
-    ar_spend_row_t *row = s_test_row(id, model);
+    ar_spend_row_t *row = s_test_row (id, model);
     row->tag = (void *)(uintptr_t)id;
     return row;
 }
 
-void ar_spend_store_test(bool verbose)
+void ar_spend_store_test (bool verbose)
 {
     if (verbose)
-        printf("\n");
+        printf ("\n");
     //  @selftest
     //  Parsing: a full row, every field checked.
     const char *good =
@@ -730,104 +731,104 @@ void ar_spend_store_test(bool verbose)
         "\"latency_ms\":567,\"ttfb_ms\":89,\"status\":200,\"stream\":true,"
         "\"optimized\":false,\"future_field\":[1,2,{}]}";
     const char *error = NULL;
-    ar_spend_row_t *row = ar_spend_row_parse(good, strlen(good), &error);
-    assert(row);
-    assert(strcmp(row->request_id, "0123456789abcdef0123456789abcdef") == 0);
-    assert(row->ts_ms == 1700000000123LL);
-    assert(strcmp(row->user, "alice") == 0 && strcmp(row->team, "core") == 0);
-    assert(strcmp(row->session, "s-1") == 0);
-    assert(strcmp(row->endpoint, "/v1/chat/completions") == 0);
-    assert(strcmp(row->provider, "openai") == 0 && strcmp(row->model, "gpt-4o-mini") == 0);
-    assert(row->input_tokens == 12 && row->output_tokens == 34);
-    assert(row->latency_ms == 567 && row->ttfb_ms == 89 && row->status == 200);
-    assert(row->stream && !row->optimized);
+    ar_spend_row_t *row = ar_spend_row_parse (good, strlen (good), &error);
+    assert (row);
+    assert (strcmp (row->request_id, "0123456789abcdef0123456789abcdef") == 0);
+    assert (row->ts_ms == 1700000000123LL);
+    assert (strcmp (row->user, "alice") == 0 && strcmp (row->team, "core") == 0);
+    assert (strcmp (row->session, "s-1") == 0);
+    assert (strcmp (row->endpoint, "/v1/chat/completions") == 0);
+    assert (strcmp (row->provider, "openai") == 0 && strcmp (row->model, "gpt-4o-mini") == 0);
+    assert (row->input_tokens == 12 && row->output_tokens == 34);
+    assert (row->latency_ms == 567 && row->ttfb_ms == 89 && row->status == 200);
+    assert (row->stream && !row->optimized);
     //  Encoding round-trips through the parser.
-    char *line = ar_spend_row_encode(row);
-    assert(line && !strchr(line, '\n'));
-    ar_spend_row_t *copy = ar_spend_row_parse(line, strlen(line), &error);
-    assert(copy);
-    assert(strcmp(copy->request_id, row->request_id) == 0 && copy->ts_ms == row->ts_ms);
-    assert(strcmp(copy->user, row->user) == 0 && strcmp(copy->model, row->model) == 0);
-    assert(copy->ttfb_ms == row->ttfb_ms && copy->stream == row->stream);
-    free(line);
-    ar_spend_row_destroy(&copy);
-    ar_spend_row_destroy(&row);
-    assert(row == NULL);
+    char *line = ar_spend_row_encode (row);
+    assert (line && !strchr (line, '\n'));
+    ar_spend_row_t *copy = ar_spend_row_parse (line, strlen (line), &error);
+    assert (copy);
+    assert (strcmp (copy->request_id, row->request_id) == 0 && copy->ts_ms == row->ts_ms);
+    assert (strcmp (copy->user, row->user) == 0 && strcmp (copy->model, row->model) == 0);
+    assert (copy->ttfb_ms == row->ttfb_ms && copy->stream == row->stream);
+    free (line);
+    ar_spend_row_destroy (&copy);
+    ar_spend_row_destroy (&row);
+    assert (row == NULL);
 
     //  Nullable strings may be null or absent.
     const char *minimal = "{\"request_id\":\"00000000000000000000000000000001\",\"ts_ms\":0,"
                           "\"user\":null,\"endpoint\":\"/v1/messages\",\"provider\":null,"
                           "\"input_tokens\":0,\"output_tokens\":0,\"latency_ms\":0,"
                           "\"ttfb_ms\":0,\"status\":0,\"stream\":false,\"optimized\":true}";
-    row = ar_spend_row_parse(minimal, strlen(minimal), &error);
-    assert(row);
-    assert(!row->user && !row->team && !row->session && !row->provider && !row->model);
-    assert(row->optimized && !row->stream);
-    ar_spend_row_destroy(&row);
+    row = ar_spend_row_parse (minimal, strlen (minimal), &error);
+    assert (row);
+    assert (!row->user && !row->team && !row->session && !row->provider && !row->model);
+    assert (row->optimized && !row->stream);
+    ar_spend_row_destroy (&row);
 
     //  Bad rows: wrong types, missing or malformed fields, oversized strings.
     char body[2048];
 #define S_BAD(field, value, expect)                                                                \
     do {                                                                                           \
-        snprintf(body, sizeof body,                                                                \
-                 "{\"request_id\":\"00000000000000000000000000000001\",\"ts_ms\":1,"               \
-                 "\"endpoint\":\"/e\",\"input_tokens\":1,\"output_tokens\":1,"                     \
-                 "\"latency_ms\":1,\"ttfb_ms\":1,\"status\":200,\"stream\":false,"                 \
-                 "\"optimized\":false,\"%s\":%s}",                                                 \
-                 field, value);                                                                    \
-        assert(s_test_bad(body, expect));                                                          \
+        snprintf (body, sizeof body,                                                               \
+                  "{\"request_id\":\"00000000000000000000000000000001\",\"ts_ms\":1,"              \
+                  "\"endpoint\":\"/e\",\"input_tokens\":1,\"output_tokens\":1,"                    \
+                  "\"latency_ms\":1,\"ttfb_ms\":1,\"status\":200,\"stream\":false,"                \
+                  "\"optimized\":false,\"%s\":%s}",                                                \
+                  field, value);                                                                   \
+        assert (s_test_bad (body, expect));                                                        \
     } while (0)
     //  duplicate keys are refused too (the last one would silently win otherwise)
-    S_BAD("input_tokens", "2", "invalid JSON");
-    S_BAD("x", "1}", "invalid JSON");
-    assert(s_test_bad("", "empty body"));
-    assert(s_test_bad("[]", "not an object"));
-    assert(s_test_bad("{}", "request_id"));
-    assert(s_test_bad("\"x\"", "invalid JSON"));
-    assert(s_test_bad("{\"ts_ms\":1,\"endpoint\":\"/e\"}", "request_id"));
-    assert(s_test_bad("{\"request_id\":\"0000000000000000000000000000000g\"}", "request_id"));
-    assert(s_test_bad("{\"request_id\":\"000000000000000000000000000000001\"}", "request_id"));
-    assert(s_test_bad("{\"request_id\":\"0000000000000000000000000000001\"}", "request_id"));
-    assert(s_test_bad("{\"request_id\":1}", "request_id"));
-    assert(
-        s_test_bad("{\"request_id\":\"00000000000000000000000000000001\",\"ts_ms\":1.0}", "ts_ms"));
-    assert(
-        s_test_bad("{\"request_id\":\"00000000000000000000000000000001\",\"ts_ms\":-1}", "ts_ms"));
-    assert(s_test_bad("{\"request_id\":\"00000000000000000000000000000001\",\"ts_ms\":1,"
-                      "\"endpoint\":null}",
-                      "endpoint"));
-    assert(s_test_bad("{\"request_id\":\"00000000000000000000000000000001\",\"ts_ms\":1,"
-                      "\"endpoint\":\"\"}",
-                      "endpoint"));
+    S_BAD ("input_tokens", "2", "invalid JSON");
+    S_BAD ("x", "1}", "invalid JSON");
+    assert (s_test_bad ("", "empty body"));
+    assert (s_test_bad ("[]", "not an object"));
+    assert (s_test_bad ("{}", "request_id"));
+    assert (s_test_bad ("\"x\"", "invalid JSON"));
+    assert (s_test_bad ("{\"ts_ms\":1,\"endpoint\":\"/e\"}", "request_id"));
+    assert (s_test_bad ("{\"request_id\":\"0000000000000000000000000000000g\"}", "request_id"));
+    assert (s_test_bad ("{\"request_id\":\"000000000000000000000000000000001\"}", "request_id"));
+    assert (s_test_bad ("{\"request_id\":\"0000000000000000000000000000001\"}", "request_id"));
+    assert (s_test_bad ("{\"request_id\":1}", "request_id"));
+    assert (s_test_bad ("{\"request_id\":\"00000000000000000000000000000001\",\"ts_ms\":1.0}",
+                        "ts_ms"));
+    assert (
+        s_test_bad ("{\"request_id\":\"00000000000000000000000000000001\",\"ts_ms\":-1}", "ts_ms"));
+    assert (s_test_bad ("{\"request_id\":\"00000000000000000000000000000001\",\"ts_ms\":1,"
+                        "\"endpoint\":null}",
+                        "endpoint"));
+    assert (s_test_bad ("{\"request_id\":\"00000000000000000000000000000001\",\"ts_ms\":1,"
+                        "\"endpoint\":\"\"}",
+                        "endpoint"));
     //  The macro adds a second value for the field only when it is not in the template.
-    snprintf(body, sizeof body,
-             "{\"request_id\":\"00000000000000000000000000000001\",\"ts_ms\":1,"
-             "\"endpoint\":\"/e\",\"output_tokens\":1,\"latency_ms\":1,\"ttfb_ms\":1,"
-             "\"status\":200,\"stream\":false,\"optimized\":false,\"input_tokens\":\"5\"}");
-    assert(s_test_bad(body, "input_tokens"));
-    S_BAD("user", "5", "user");
-    S_BAD("team", "true", "team");
-    S_BAD("session", "[]", "session");
-    S_BAD("provider", "{}", "provider");
-    S_BAD("model", "1", "model");
+    snprintf (body, sizeof body,
+              "{\"request_id\":\"00000000000000000000000000000001\",\"ts_ms\":1,"
+              "\"endpoint\":\"/e\",\"output_tokens\":1,\"latency_ms\":1,\"ttfb_ms\":1,"
+              "\"status\":200,\"stream\":false,\"optimized\":false,\"input_tokens\":\"5\"}");
+    assert (s_test_bad (body, "input_tokens"));
+    S_BAD ("user", "5", "user");
+    S_BAD ("team", "true", "team");
+    S_BAD ("session", "[]", "session");
+    S_BAD ("provider", "{}", "provider");
+    S_BAD ("model", "1", "model");
     char long_value[AR_SPEND_STR_MAX + 8];
-    memset(long_value, 'a', sizeof long_value);
+    memset (long_value, 'a', sizeof long_value);
     long_value[0] = '"';
     long_value[AR_SPEND_STR_MAX + 2] = '"'; // 257 characters between the quotes
     long_value[AR_SPEND_STR_MAX + 3] = '\0';
-    S_BAD("model", long_value, "model");
+    S_BAD ("model", long_value, "model");
     long_value[AR_SPEND_STR_MAX + 1] = '"'; // exactly 256 is fine
     long_value[AR_SPEND_STR_MAX + 2] = '\0';
-    snprintf(body, sizeof body,
-             "{\"request_id\":\"00000000000000000000000000000001\",\"ts_ms\":1,"
-             "\"endpoint\":\"/e\",\"input_tokens\":1,\"output_tokens\":1,\"latency_ms\":1,"
-             "\"ttfb_ms\":1,\"status\":200,\"stream\":false,\"optimized\":false,\"model\":%s}",
-             long_value);
-    row = ar_spend_row_parse(body, strlen(body), &error);
-    assert(row && strlen(row->model) == AR_SPEND_STR_MAX);
-    ar_spend_row_destroy(&row);
+    snprintf (body, sizeof body,
+              "{\"request_id\":\"00000000000000000000000000000001\",\"ts_ms\":1,"
+              "\"endpoint\":\"/e\",\"input_tokens\":1,\"output_tokens\":1,\"latency_ms\":1,"
+              "\"ttfb_ms\":1,\"status\":200,\"stream\":false,\"optimized\":false,\"model\":%s}",
+              long_value);
+    row = ar_spend_row_parse (body, strlen (body), &error);
+    assert (row && strlen (row->model) == AR_SPEND_STR_MAX);
+    ar_spend_row_destroy (&row);
     //  \u0000 would cut a C string short
-    S_BAD("user", "\"a\\u0000b\"", "invalid JSON");
+    S_BAD ("user", "\"a\\u0000b\"", "invalid JSON");
 #undef S_BAD
     //  Each numeric and boolean field, one wrong value at a time.
     static const struct {
@@ -842,286 +843,286 @@ void ar_spend_store_test(bool verbose)
         const char *fields[] = {"ts_ms",   "input_tokens", "output_tokens", "latency_ms",
                                 "ttfb_ms", "status",       "stream",        "optimized"};
         const char *values[] = {"1", "1", "1", "1", "1", "200", "false", "false"};
-        int n = snprintf(body, sizeof body,
-                         "{\"request_id\":\"00000000000000000000000000000001\","
-                         "\"endpoint\":\"/e\"");
+        int n = snprintf (body, sizeof body,
+                          "{\"request_id\":\"00000000000000000000000000000001\","
+                          "\"endpoint\":\"/e\"");
         for (size_t f = 0; f < 8; f++)
-            n += snprintf(body + n, sizeof body - (size_t)n, ",\"%s\":%s", fields[f],
-                          strcmp(fields[f], wrong[i].field) == 0 ? wrong[i].value : values[f]);
-        snprintf(body + n, sizeof body - (size_t)n, "}");
-        assert(s_test_bad(body, wrong[i].field));
+            n += snprintf (body + n, sizeof body - (size_t)n, ",\"%s\":%s", fields[f],
+                           strcmp (fields[f], wrong[i].field) == 0 ? wrong[i].value : values[f]);
+        snprintf (body + n, sizeof body - (size_t)n, "}");
+        assert (s_test_bad (body, wrong[i].field));
         //  and a field left out entirely
-        n = snprintf(body, sizeof body,
-                     "{\"request_id\":\"00000000000000000000000000000001\",\"endpoint\":\"/e\"");
+        n = snprintf (body, sizeof body,
+                      "{\"request_id\":\"00000000000000000000000000000001\",\"endpoint\":\"/e\"");
         for (size_t f = 0; f < 8; f++)
-            if (strcmp(fields[f], wrong[i].field) != 0)
-                n +=
-                    snprintf(body + n, sizeof body - (size_t)n, ",\"%s\":%s", fields[f], values[f]);
-        snprintf(body + n, sizeof body - (size_t)n, "}");
-        assert(s_test_bad(body, wrong[i].field));
+            if (strcmp (fields[f], wrong[i].field) != 0)
+                n += snprintf (body + n, sizeof body - (size_t)n, ",\"%s\":%s", fields[f],
+                               values[f]);
+        snprintf (body + n, sizeof body - (size_t)n, "}");
+        assert (s_test_bad (body, wrong[i].field));
     }
-    char *huge = (char *)malloc(AR_SPEND_BODY_MAX + 2);
-    assert(huge);
-    memset(huge, ' ', AR_SPEND_BODY_MAX + 1);
+    char *huge = (char *)malloc (AR_SPEND_BODY_MAX + 2);
+    assert (huge);
+    memset (huge, ' ', AR_SPEND_BODY_MAX + 1);
     huge[0] = '{';
     huge[AR_SPEND_BODY_MAX] = '}';
-    assert(ar_spend_row_parse(huge, AR_SPEND_BODY_MAX + 1, &error) == NULL);
-    assert(strcmp(error, "body too large") == 0);
-    free(huge);
+    assert (ar_spend_row_parse (huge, AR_SPEND_BODY_MAX + 1, &error) == NULL);
+    assert (strcmp (error, "body too large") == 0);
+    free (huge);
 
     //  The embedded migration is the .sql file, byte for byte.
 #ifdef AR_SPEND_MIGRATIONS_DIR
     for (size_t i = 0; i < sizeof s_migrations / sizeof s_migrations[0]; i++) {
         char path[PATH_MAX];
-        snprintf(path, sizeof path, "%s/%s.sql", AR_SPEND_MIGRATIONS_DIR, s_migrations[i].name);
-        FILE *file = fopen(path, "rb");
+        snprintf (path, sizeof path, "%s/%s.sql", AR_SPEND_MIGRATIONS_DIR, s_migrations[i].name);
+        FILE *file = fopen (path, "rb");
         if (file) { // the source tree may be gone where the binary runs
-            char *text = (char *)malloc(65536);
-            assert(text);
-            size_t got = fread(text, 1, 65536, file);
-            fclose(file);
-            assert(got == strlen(s_migrations[i].sql));
-            assert(memcmp(text, s_migrations[i].sql, got) == 0);
-            free(text);
+            char *text = (char *)malloc (65536);
+            assert (text);
+            size_t got = fread (text, 1, 65536, file);
+            fclose (file);
+            assert (got == strlen (s_migrations[i].sql));
+            assert (memcmp (text, s_migrations[i].sql, got) == 0);
+            free (text);
         }
     }
 #endif
 
     //  Store: a temp dir, created, migrated.
     char dir[] = "/tmp/ar_spend_store_test.XXXXXX";
-    assert(mkdtemp(dir));
+    assert (mkdtemp (dir));
     char db_path[PATH_MAX], spool_path[PATH_MAX];
-    snprintf(db_path, sizeof db_path, "%s/anyray.db", dir);
-    snprintf(spool_path, sizeof spool_path, "%s/spend-spool.1.jsonl", dir);
+    snprintf (db_path, sizeof db_path, "%s/anyray.db", dir);
+    snprintf (spool_path, sizeof spool_path, "%s/spend-spool.1.jsonl", dir);
     char missing[PATH_MAX];
-    snprintf(missing, sizeof missing, "%s/no/such/dir/anyray.db", dir);
-    assert(ar_spend_store_new(missing, &error) == NULL && error && error[0]);
+    snprintf (missing, sizeof missing, "%s/no/such/dir/anyray.db", dir);
+    assert (ar_spend_store_new (missing, &error) == NULL && error && error[0]);
 
-    ar_spend_store_t *store = ar_spend_store_new(db_path, &error);
-    assert(store);
+    ar_spend_store_t *store = ar_spend_store_new (db_path, &error);
+    assert (store);
     sqlite3 *db = store->db;
-    assert(s_test_int(db, "SELECT count(*) FROM schema_migrations") == 1);
-    assert(s_test_int(db, "SELECT version FROM schema_migrations") == 1);
-    assert(s_test_int(db, "SELECT count(*) FROM pragma_table_info('spend')") == 16);
-    assert(s_test_int(db, "SELECT count(*) FROM pragma_index_list('spend')"
-                          " WHERE name IN ('spend_ts_ms', 'spend_team_ts_ms')") == 2);
+    assert (s_test_int (db, "SELECT count(*) FROM schema_migrations") == 1);
+    assert (s_test_int (db, "SELECT version FROM schema_migrations") == 1);
+    assert (s_test_int (db, "SELECT count(*) FROM pragma_table_info('spend')") == 16);
+    assert (s_test_int (db, "SELECT count(*) FROM pragma_index_list('spend')"
+                            " WHERE name IN ('spend_ts_ms', 'spend_team_ts_ms')") == 2);
     {
         sqlite3_stmt *stmt = NULL;
-        assert(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &stmt, NULL) == SQLITE_OK);
-        assert(sqlite3_step(stmt) == SQLITE_ROW);
-        assert(strcmp((const char *)sqlite3_column_text(stmt, 0), "wal") == 0);
-        sqlite3_finalize(stmt);
+        assert (sqlite3_prepare_v2 (db, "PRAGMA journal_mode", -1, &stmt, NULL) == SQLITE_OK);
+        assert (sqlite3_step (stmt) == SQLITE_ROW);
+        assert (strcmp ((const char *)sqlite3_column_text (stmt, 0), "wal") == 0);
+        sqlite3_finalize (stmt);
     }
     //  Migrating again changes nothing.
-    assert(s_migrate(store) == 0);
-    assert(s_test_int(db, "SELECT count(*) FROM schema_migrations") == 1);
-    assert(ar_spend_store_flush(store, 10, NULL, NULL) == 0); // empty queue
+    assert (s_migrate (store) == 0);
+    assert (s_test_int (db, "SELECT count(*) FROM schema_migrations") == 1);
+    assert (ar_spend_store_flush (store, 10, NULL, NULL) == 0); // empty queue
 
     //  Batches: 600 rows, one id twice; at most AR_SPEND_BATCH per transaction, in order, and
     //  done runs only once the row is visible to another connection.
     for (unsigned id = 1; id <= 600; id++) {
-        row = s_test_tagged(id, "gpt-4o-mini");
+        row = s_test_tagged (id, "gpt-4o-mini");
         if (id == 600)
-            memcpy(row->request_id, "00000000000000000000000000000005", 32); // dup of id 5
-        assert(ar_spend_store_queue(store, &row) == 0);
-        assert(row == NULL);
+            memcpy (row->request_id, "00000000000000000000000000000005", 32); // dup of id 5
+        assert (ar_spend_store_queue (store, &row) == 0);
+        assert (row == NULL);
     }
-    assert(ar_spend_store_queued(store) == 600);
+    assert (ar_spend_store_queued (store) == 600);
     s_test_done_t state = {0, 0, 0, db_path, false};
-    assert(ar_spend_store_flush(store, AR_SPEND_BATCH, s_test_done, &state) == AR_SPEND_BATCH);
-    assert(state.calls == AR_SPEND_BATCH && state.durable && state.refused == 0);
-    assert(ar_spend_store_queued(store) == 600 - AR_SPEND_BATCH);
-    assert(s_test_int(db, "SELECT count(*) FROM spend") == AR_SPEND_BATCH);
+    assert (ar_spend_store_flush (store, AR_SPEND_BATCH, s_test_done, &state) == AR_SPEND_BATCH);
+    assert (state.calls == AR_SPEND_BATCH && state.durable && state.refused == 0);
+    assert (ar_spend_store_queued (store) == 600 - AR_SPEND_BATCH);
+    assert (s_test_int (db, "SELECT count(*) FROM spend") == AR_SPEND_BATCH);
     state.db_path = NULL;
-    assert(ar_spend_store_flush(store, 100, s_test_done, &state) == 100);
-    while (ar_spend_store_queued(store))
-        assert(ar_spend_store_flush(store, AR_SPEND_BATCH, s_test_done, &state) > 0);
-    assert(state.calls == 600 && state.last_tag == 600 && state.refused == 0);
-    assert(s_test_int(db, "SELECT count(*) FROM spend") == 599);
+    assert (ar_spend_store_flush (store, 100, s_test_done, &state) == 100);
+    while (ar_spend_store_queued (store))
+        assert (ar_spend_store_flush (store, AR_SPEND_BATCH, s_test_done, &state) > 0);
+    assert (state.calls == 600 && state.last_tag == 600 && state.refused == 0);
+    assert (s_test_int (db, "SELECT count(*) FROM spend") == 599);
     //  A duplicate keeps the first row's values.
-    row = s_test_tagged(601, "other-model");
-    memcpy(row->request_id, "00000000000000000000000000000007", 32);
-    assert(ar_spend_store_queue(store, &row) == 0);
-    assert(ar_spend_store_flush(store, 10, s_test_done, &state) == 1);
-    assert(state.calls == 601 && state.refused == 0); // a duplicate is success, not refusal
-    assert(s_test_int(db, "SELECT count(*) FROM spend") == 599);
-    assert(s_test_int(db, "SELECT count(*) FROM spend WHERE model = 'other-model'") == 0);
+    row = s_test_tagged (601, "other-model");
+    memcpy (row->request_id, "00000000000000000000000000000007", 32);
+    assert (ar_spend_store_queue (store, &row) == 0);
+    assert (ar_spend_store_flush (store, 10, s_test_done, &state) == 1);
+    assert (state.calls == 601 && state.refused == 0); // a duplicate is success, not refusal
+    assert (s_test_int (db, "SELECT count(*) FROM spend") == 599);
+    assert (s_test_int (db, "SELECT count(*) FROM spend WHERE model = 'other-model'") == 0);
 
     //  Values round-trip, NULLs included.
     {
         sqlite3_stmt *stmt = NULL;
-        assert(sqlite3_prepare_v2(db,
-                                  "SELECT ts_ms, user_id, team, session_id, endpoint, provider,"
-                                  " model, input_tokens, output_tokens, latency_ms, ttfb_ms,"
-                                  " status, stream, optimized, cost_usd FROM spend"
-                                  " WHERE request_id = '00000000000000000000000000000006'",
-                                  -1, &stmt, NULL) == SQLITE_OK);
-        assert(sqlite3_step(stmt) == SQLITE_ROW);
-        assert(sqlite3_column_int64(stmt, 0) == 1700000000006LL);
-        assert(strcmp((const char *)sqlite3_column_text(stmt, 1), "u6") == 0);
-        assert(sqlite3_column_type(stmt, 2) == SQLITE_NULL); // team null for even ids
-        assert(sqlite3_column_type(stmt, 3) == SQLITE_NULL);
-        assert(strcmp((const char *)sqlite3_column_text(stmt, 4), "/v1/chat/completions") == 0);
-        assert(strcmp((const char *)sqlite3_column_text(stmt, 5), "openai") == 0);
-        assert(strcmp((const char *)sqlite3_column_text(stmt, 6), "gpt-4o-mini") == 0);
-        assert(sqlite3_column_int64(stmt, 7) == 18 && sqlite3_column_int64(stmt, 8) == 30);
-        assert(sqlite3_column_int64(stmt, 9) == 106 && sqlite3_column_int64(stmt, 10) == 16);
-        assert(sqlite3_column_int64(stmt, 11) == 200);
-        assert(sqlite3_column_int64(stmt, 12) == 0 && sqlite3_column_int64(stmt, 13) == 0);
-        assert(sqlite3_column_type(stmt, 14) == SQLITE_NULL);
-        assert(sqlite3_step(stmt) == SQLITE_DONE);
-        sqlite3_finalize(stmt);
-        assert(s_test_int(db, "SELECT stream FROM spend WHERE request_id ="
-                              " '00000000000000000000000000000007'") == 1);
-        assert(s_test_int(db, "SELECT count(*) FROM spend WHERE team = 't1'") == 300);
+        assert (sqlite3_prepare_v2 (db,
+                                    "SELECT ts_ms, user_id, team, session_id, endpoint, provider,"
+                                    " model, input_tokens, output_tokens, latency_ms, ttfb_ms,"
+                                    " status, stream, optimized, cost_usd FROM spend"
+                                    " WHERE request_id = '00000000000000000000000000000006'",
+                                    -1, &stmt, NULL) == SQLITE_OK);
+        assert (sqlite3_step (stmt) == SQLITE_ROW);
+        assert (sqlite3_column_int64 (stmt, 0) == 1700000000006LL);
+        assert (strcmp ((const char *)sqlite3_column_text (stmt, 1), "u6") == 0);
+        assert (sqlite3_column_type (stmt, 2) == SQLITE_NULL); // team null for even ids
+        assert (sqlite3_column_type (stmt, 3) == SQLITE_NULL);
+        assert (strcmp ((const char *)sqlite3_column_text (stmt, 4), "/v1/chat/completions") == 0);
+        assert (strcmp ((const char *)sqlite3_column_text (stmt, 5), "openai") == 0);
+        assert (strcmp ((const char *)sqlite3_column_text (stmt, 6), "gpt-4o-mini") == 0);
+        assert (sqlite3_column_int64 (stmt, 7) == 18 && sqlite3_column_int64 (stmt, 8) == 30);
+        assert (sqlite3_column_int64 (stmt, 9) == 106 && sqlite3_column_int64 (stmt, 10) == 16);
+        assert (sqlite3_column_int64 (stmt, 11) == 200);
+        assert (sqlite3_column_int64 (stmt, 12) == 0 && sqlite3_column_int64 (stmt, 13) == 0);
+        assert (sqlite3_column_type (stmt, 14) == SQLITE_NULL);
+        assert (sqlite3_step (stmt) == SQLITE_DONE);
+        sqlite3_finalize (stmt);
+        assert (s_test_int (db, "SELECT stream FROM spend WHERE request_id ="
+                                " '00000000000000000000000000000007'") == 1);
+        assert (s_test_int (db, "SELECT count(*) FROM spend WHERE team = 't1'") == 300);
     }
 
     //  The queue is bounded; a refused row stays with the caller.
-    ar_spend_store_set_queue_max(store, 2);
-    ar_spend_row_t *rows[3] = {s_test_tagged(700, "m"), s_test_tagged(701, "m"),
-                               s_test_tagged(702, "m")};
-    assert(ar_spend_store_queue(store, &rows[0]) == 0);
-    assert(ar_spend_store_queue(store, &rows[1]) == 0);
-    assert(ar_spend_store_queue(store, &rows[2]) == -1 && rows[2]);
-    assert(ar_spend_store_queued(store) == 2);
-    assert(ar_spend_store_flush(store, 10, NULL, NULL) == 2);
-    assert(ar_spend_store_queue(store, &rows[2]) == 0);
-    assert(ar_spend_store_flush(store, 10, NULL, NULL) == 1);
-    ar_spend_store_set_queue_max(store, AR_SPEND_QUEUE_MAX);
+    ar_spend_store_set_queue_max (store, 2);
+    ar_spend_row_t *rows[3] = {s_test_tagged (700, "m"), s_test_tagged (701, "m"),
+                               s_test_tagged (702, "m")};
+    assert (ar_spend_store_queue (store, &rows[0]) == 0);
+    assert (ar_spend_store_queue (store, &rows[1]) == 0);
+    assert (ar_spend_store_queue (store, &rows[2]) == -1 && rows[2]);
+    assert (ar_spend_store_queued (store) == 2);
+    assert (ar_spend_store_flush (store, 10, NULL, NULL) == 2);
+    assert (ar_spend_store_queue (store, &rows[2]) == 0);
+    assert (ar_spend_store_flush (store, 10, NULL, NULL) == 1);
+    ar_spend_store_set_queue_max (store, AR_SPEND_QUEUE_MAX);
 
     //  Disk full: the transaction fails, every row stays queued, a later flush commits them.
-    int64_t before = s_test_int(db, "SELECT count(*) FROM spend");
-    int64_t pages = s_test_int(db, "PRAGMA page_count");
+    int64_t before = s_test_int (db, "SELECT count(*) FROM spend");
+    int64_t pages = s_test_int (db, "PRAGMA page_count");
     char sql[128];
-    snprintf(sql, sizeof sql, "PRAGMA max_page_count = %lld", (long long)pages);
-    assert(s_test_int(db, sql) == pages);
+    snprintf (sql, sizeof sql, "PRAGMA max_page_count = %lld", (long long)pages);
+    assert (s_test_int (db, sql) == pages);
     char model[AR_SPEND_STR_MAX + 1];
-    memset(model, 'm', AR_SPEND_STR_MAX);
+    memset (model, 'm', AR_SPEND_STR_MAX);
     model[AR_SPEND_STR_MAX] = '\0';
     for (unsigned id = 800; id < 1000; id++) {
-        row = s_test_tagged(id, model);
-        assert(ar_spend_store_queue(store, &row) == 0);
+        row = s_test_tagged (id, model);
+        assert (ar_spend_store_queue (store, &row) == 0);
     }
     state = (s_test_done_t){0, 0, 0, NULL, false};
-    assert(ar_spend_store_flush(store, AR_SPEND_BATCH, s_test_done, &state) == -1);
+    assert (ar_spend_store_flush (store, AR_SPEND_BATCH, s_test_done, &state) == -1);
     if (verbose)
-        printf("   disk full: %s\n", ar_spend_store_error(store));
-    assert(strstr(ar_spend_store_error(store), "full"));
-    assert(state.calls == 0 && ar_spend_store_queued(store) == 200);
-    assert(s_test_int(db, "SELECT count(*) FROM spend") == before);
-    assert(s_test_int(db, "PRAGMA max_page_count = 1000000") > pages);
-    assert(ar_spend_store_flush(store, AR_SPEND_BATCH, s_test_done, &state) == 200);
-    assert(state.calls == 200 && ar_spend_store_queued(store) == 0);
-    assert(s_test_int(db, "SELECT count(*) FROM spend") == before + 200);
+        printf ("   disk full: %s\n", ar_spend_store_error (store));
+    assert (strstr (ar_spend_store_error (store), "full"));
+    assert (state.calls == 0 && ar_spend_store_queued (store) == 200);
+    assert (s_test_int (db, "SELECT count(*) FROM spend") == before);
+    assert (s_test_int (db, "PRAGMA max_page_count = 1000000") > pages);
+    assert (ar_spend_store_flush (store, AR_SPEND_BATCH, s_test_done, &state) == 200);
+    assert (state.calls == 200 && ar_spend_store_queued (store) == 0);
+    assert (s_test_int (db, "SELECT count(*) FROM spend") == before + 200);
 
     //  Locked by another writer: same story.
     sqlite3 *other = NULL;
-    assert(sqlite3_open(db_path, &other) == SQLITE_OK);
-    assert(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK);
-    ar_spend_store_set_busy_timeout(store, 10);
-    row = s_test_tagged(1000, "m");
-    assert(ar_spend_store_queue(store, &row) == 0);
-    assert(ar_spend_store_flush(store, AR_SPEND_BATCH, NULL, NULL) == -1);
+    assert (sqlite3_open (db_path, &other) == SQLITE_OK);
+    assert (sqlite3_exec (other, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK);
+    ar_spend_store_set_busy_timeout (store, 10);
+    row = s_test_tagged (1000, "m");
+    assert (ar_spend_store_queue (store, &row) == 0);
+    assert (ar_spend_store_flush (store, AR_SPEND_BATCH, NULL, NULL) == -1);
     if (verbose)
-        printf("   locked: %s\n", ar_spend_store_error(store));
-    assert(strstr(ar_spend_store_error(store), "locked"));
-    assert(ar_spend_store_queued(store) == 1);
-    assert(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL) == SQLITE_OK);
-    assert(ar_spend_store_flush(store, AR_SPEND_BATCH, NULL, NULL) == 1);
-    ar_spend_store_set_busy_timeout(store, S_BUSY_DEFAULT_MS);
+        printf ("   locked: %s\n", ar_spend_store_error (store));
+    assert (strstr (ar_spend_store_error (store), "locked"));
+    assert (ar_spend_store_queued (store) == 1);
+    assert (sqlite3_exec (other, "COMMIT", NULL, NULL, NULL) == SQLITE_OK);
+    assert (ar_spend_store_flush (store, AR_SPEND_BATCH, NULL, NULL) == 1);
+    ar_spend_store_set_busy_timeout (store, S_BUSY_DEFAULT_MS);
 
     //  A row the database refuses (here a trigger) leaves the queue with status -1 and does
     //  not hold back the rows around it.
-    assert(sqlite3_exec(db,
-                        "CREATE TEMP TRIGGER poison BEFORE INSERT ON spend"
-                        " WHEN NEW.model = 'poison' BEGIN SELECT RAISE (ABORT, 'no'); END",
-                        NULL, NULL, NULL) == SQLITE_OK);
-    before = s_test_int(db, "SELECT count(*) FROM spend");
-    rows[0] = s_test_tagged(1100, "m");
-    rows[1] = s_test_tagged(1101, "poison");
-    rows[2] = s_test_tagged(1102, "m");
+    assert (sqlite3_exec (db,
+                          "CREATE TEMP TRIGGER poison BEFORE INSERT ON spend"
+                          " WHEN NEW.model = 'poison' BEGIN SELECT RAISE (ABORT, 'no'); END",
+                          NULL, NULL, NULL) == SQLITE_OK);
+    before = s_test_int (db, "SELECT count(*) FROM spend");
+    rows[0] = s_test_tagged (1100, "m");
+    rows[1] = s_test_tagged (1101, "poison");
+    rows[2] = s_test_tagged (1102, "m");
     for (int i = 0; i < 3; i++)
-        assert(ar_spend_store_queue(store, &rows[i]) == 0);
+        assert (ar_spend_store_queue (store, &rows[i]) == 0);
     state = (s_test_done_t){0, 0, 0, NULL, false};
-    assert(ar_spend_store_flush(store, AR_SPEND_BATCH, s_test_done, &state) == 3);
-    assert(state.calls == 3 && state.refused == 1);
-    assert(s_test_int(db, "SELECT count(*) FROM spend") == before + 2);
-    assert(sqlite3_exec(db, "DROP TRIGGER poison", NULL, NULL, NULL) == SQLITE_OK);
+    assert (ar_spend_store_flush (store, AR_SPEND_BATCH, s_test_done, &state) == 3);
+    assert (state.calls == 3 && state.refused == 1);
+    assert (s_test_int (db, "SELECT count(*) FROM spend") == before + 2);
+    assert (sqlite3_exec (db, "DROP TRIGGER poison", NULL, NULL, NULL) == SQLITE_OK);
 
     //  Any other failure mid-batch undoes the whole batch, and the next flush starts clean.
-    assert(sqlite3_exec(db,
-                        "CREATE TEMP TRIGGER boom BEFORE INSERT ON spend WHEN NEW.model = 'boom'"
-                        " BEGIN SELECT abs(-9223372036854775807 - 1); END",
-                        NULL, NULL, NULL) == SQLITE_OK);
-    before = s_test_int(db, "SELECT count(*) FROM spend");
-    rows[0] = s_test_tagged(1150, "m");
-    rows[1] = s_test_tagged(1151, "boom");
+    assert (sqlite3_exec (db,
+                          "CREATE TEMP TRIGGER boom BEFORE INSERT ON spend WHEN NEW.model = 'boom'"
+                          " BEGIN SELECT abs(-9223372036854775807 - 1); END",
+                          NULL, NULL, NULL) == SQLITE_OK);
+    before = s_test_int (db, "SELECT count(*) FROM spend");
+    rows[0] = s_test_tagged (1150, "m");
+    rows[1] = s_test_tagged (1151, "boom");
     for (int i = 0; i < 2; i++)
-        assert(ar_spend_store_queue(store, &rows[i]) == 0);
-    assert(ar_spend_store_flush(store, AR_SPEND_BATCH, NULL, NULL) == -1);
-    assert(strstr(ar_spend_store_error(store), "overflow"));
-    assert(ar_spend_store_queued(store) == 2);
-    assert(s_test_int(db, "SELECT count(*) FROM spend") == before); // row 1150 undone
-    assert(sqlite3_exec(db, "DROP TRIGGER boom", NULL, NULL, NULL) == SQLITE_OK);
-    assert(ar_spend_store_flush(store, AR_SPEND_BATCH, NULL, NULL) == 2);
-    assert(s_test_int(db, "SELECT count(*) FROM spend") == before + 2);
+        assert (ar_spend_store_queue (store, &rows[i]) == 0);
+    assert (ar_spend_store_flush (store, AR_SPEND_BATCH, NULL, NULL) == -1);
+    assert (strstr (ar_spend_store_error (store), "overflow"));
+    assert (ar_spend_store_queued (store) == 2);
+    assert (s_test_int (db, "SELECT count(*) FROM spend") == before); // row 1150 undone
+    assert (sqlite3_exec (db, "DROP TRIGGER boom", NULL, NULL, NULL) == SQLITE_OK);
+    assert (ar_spend_store_flush (store, AR_SPEND_BATCH, NULL, NULL) == 2);
+    assert (s_test_int (db, "SELECT count(*) FROM spend") == before + 2);
 
     //  Shutdown with the database away: spool, reopen, replay, commit, spool file gone.
-    assert(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK);
-    ar_spend_store_set_busy_timeout(store, 10);
+    assert (sqlite3_exec (other, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK);
+    ar_spend_store_set_busy_timeout (store, 10);
     for (unsigned id = 1200; id < 1205; id++) {
-        row = s_test_tagged(id, "spooled");
-        assert(ar_spend_store_queue(store, &row) == 0);
+        row = s_test_tagged (id, "spooled");
+        assert (ar_spend_store_queue (store, &row) == 0);
     }
-    assert(ar_spend_store_flush(store, AR_SPEND_BATCH, NULL, NULL) == -1);
+    assert (ar_spend_store_flush (store, AR_SPEND_BATCH, NULL, NULL) == -1);
     state = (s_test_done_t){0, 0, 0, NULL, false};
-    assert(ar_spend_store_spool(store, spool_path, s_test_done, &state) == 0);
-    assert(ar_spend_store_queued(store) == 0); // moved to the file, answered as saved
-    assert(state.calls == 5 && state.refused == 0 && state.last_tag == 1204);
-    ar_spend_store_destroy(&store);
-    assert(store == NULL);
-    assert(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL) == SQLITE_OK);
-    sqlite3_close(other);
+    assert (ar_spend_store_spool (store, spool_path, s_test_done, &state) == 0);
+    assert (ar_spend_store_queued (store) == 0); // moved to the file, answered as saved
+    assert (state.calls == 5 && state.refused == 0 && state.last_tag == 1204);
+    ar_spend_store_destroy (&store);
+    assert (store == NULL);
+    assert (sqlite3_exec (other, "COMMIT", NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close (other);
     //  A torn line is skipped, the rest replayed.
-    FILE *file = fopen(spool_path, "a");
-    assert(file);
-    fputs("{\"request_id\":\"00000000000000\n\n", file);
-    fclose(file);
+    FILE *file = fopen (spool_path, "a");
+    assert (file);
+    fputs ("{\"request_id\":\"00000000000000\n\n", file);
+    fclose (file);
 
     //  Reopen: the rows are still there, the migration is not applied twice.
-    store = ar_spend_store_new(db_path, &error);
-    assert(store);
+    store = ar_spend_store_new (db_path, &error);
+    assert (store);
     db = store->db;
-    assert(s_test_int(db, "SELECT count(*) FROM schema_migrations") == 1);
-    assert(s_test_int(db, "SELECT count(*) FROM spend") == before + 2);
+    assert (s_test_int (db, "SELECT count(*) FROM schema_migrations") == 1);
+    assert (s_test_int (db, "SELECT count(*) FROM spend") == before + 2);
     size_t skipped = 0;
-    assert(ar_spend_store_replay(store, spool_path, &skipped) == 5);
-    assert(skipped == 1);
-    assert(ar_spend_store_queued(store) == 5);
-    assert(access(spool_path, F_OK) == 0); // kept until committed
+    assert (ar_spend_store_replay (store, spool_path, &skipped) == 5);
+    assert (skipped == 1);
+    assert (ar_spend_store_queued (store) == 5);
+    assert (access (spool_path, F_OK) == 0); // kept until committed
     state = (s_test_done_t){0, 0, 0, NULL, false};
-    assert(ar_spend_store_flush(store, AR_SPEND_BATCH, s_test_done, &state) == 5);
-    assert(state.calls == 5 && state.last_tag == 0); // replayed rows carry no tag
-    assert(access(spool_path, F_OK) != 0);
-    assert(s_test_int(db, "SELECT count(*) FROM spend WHERE model = 'spooled'") == 5);
+    assert (ar_spend_store_flush (store, AR_SPEND_BATCH, s_test_done, &state) == 5);
+    assert (state.calls == 5 && state.last_tag == 0); // replayed rows carry no tag
+    assert (access (spool_path, F_OK) != 0);
+    assert (s_test_int (db, "SELECT count(*) FROM spend WHERE model = 'spooled'") == 5);
     //  Replaying the same rows again is harmless (idempotent), and a missing file is -1.
-    assert(ar_spend_store_replay(store, spool_path, &skipped) == -1);
+    assert (ar_spend_store_replay (store, spool_path, &skipped) == -1);
     //  A spool with nothing readable is removed at once.
-    file = fopen(spool_path, "w");
-    assert(file);
-    fputs("not json\n", file);
-    fclose(file);
-    assert(ar_spend_store_replay(store, spool_path, &skipped) == 0 && skipped == 1);
-    assert(access(spool_path, F_OK) != 0);
-    ar_spend_store_destroy(&store);
+    file = fopen (spool_path, "w");
+    assert (file);
+    fputs ("not json\n", file);
+    fclose (file);
+    assert (ar_spend_store_replay (store, spool_path, &skipped) == 0 && skipped == 1);
+    assert (access (spool_path, F_OK) != 0);
+    ar_spend_store_destroy (&store);
 
     //  Clean up the temp dir.
     const char *files[] = {"anyray.db", "anyray.db-wal", "anyray.db-shm", "spend-spool.1.jsonl"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         char path[PATH_MAX];
-        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
-        unlink(path);
+        snprintf (path, sizeof path, "%s/%s", dir, files[i]);
+        unlink (path);
     }
-    assert(rmdir(dir) == 0);
+    assert (rmdir (dir) == 0);
     //  @end
 }

@@ -48,50 +48,50 @@ typedef struct ar_spend_row_t {
 
 //  Parse and strictly validate a spend.row JSON body. Returns a new row, or NULL with a short,
 //  content-free reason in *error (static string naming the field at most).
-ar_spend_row_t *ar_spend_row_parse(const void *data, size_t size, const char **error);
-void ar_spend_row_destroy(ar_spend_row_t **self_p);
+ar_spend_row_t *ar_spend_row_parse (const void *data, size_t size, const char **error);
+void ar_spend_row_destroy (ar_spend_row_t **self_p);
 //  Compact JSON of the row (the spend.row shape), one line; caller frees. NULL if out of memory.
-char *ar_spend_row_encode(const ar_spend_row_t *self);
+char *ar_spend_row_encode (const ar_spend_row_t *self);
 
 typedef struct ar_spend_store_t ar_spend_store_t;
 
 //  Open or create the database at path and migrate it. NULL on failure, with the reason in
 //  *error (SQLite's message, content-free) when error is not NULL.
-ar_spend_store_t *ar_spend_store_new(const char *path, const char **error);
+ar_spend_store_t *ar_spend_store_new (const char *path, const char **error);
 //  Closes the database; rows still queued are dropped (flush or spool them first).
-void ar_spend_store_destroy(ar_spend_store_t **self_p);
+void ar_spend_store_destroy (ar_spend_store_t **self_p);
 
 //  Bound on queued rows (default AR_SPEND_QUEUE_MAX).
-void ar_spend_store_set_queue_max(ar_spend_store_t *self, size_t max);
+void ar_spend_store_set_queue_max (ar_spend_store_t *self, size_t max);
 //  How long one statement waits on another writer's lock, in ms (default 250).
-void ar_spend_store_set_busy_timeout(ar_spend_store_t *self, int ms);
+void ar_spend_store_set_busy_timeout (ar_spend_store_t *self, int ms);
 
 //  Queue a row; takes ownership and nulls *row_p. Returns -1 (row untouched) if the queue is full.
-int ar_spend_store_queue(ar_spend_store_t *self, ar_spend_row_t **row_p);
-size_t ar_spend_store_queued(ar_spend_store_t *self);
+int ar_spend_store_queue (ar_spend_store_t *self, ar_spend_row_t **row_p);
+size_t ar_spend_store_queued (ar_spend_store_t *self);
 
 //  Called once per row leaving the queue, in queue order: status 0 = durable (committed, or
 //  written to a spool), -1 = refused by the database (a constraint; never retried). The row is
 //  freed after the call returns.
-typedef void(ar_spend_done_fn)(ar_spend_row_t *row, int status, void *arg);
+typedef void (ar_spend_done_fn) (ar_spend_row_t *row, int status, void *arg);
 
 //  Commit up to max of the oldest queued rows in one transaction, then call done for each.
 //  Returns the number of rows that left the queue, or -1 if the transaction failed: every row
 //  then stays queued and ar_spend_store_error says why.
-int ar_spend_store_flush(ar_spend_store_t *self, size_t max, ar_spend_done_fn *done, void *arg);
+int ar_spend_store_flush (ar_spend_store_t *self, size_t max, ar_spend_done_fn *done, void *arg);
 //  SQLite's message for the last failure (content-free), or "".
-const char *ar_spend_store_error(ar_spend_store_t *self);
+const char *ar_spend_store_error (ar_spend_store_t *self);
 
 //  Move every queued row to path (temp file, fsync, rename; replaces the file). On success the
 //  rows leave the queue with done (status 0: durable in the spool) and spool files replayed
 //  earlier are removed. Returns 0, or -1 with every row still queued.
-int ar_spend_store_spool(ar_spend_store_t *self, const char *path, ar_spend_done_fn *done,
-                         void *arg);
+int ar_spend_store_spool (ar_spend_store_t *self, const char *path, ar_spend_done_fn *done,
+                          void *arg);
 //  Queue the rows of a spool file (tag NULL), bypassing the queue bound. The file is removed
 //  once all rows replayed from it have left the queue. Returns rows queued, or -1 if the file
 //  cannot be read; lines that fail validation are skipped and counted in *skipped.
-int ar_spend_store_replay(ar_spend_store_t *self, const char *path, size_t *skipped);
+int ar_spend_store_replay (ar_spend_store_t *self, const char *path, size_t *skipped);
 
-void ar_spend_store_test(bool verbose);
+void ar_spend_store_test (bool verbose);
 
 #endif

@@ -13,7 +13,7 @@
 //  --------------------------------------------------------------------------
 //  Empty the buffer but keep its memory
 
-void mock_buf_reset(mock_buf_t *self)
+void mock_buf_reset (mock_buf_t *self)
 {
     self->len = 0;
     self->broken = false;
@@ -24,9 +24,9 @@ void mock_buf_reset(mock_buf_t *self)
 //  --------------------------------------------------------------------------
 //  Release the memory
 
-void mock_buf_free(mock_buf_t *self)
+void mock_buf_free (mock_buf_t *self)
 {
-    free(self->data);
+    free (self->data);
     self->data = NULL;
     self->len = self->cap = 0;
     self->broken = false;
@@ -35,7 +35,7 @@ void mock_buf_free(mock_buf_t *self)
 //  --------------------------------------------------------------------------
 //  Make room for at least extra more bytes (plus the NUL)
 
-bool mock_buf_reserve(mock_buf_t *self, size_t extra)
+bool mock_buf_reserve (mock_buf_t *self, size_t extra)
 {
     if (self->broken)
         return false;
@@ -49,7 +49,7 @@ bool mock_buf_reserve(mock_buf_t *self, size_t extra)
     size_t cap = self->cap ? self->cap : 256;
     while (cap < need)
         cap *= 2;
-    char *data = realloc(self->data, cap);
+    char *data = realloc (self->data, cap);
     if (!data) {
         self->broken = true;
         return false;
@@ -62,12 +62,12 @@ bool mock_buf_reserve(mock_buf_t *self, size_t extra)
 //  --------------------------------------------------------------------------
 //  Append raw bytes
 
-void mock_buf_append(mock_buf_t *self, const void *data, size_t len)
+void mock_buf_append (mock_buf_t *self, const void *data, size_t len)
 {
-    if (!mock_buf_reserve(self, len))
+    if (!mock_buf_reserve (self, len))
         return;
     if (len)
-        memcpy(self->data + self->len, data, len);
+        memcpy (self->data + self->len, data, len);
     self->len += len;
     self->data[self->len] = 0;
 }
@@ -75,39 +75,39 @@ void mock_buf_append(mock_buf_t *self, const void *data, size_t len)
 //  --------------------------------------------------------------------------
 //  Append a NUL-terminated string
 
-void mock_buf_puts(mock_buf_t *self, const char *str)
+void mock_buf_puts (mock_buf_t *self, const char *str)
 {
-    mock_buf_append(self, str, strlen(str));
+    mock_buf_append (self, str, strlen (str));
 }
 
 //  --------------------------------------------------------------------------
 //  Append printf-style text
 
-void mock_buf_printf(mock_buf_t *self, const char *format, ...)
+void mock_buf_printf (mock_buf_t *self, const char *format, ...)
 {
     char small[256];
     va_list args;
-    va_start(args, format);
-    int n = vsnprintf(small, sizeof small, format, args);
-    va_end(args);
+    va_start (args, format);
+    int n = vsnprintf (small, sizeof small, format, args);
+    va_end (args);
     if (n < 0)
         return;
     if ((size_t)n < sizeof small) {
-        mock_buf_append(self, small, (size_t)n);
+        mock_buf_append (self, small, (size_t)n);
         return;
     }
-    if (!mock_buf_reserve(self, (size_t)n))
+    if (!mock_buf_reserve (self, (size_t)n))
         return;
-    va_start(args, format);
-    vsnprintf(self->data + self->len, (size_t)n + 1, format, args);
-    va_end(args);
+    va_start (args, format);
+    vsnprintf (self->data + self->len, (size_t)n + 1, format, args);
+    va_end (args);
     self->len += (size_t)n;
 }
 
 //  --------------------------------------------------------------------------
 //  Length of the valid UTF-8 sequence at s, or 0
 
-size_t mock_utf8_len(const unsigned char *s, size_t left)
+size_t mock_utf8_len (const unsigned char *s, size_t left)
 {
     unsigned char c = s[0];
     size_t n;
@@ -140,17 +140,17 @@ size_t mock_utf8_len(const unsigned char *s, size_t left)
 //  --------------------------------------------------------------------------
 //  Append data as a quoted JSON string
 
-void mock_buf_json_string(mock_buf_t *self, const char *data, size_t len)
+void mock_buf_json_string (mock_buf_t *self, const char *data, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *s = (const unsigned char *)data;
-    mock_buf_append(self, "\"", 1);
+    mock_buf_append (self, "\"", 1);
     size_t i = 0;
     while (i < len && !self->broken) {
         //  Escape in blocks so a big body costs at most 6x one block extra;
         //  a UTF-8 sequence may run up to 3 bytes past the block end.
         size_t stop = len - i > 4096 ? i + 4096 : len;
-        if (!mock_buf_reserve(self, (stop - i + 3) * 6))
+        if (!mock_buf_reserve (self, (stop - i + 3) * 6))
             return;
         char *out = self->data + self->len;
         while (i < stop) {
@@ -171,20 +171,20 @@ void mock_buf_json_string(mock_buf_t *self, const char *data, size_t len)
                 else if (c == '\t')
                     *out++ = 't';
                 else {
-                    memcpy(out, "u00", 3);
+                    memcpy (out, "u00", 3);
                     out += 3;
                     *out++ = hex[c >> 4];
                     *out++ = hex[c & 15];
                 }
                 i++;
             } else {
-                size_t n = mock_utf8_len(s + i, len - i);
+                size_t n = mock_utf8_len (s + i, len - i);
                 if (n) {
-                    memcpy(out, s + i, n);
+                    memcpy (out, s + i, n);
                     out += n;
                     i += n;
                 } else {
-                    memcpy(out, "\\ufffd", 6);
+                    memcpy (out, "\\ufffd", 6);
                     out += 6;
                     i++;
                 }
@@ -193,16 +193,16 @@ void mock_buf_json_string(mock_buf_t *self, const char *data, size_t len)
         self->len = (size_t)(out - self->data);
         self->data[self->len] = 0;
     }
-    mock_buf_append(self, "\"", 1);
+    mock_buf_append (self, "\"", 1);
 }
 
 //  --------------------------------------------------------------------------
 //  Hand the memory to the caller
 
-char *mock_buf_detach(mock_buf_t *self, size_t *len_p)
+char *mock_buf_detach (mock_buf_t *self, size_t *len_p)
 {
-    if (self->broken || !mock_buf_reserve(self, 0)) {
-        mock_buf_free(self);
+    if (self->broken || !mock_buf_reserve (self, 0)) {
+        mock_buf_free (self);
         if (len_p)
             *len_p = 0;
         return NULL;

@@ -47,20 +47,20 @@ typedef struct {
 
 //  Parse and validate a request body. On success fills self and returns
 //  true; otherwise fills err (self needs mock_chat_free either way).
-bool mock_chat_parse(mock_chat_t *self, const char *body, size_t len,
-                     const mock_control_t *defaults, mock_error_t *err);
+bool mock_chat_parse (mock_chat_t *self, const char *body, size_t len,
+                      const mock_control_t *defaults, mock_error_t *err);
 
 //  Release what parse allocated
-void mock_chat_free(mock_chat_t *self);
+void mock_chat_free (mock_chat_t *self);
 
 //  Append the non-stream chat.completion body
-void mock_chat_render(mock_chat_t *self, mock_buf_t *out);
+void mock_chat_render (mock_chat_t *self, mock_buf_t *out);
 
 //  Stream events, each a complete "data: ...\n\n" block
-void mock_chat_event_role(mock_chat_t *self, mock_buf_t *out);
-void mock_chat_event_word(mock_chat_t *self, int index, mock_buf_t *out);
-void mock_chat_event_finish(mock_chat_t *self, mock_buf_t *out);
-void mock_chat_event_usage(mock_chat_t *self, mock_buf_t *out);
-void mock_chat_event_done(mock_buf_t *out);
+void mock_chat_event_role (mock_chat_t *self, mock_buf_t *out);
+void mock_chat_event_word (mock_chat_t *self, int index, mock_buf_t *out);
+void mock_chat_event_finish (mock_chat_t *self, mock_buf_t *out);
+void mock_chat_event_usage (mock_chat_t *self, mock_buf_t *out);
+void mock_chat_event_done (mock_buf_t *out);
 
 #endif

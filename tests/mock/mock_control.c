@@ -10,7 +10,7 @@
 #define MAX_DELAY_MS 600000
 #define MAX_CHUNKS   100000
 
-void mock_control_init(mock_control_t *self)
+void mock_control_init (mock_control_t *self)
 {
     self->latency_ms = 0;
     self->status = 0;
@@ -22,7 +22,7 @@ void mock_control_init(mock_control_t *self)
 }
 
 //  Parse a decimal in [0, max]; false on anything else
-static bool s_number(const char *s, size_t len, int max, int *value)
+static bool s_number (const char *s, size_t len, int max, int *value)
 {
     if (len == 0 || len > 9)
         return false;
@@ -38,37 +38,37 @@ static bool s_number(const char *s, size_t len, int max, int *value)
     return true;
 }
 
-static bool s_is(const char *key, size_t key_len, const char *name)
+static bool s_is (const char *key, size_t key_len, const char *name)
 {
-    return strlen(name) == key_len && memcmp(key, name, key_len) == 0;
+    return strlen (name) == key_len && memcmp (key, name, key_len) == 0;
 }
 
-static void s_apply(mock_control_t *self, const char *key, size_t key_len, const char *val,
-                    size_t val_len)
+static void s_apply (mock_control_t *self, const char *key, size_t key_len, const char *val,
+                     size_t val_len)
 {
     int n;
-    if (!s_number(val, val_len, MAX_DELAY_MS, &n))
+    if (!s_number (val, val_len, MAX_DELAY_MS, &n))
         return;
-    if (s_is(key, key_len, "latency"))
+    if (s_is (key, key_len, "latency"))
         self->latency_ms = n;
-    else if (s_is(key, key_len, "status")) {
+    else if (s_is (key, key_len, "status")) {
         if (n == 0 || (n >= 200 && n <= 599))
             self->status = n == 200 ? 0 : n;
-    } else if (s_is(key, key_len, "retry_after"))
+    } else if (s_is (key, key_len, "retry_after"))
         self->retry_after = n;
-    else if (s_is(key, key_len, "chunks"))
+    else if (s_is (key, key_len, "chunks"))
         self->chunks = n > MAX_CHUNKS ? MAX_CHUNKS : n;
-    else if (s_is(key, key_len, "chunk_delay"))
+    else if (s_is (key, key_len, "chunk_delay"))
         self->chunk_delay_ms = n;
-    else if (s_is(key, key_len, "hang"))
+    else if (s_is (key, key_len, "hang"))
         self->hang = n != 0;
-    else if (s_is(key, key_len, "drop"))
+    else if (s_is (key, key_len, "drop"))
         self->drop_after = n ? -2 : -1;
-    else if (s_is(key, key_len, "drop_after"))
+    else if (s_is (key, key_len, "drop_after"))
         self->drop_after = n;
 }
 
-static bool s_blank(char c)
+static bool s_blank (char c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
@@ -76,26 +76,26 @@ static bool s_blank(char c)
 //  --------------------------------------------------------------------------
 //  Apply a leading "[mock ...]" prefix, return its length or 0
 
-size_t mock_control_parse(mock_control_t *self, const char *text, size_t len)
+size_t mock_control_parse (mock_control_t *self, const char *text, size_t len)
 {
-    if (len < 6 || memcmp(text, "[mock", 5) != 0 || !(text[5] == ']' || s_blank(text[5])))
+    if (len < 6 || memcmp (text, "[mock", 5) != 0 || !(text[5] == ']' || s_blank (text[5])))
         return 0;
-    const char *end = memchr(text, ']', len);
+    const char *end = memchr (text, ']', len);
     if (!end)
         return 0;
     const char *p = text + 5;
     while (p < end) {
-        while (p < end && s_blank(*p))
+        while (p < end && s_blank (*p))
             p++;
         const char *word = p;
-        while (p < end && !s_blank(*p))
+        while (p < end && !s_blank (*p))
             p++;
-        const char *eq = memchr(word, '=', (size_t)(p - word));
+        const char *eq = memchr (word, '=', (size_t)(p - word));
         if (eq)
-            s_apply(self, word, (size_t)(eq - word), eq + 1, (size_t)(p - eq - 1));
+            s_apply (self, word, (size_t)(eq - word), eq + 1, (size_t)(p - eq - 1));
     }
     size_t used = (size_t)(end - text) + 1;
-    while (used < len && s_blank(text[used]))
+    while (used < len && s_blank (text[used]))
         used++;
     return used;
 }

@@ -32,11 +32,11 @@ typedef struct {
 } mock_control_t;
 
 //  Defaults when no CLI flag says otherwise
-void mock_control_init(mock_control_t *self);
+void mock_control_init (mock_control_t *self);
 
 //  If text starts with "[mock ...]", apply its options over self and return
 //  how many bytes the prefix (and the blanks after it) take; else 0.
 //  Unknown keys and bad values are ignored, never fatal.
-size_t mock_control_parse(mock_control_t *self, const char *text, size_t len);
+size_t mock_control_parse (mock_control_t *self, const char *text, size_t len);
 
 #endif

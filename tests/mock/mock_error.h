@@ -19,15 +19,15 @@ typedef struct {
 } mock_error_t;
 
 //  Fill in an error; the message is printf-style and truncated if long
-void mock_error_set(mock_error_t *self, int status, const char *type, const char *param,
-                    const char *code, const char *format, ...)
-    __attribute__((format(printf, 6, 7)));
+void mock_error_set (mock_error_t *self, int status, const char *type, const char *param,
+                     const char *code, const char *format, ...)
+    __attribute__ ((format (printf, 6, 7)));
 
 //  The error the real API gives for a status (used by status=CODE);
 //  model may be NULL
-void mock_error_for_status(mock_error_t *self, int status, const char *model);
+void mock_error_for_status (mock_error_t *self, int status, const char *model);
 
 //  Append the JSON body
-void mock_error_json(const mock_error_t *self, mock_buf_t *out);
+void mock_error_json (const mock_error_t *self, mock_buf_t *out);
 
 #endif

@@ -46,32 +46,32 @@ typedef struct {
 
 //  Parse text (len bytes, need not be NUL-terminated, must stay alive).
 //  False on any syntax error; the document needs mock_json_free either way.
-bool mock_json_parse(mock_json_t *self, const char *text, size_t len);
+bool mock_json_parse (mock_json_t *self, const char *text, size_t len);
 
-void mock_json_free(mock_json_t *self);
+void mock_json_free (mock_json_t *self);
 
 //  Value of key in the object at index obj (the last one if repeated);
 //  0 when obj is not an object or has no such key (0 is never a member).
-uint32_t mock_json_get(mock_json_t *self, uint32_t obj, const char *key);
+uint32_t mock_json_get (mock_json_t *self, uint32_t obj, const char *key);
 
 //  First element of an array or first member value of an object; then
 //  mock_json_next to walk. Both return 0 at the end.
-uint32_t mock_json_first(mock_json_t *self, uint32_t container);
-uint32_t mock_json_next(mock_json_t *self, uint32_t container, uint32_t value);
+uint32_t mock_json_first (mock_json_t *self, uint32_t container);
+uint32_t mock_json_next (mock_json_t *self, uint32_t container, uint32_t value);
 
 //  Type of a token (index 0 is the root)
-mock_json_type_t mock_json_type(mock_json_t *self, uint32_t index);
+mock_json_type_t mock_json_type (mock_json_t *self, uint32_t index);
 
 //  Decoded length in bytes of a string token
-size_t mock_json_string_length(mock_json_t *self, uint32_t index);
+size_t mock_json_string_length (mock_json_t *self, uint32_t index);
 
 //  Append a string token's decoded bytes
-void mock_json_string(mock_json_t *self, uint32_t index, mock_buf_t *out);
+void mock_json_string (mock_json_t *self, uint32_t index, mock_buf_t *out);
 
 //  True if the string token decodes to exactly str
-bool mock_json_string_is(mock_json_t *self, uint32_t index, const char *str);
+bool mock_json_string_is (mock_json_t *self, uint32_t index, const char *str);
 
 //  Integer token's value, saturated to the int64 range
-int64_t mock_json_integer(mock_json_t *self, uint32_t index);
+int64_t mock_json_integer (mock_json_t *self, uint32_t index);
 
 #endif

@@ -19,21 +19,21 @@
 
 typedef struct _mock_log_t mock_log_t;
 
-mock_log_t *mock_log_new(void);
-void mock_log_destroy(mock_log_t **self_p);
+mock_log_t *mock_log_new (void);
+void mock_log_destroy (mock_log_t **self_p);
 
 //  Record one request. Takes the body's memory (body is left empty);
 //  authorization may be NULL when the header was absent.
-void mock_log_add(mock_log_t *self, const char *method, const char *path, const char *authorization,
-                  mock_buf_t *body);
+void mock_log_add (mock_log_t *self, const char *method, const char *path,
+                   const char *authorization, mock_buf_t *body);
 
 //  Forget every logged request (the request counter keeps counting)
-void mock_log_clear(mock_log_t *self);
+void mock_log_clear (mock_log_t *self);
 
 //  Append the log, oldest first, as a JSON array
-void mock_log_dump(mock_log_t *self, mock_buf_t *out);
+void mock_log_dump (mock_log_t *self, mock_buf_t *out);
 
 //  Requests logged since start
-uint64_t mock_log_count(mock_log_t *self);
+uint64_t mock_log_count (mock_log_t *self);
 
 #endif

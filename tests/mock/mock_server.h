@@ -33,12 +33,12 @@ typedef struct {
 typedef struct _mock_server_t mock_server_t;
 
 //  Start serving; NULL (with a message on stderr) on failure
-mock_server_t *mock_server_new(const mock_config_t *config);
+mock_server_t *mock_server_new (const mock_config_t *config);
 
 //  Stop serving, end open requests, free
-void mock_server_destroy(mock_server_t **self_p);
+void mock_server_destroy (mock_server_t **self_p);
 
 //  The port actually bound
-int mock_server_port(mock_server_t *self);
+int mock_server_port (mock_server_t *self);
 
 #endif

@@ -25,11 +25,11 @@ struct MHD_Response;
 //  Build the text/event-stream response for chat (heap-allocated; the
 //  response takes it and frees it). open_streams counts live streams.
 //  Returns NULL on failure, in which case chat is still the caller's.
-struct MHD_Response *mock_stream_response(mock_chat_t *chat, struct MHD_Connection *conn,
-                                          mock_timer_t *timer, atomic_long *open_streams);
+struct MHD_Response *mock_stream_response (mock_chat_t *chat, struct MHD_Connection *conn,
+                                           mock_timer_t *timer, atomic_long *open_streams);
 
 //  Build a response that announces len bytes, sends half, then cuts the
 //  connection. Takes body (malloc'd) on success.
-struct MHD_Response *mock_stream_cut_response(char *body, size_t len);
+struct MHD_Response *mock_stream_cut_response (char *body, size_t len);
 
 #endif

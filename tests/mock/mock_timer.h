@@ -31,25 +31,25 @@ typedef struct {
 } mock_wait_t;
 
 //  Monotonic clock in milliseconds
-uint64_t mock_clock_ms(void);
+uint64_t mock_clock_ms (void);
 
 //  Create the timer and start its thread; NULL on failure
-mock_timer_t *mock_timer_new(void);
+mock_timer_t *mock_timer_new (void);
 
 //  Resume every parked connection (marked gone) and stop the thread.
 //  Later parks resume at once as gone, so the object must outlive every
 //  connection that might still park: destroy it after MHD_stop_daemon.
-void mock_timer_stop(mock_timer_t *self);
+void mock_timer_stop (mock_timer_t *self);
 
 //  Stop if needed, then free
-void mock_timer_destroy(mock_timer_t **self_p);
+void mock_timer_destroy (mock_timer_t **self_p);
 
 //  Suspend the connection (call only from an MHD callback for that
 //  connection) and resume it at due_ms, or earlier if the client goes away.
-void mock_timer_park(mock_timer_t *self, mock_wait_t *wait, struct MHD_Connection *conn,
-                     uint64_t due_ms);
+void mock_timer_park (mock_timer_t *self, mock_wait_t *wait, struct MHD_Connection *conn,
+                      uint64_t due_ms);
 
 //  Number of connections parked right now
-size_t mock_timer_parked(mock_timer_t *self);
+size_t mock_timer_parked (mock_timer_t *self);
 
 #endif
