@@ -156,7 +156,7 @@ kb_to_mb() { awk -v a="${1:-0}" 'BEGIN { printf "%.1f\n", a / 1024 }'; }
 # has no "x:" prefix (peak_rss_kb, peak_anon_kb, peak_pss_kb) and each PID's own peak VmRSS
 # (NAME=kb, prefix dropped).
 rss_sampler() {
-    local out="$1" stop="$2" i k v entry pid name key val anon pss unit rss_sum anon_sum pss_sum
+    local out="$1" stop="$2" i k v entry pid name key val anon pss rss_sum anon_sum pss_sum
     local peak_rss=0 peak_anon=0 peak_pss=0 samples=0
     shift 2
     local -a names=() pids=() counted=()
@@ -173,13 +173,13 @@ rss_sampler() {
         for ((k = 0; k < ${#pids[@]}; k++)); do
             pid="${pids[k]}" name="${names[k]}" val=0 anon=0 pss=0
             if [[ -r /proc/$pid/status ]]; then
-                while read -r key v unit; do
+                while read -r key v _; do
                     case "$key" in
                     VmRSS:) val="$v" ;;
                     RssAnon:) anon="$v"; break ;;
                     esac
                 done <"/proc/$pid/status" 2>/dev/null || true
-                while read -r key v unit; do
+                while read -r key v _; do
                     [[ "$key" == Pss: ]] && { pss="$v"; break; }
                 done <"/proc/$pid/smaps_rollup" 2>/dev/null || true
             fi
@@ -235,9 +235,9 @@ CLK_TCK="$(getconf CLK_TCK)"
 # cpu_ticks PID: utime+stime of PID in clock ticks (0 when gone).
 cpu_ticks() {
     local line
+    local -a f
     read -r line <"/proc/$1/stat" 2>/dev/null || { echo 0; return; }
-    line="${line##*) }"
-    local -a f=($line)
+    read -r -a f <<<"${line##*) }"
     echo $((f[11] + f[12]))
 }
 
