@@ -24,6 +24,18 @@ static const uint8_t s_string_special[256] = {
     [0x80 ... 0xff] = 1,
 };
 
+//  True when none of the 8 bytes in word ends the fast path (SWAR: a byte below 0x20, a
+//  quote, a backslash or a high bit). The borrow trick can flag a byte above a real match,
+//  never a word without one, so a false "no" only sends us to the byte loop.
+static inline bool s_plain8 (uint64_t word)
+{
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    uint64_t quote = word ^ (ones * '"'), slash = word ^ (ones * '\\');
+    uint64_t control = (word - ones * 0x20) & ~word;
+    uint64_t quotes = (quote - ones) & ~quote, slashes = (slash - ones) & ~slash;
+    return ((control | quotes | slashes | word) & highs) == 0;
+}
+
 static void s_skip_ws (s_scan_t *s)
 {
     while (s->p < s->end && (*s->p == ' ' || *s->p == '\n' || *s->p == '\r' || *s->p == '\t'))
@@ -87,6 +99,14 @@ static int s_string (s_scan_t *s)
 {
     const uint8_t *p = (const uint8_t *)s->p + 1, *end = (const uint8_t *)s->end;
     for (;;) {
+        //  Eight bytes at a time through plain text, then byte by byte to the special one.
+        while (end - p >= 8) {
+            uint64_t word;
+            memcpy (&word, p, 8);
+            if (!s_plain8 (word))
+                break;
+            p += 8;
+        }
         while (p < end && !s_string_special[*p])
             p++;
         if (p >= end)
@@ -457,6 +477,21 @@ void ar_json_scan_test (bool verbose)
         }
         assert (error && *error);
     }
+    //  Every special byte is caught at every position of the 8-byte fast path.
+    const char specials[] = {'"', '\\', '\x01', '\x1f', '\x80', '\xff'};
+    for (size_t k = 0; k < sizeof specials; k++)
+        for (int at = 0; at < 24; at++) {
+            char text[40];
+            memset (text, 'a', sizeof text);
+            text[0] = '"';
+            text[1 + at] = specials[k];
+            text[31] = '"';
+            //  A lone special byte in the middle is always invalid except a quote, which ends
+            //  the string early and leaves trailing junk: invalid either way.
+            assert (ar_json_scan (text, 32, 0, NULL, NULL, NULL, NULL) == -1);
+            text[1 + at] = ' ';
+            assert (ar_json_scan (text, 32, 0, NULL, NULL, NULL, NULL) == 0);
+        }
     //  Nesting is capped, without recursion running away.
     char deep[600];
     memset (deep, '[', 300);
