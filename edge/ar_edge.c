@@ -1,7 +1,10 @@
 /*  ar_edge: HTTP edge, request lifecycle and fail-open (see ar_edge.h).
 
+    OPTIMIZE and ROUTE run side by side (the plan does not depend on the optimizer's rewrite),
+    so a call costs two broker round trips before the provider, not three.
+
     Stage timers: every stage of one kind has the same timeout, so each stage kind keeps a
-    FIFO of its calls and the head is always the next to expire: O(1) to arm, disarm and
+    FIFO of its stages and the head is always the next to expire: O(1) to arm, disarm and
     check, with no heap. The edge's own timers decide; broker ERRORs only let it decide sooner.
 */
 #include "ar_edge.h"
@@ -25,8 +28,7 @@ typedef enum { EP_CHAT, EP_MODELS, EP_HEALTH, EP_NOT_FOUND, EP_BAD_METHOD } s_en
 
 typedef enum {
     S_RECEIVING,
-    S_OPTIMIZING,
-    S_ROUTING,
+    S_PREPARING, // OPTIMIZE and ROUTE in flight
     S_PROVIDING,
     S_REPLYING,  // a whole response is ready to queue
     S_STREAMING, // an SSE response is queued or about to be
@@ -35,15 +37,28 @@ typedef enum {
 
 typedef struct s_call_t s_call_t;
 
+typedef enum { STAGE_OPTIMIZE, STAGE_ROUTE, STAGE_PROVIDE, STAGE_COUNT } s_stage_kind_t;
+
+//  One request on the broker on behalf of a call.
+typedef struct {
+    s_call_t *call;
+    s_stage_kind_t kind;
+    char key[2 * AR_ID_LEN + 1]; // empty when not in flight
+    uint8_t id[AR_ID_LEN];
+    void *timer_handle;
+    ar_mono_ms deadline;
+} s_stage_t;
+
 struct ar_edge_t {
     ar_edge_config_t config;
     char broker_endpoint[512];
     struct MHD_Daemon *daemon;
     ar_client_t *client;
-    ar_router_t *fallback_router; // the static plan when the router is down
-    zhashx_t *stages;             // stage id hex -> s_call_t (not owned)
-    zlistx_t *calls;              // every live call (not owned), to resume all at shutdown
-    zlistx_t *optimize_timers, *route_timers, *provide_timers;
+    ar_router_t *fallback_router;  // the static plan when the router is down
+    zhashx_t *stages;              // stage id hex -> s_stage_t (not owned)
+    zlistx_t *calls;               // every live call (not owned), to resume all at shutdown
+    zlistx_t *timers[STAGE_COUNT]; // per stage kind, FIFO = deadline order
+    uint32_t timeouts[STAGE_COUNT];
     bool broker_was_alive;
 };
 
@@ -65,12 +80,8 @@ struct s_call_t {
     const char *auth; // the caller's Authorization header (MHD owns it for the request)
     uint8_t request_id[AR_ID_LEN];
     char request_hex[2 * AR_ID_LEN + 1];
-    //  The stage in flight.
-    char stage_key[2 * AR_ID_LEN + 1];
-    uint8_t stage_id[AR_ID_LEN];
-    zlistx_t *timer_list;
-    void *timer_handle;
-    ar_mono_ms stage_deadline;
+    s_stage_t stages[STAGE_COUNT];
+    bool optimize_done, route_done;
     bool optimized, failed_open;
     char target_provider[64], target_base_url[512];
     //  Response.
@@ -143,10 +154,35 @@ static void s_hex (const uint8_t *id, char *out)
     out[2 * AR_ID_LEN] = 0;
 }
 
-//  Make the call answer with an OpenAI-shaped error once the connection runs again.
+//  --------------------------------------------------------------------------
+//  Stages on the broker.
+
+static void s_stage_end (s_stage_t *stage, bool cancel)
+{
+    if (!*stage->key)
+        return;
+    ar_edge_t *self = stage->call->edge;
+    if (cancel)
+        ar_client_cancel (self->client, stage->id);
+    zhashx_delete (self->stages, stage->key);
+    if (stage->timer_handle)
+        zlistx_delete (self->timers[stage->kind], stage->timer_handle);
+    stage->timer_handle = NULL;
+    *stage->key = 0;
+}
+
+static void s_stages_end (s_call_t *call, bool cancel)
+{
+    for (int kind = 0; kind < STAGE_COUNT; kind++)
+        s_stage_end (&call->stages[kind], cancel);
+}
+
+//  Make the call answer with an OpenAI-shaped error once the connection runs again. Whatever
+//  else it had on the broker is cancelled.
 static void s_fail (s_call_t *call, int status, const char *message, const char *param,
                     const char *code)
 {
+    s_stages_end (call, true);
     char body[1600];
     int len = ar_http_error_openai (body, sizeof body, status, message, NULL, param, code);
     call->out_len = call->out_off = 0;
@@ -160,33 +196,20 @@ static void s_fail (s_call_t *call, int status, const char *message, const char 
     s_resume (call);
 }
 
-//  --------------------------------------------------------------------------
-//  Stages on the broker.
-
-static void s_stage_end (s_call_t *call)
-{
-    if (!*call->stage_key)
-        return;
-    zhashx_delete (call->edge->stages, call->stage_key);
-    if (call->timer_handle)
-        zlistx_delete (call->timer_list, call->timer_handle);
-    call->timer_handle = NULL;
-    call->timer_list = NULL;
-    *call->stage_key = 0;
-}
-
 //  Send one stage request. body may be NULL. Returns 0, or -1 if the broker socket would not
 //  take it (the caller then fails open or fails the call).
-static int s_stage_begin (s_call_t *call, const char *service, const char *kind,
-                          uint32_t timeout_ms, zlistx_t *timers, const void *body, size_t body_len,
+static int s_stage_begin (s_call_t *call, s_stage_kind_t kind, const char *service,
+                          const char *body_kind, const void *body, size_t body_len,
                           void (*add_meta) (s_call_t *call, ar_envelope_t *env))
 {
     ar_edge_t *self = call->edge;
+    s_stage_t *stage = &call->stages[kind];
+    uint32_t timeout_ms = self->timeouts[kind];
     ar_envelope_t env;
     ar_envelope_init (&env);
     ar_envelope_new_id (&env);
     snprintf (env.service, sizeof env.service, "%s", service);
-    snprintf (env.kind, sizeof env.kind, "%s", kind);
+    snprintf (env.kind, sizeof env.kind, "%s", body_kind);
     env.deadline_ms = ar_wall_now () + timeout_ms;
     env.budget_ms = timeout_ms;
     //  Content-free metadata only: who, where, which model. Never prompt text.
@@ -206,12 +229,13 @@ static int s_stage_begin (s_call_t *call, const char *service, const char *kind,
     zframe_t *frame = body ? zframe_new (body, body_len) : NULL;
     if (ar_client_request (self->client, &env, &frame) != 0)
         return -1;
-    memcpy (call->stage_id, env.id, AR_ID_LEN);
-    s_hex (env.id, call->stage_key);
-    zhashx_insert (self->stages, call->stage_key, call);
-    call->stage_deadline = ar_mono_now () + timeout_ms;
-    call->timer_list = timers;
-    call->timer_handle = zlistx_add_end (timers, call);
+    stage->call = call;
+    stage->kind = kind;
+    memcpy (stage->id, env.id, AR_ID_LEN);
+    s_hex (env.id, stage->key);
+    zhashx_insert (self->stages, stage->key, stage);
+    stage->deadline = ar_mono_now () + timeout_ms;
+    stage->timer_handle = zlistx_add_end (self->timers[kind], stage);
     return 0;
 }
 
@@ -236,15 +260,17 @@ static void s_provide_meta (s_call_t *call, ar_envelope_t *env)
         ar_envelope_meta_set (env, "auth", "");
 }
 
-static void s_provide (s_call_t *call)
+//  Both OPTIMIZE and ROUTE are settled: call the provider.
+static void s_maybe_provide (s_call_t *call)
 {
-    ar_edge_t *self = call->edge;
+    if (call->state != S_PREPARING || !call->optimize_done || !call->route_done)
+        return;
     call->state = S_PROVIDING;
     size_t len;
     const char *body = s_upstream_body (call, &len);
-    if (s_stage_begin (call, "provider", "provide", self->config.request_timeout_ms,
-                       self->provide_timers, call->endpoint == EP_CHAT ? body : NULL,
-                       call->endpoint == EP_CHAT ? len : 0, s_provide_meta) != 0)
+    if (s_stage_begin (call, STAGE_PROVIDE, "provider", "provide",
+                       call->endpoint == EP_CHAT ? body : NULL, call->endpoint == EP_CHAT ? len : 0,
+                       s_provide_meta) != 0)
         s_fail (call, 503, "The gateway cannot reach its provider workers right now.", NULL,
                 "no_worker");
 }
@@ -265,6 +291,12 @@ static int s_take_plan (s_call_t *call, const char *plan, size_t len)
     return rc;
 }
 
+static void s_route_done (s_call_t *call)
+{
+    call->route_done = true;
+    s_maybe_provide (call);
+}
+
 //  The router did not answer: the static plan from the same environment keeps traffic moving.
 static void s_route_fallback (s_call_t *call)
 {
@@ -275,7 +307,7 @@ static void s_route_fallback (s_call_t *call)
                 "unknown_provider");
         return;
     }
-    s_provide (call);
+    s_route_done (call);
 }
 
 static void s_route_meta (s_call_t *call, ar_envelope_t *env)
@@ -284,18 +316,10 @@ static void s_route_meta (s_call_t *call, ar_envelope_t *env)
         ar_envelope_meta_set (env, "provider", call->provider);
 }
 
-static void s_route (s_call_t *call)
+//  OPTIMIZE is settled (answered, failed or timed out): ask upstream for usage if we must.
+static void s_optimize_done (s_call_t *call)
 {
-    ar_edge_t *self = call->edge;
-    call->state = S_ROUTING;
-    if (s_stage_begin (call, "router", "route", self->config.route_timeout_ms, self->route_timers,
-                       NULL, 0, s_route_meta) != 0)
-        s_route_fallback (call);
-}
-
-//  After OPTIMIZE (answered, failed or timed out): ask upstream for usage if we must, route.
-static void s_after_optimize (s_call_t *call)
-{
+    call->optimize_done = true;
     if (call->endpoint == EP_CHAT && call->chat.stream && !call->chat.include_usage) {
         size_t len;
         const char *body = s_upstream_body (call, &len);
@@ -307,18 +331,21 @@ static void s_after_optimize (s_call_t *call)
             call->sent_len = out_len;
         }
     }
-    s_route (call);
+    s_maybe_provide (call);
 }
 
-static void s_optimize (s_call_t *call)
+//  Start OPTIMIZE (chat only) and ROUTE together.
+static void s_prepare (s_call_t *call)
 {
-    ar_edge_t *self = call->edge;
-    call->state = S_OPTIMIZING;
-    if (s_stage_begin (call, "optimizer", "optimize", self->config.optimize_timeout_ms,
-                       self->optimize_timers, call->body, call->body_len, NULL) != 0) {
+    call->state = S_PREPARING;
+    call->optimize_done = call->endpoint != EP_CHAT;
+    if (call->endpoint == EP_CHAT && s_stage_begin (call, STAGE_OPTIMIZE, "optimizer", "optimize",
+                                                    call->body, call->body_len, NULL) != 0) {
         call->failed_open = true;
-        s_after_optimize (call);
+        call->optimize_done = true;
     }
+    if (s_stage_begin (call, STAGE_ROUTE, "router", "route", NULL, 0, s_route_meta) != 0)
+        s_route_fallback (call);
 }
 
 //  --------------------------------------------------------------------------
@@ -349,8 +376,7 @@ static void s_on_provide_reply (s_call_t *call, ar_msg_t *msg)
     if (msg->cmd == AR_CMD_CHUNK) {
         if (call->out_len - call->out_off + len > AR_STREAM_BUFFER_MAX) {
             //  A reader this far behind is cut (Redis's client-output-buffer hard limit).
-            ar_client_cancel (call->edge->client, call->stage_id);
-            s_stage_end (call);
+            s_stage_end (&call->stages[STAGE_PROVIDE], true);
             call->upstream_done = true;
             s_resume (call);
             return;
@@ -364,7 +390,7 @@ static void s_on_provide_reply (s_call_t *call, ar_msg_t *msg)
             s_resume (call);
         return;
     }
-    s_stage_end (call);
+    s_stage_end (&call->stages[STAGE_PROVIDE], false);
     if (msg->cmd == AR_CMD_END) {
         s_usage_from (call, &msg->env);
         if (call->out_len == 0 && msg->body) {
@@ -403,98 +429,95 @@ static void s_on_provide_reply (s_call_t *call, ar_msg_t *msg)
     s_fail (call, status, message, NULL, code);
 }
 
+static void s_on_optimize_reply (s_call_t *call, ar_msg_t *msg)
+{
+    s_stage_end (&call->stages[STAGE_OPTIMIZE], false);
+    if (msg->cmd == AR_CMD_END) {
+        call->optimized = true;
+        if (msg->body && zframe_size (msg->body) && msg->env.has_status &&
+            strcmp (msg->env.status_reason, "changed") == 0) {
+            free (call->sent_body);
+            call->sent_len = zframe_size (msg->body);
+            call->sent_body = malloc (call->sent_len);
+            if (call->sent_body)
+                memcpy (call->sent_body, zframe_data (msg->body), call->sent_len);
+            else
+                call->sent_len = 0;
+        }
+    } else
+        call->failed_open = true; // any optimizer error: forward the original
+    s_optimize_done (call);
+}
+
+static void s_on_route_reply (s_call_t *call, ar_msg_t *msg)
+{
+    s_stage_end (&call->stages[STAGE_ROUTE], false);
+    if (msg->cmd == AR_CMD_END && msg->body &&
+        s_take_plan (call, (const char *)zframe_data (msg->body), zframe_size (msg->body)) == 0)
+        s_route_done (call);
+    else if (msg->cmd == AR_CMD_ERROR && msg->env.status_code == 400)
+        s_fail (call, 400, "Unknown provider in x-anyray-provider.", "x-anyray-provider",
+                "unknown_provider");
+    else
+        s_route_fallback (call);
+}
+
 static void s_on_reply (ar_edge_t *self, ar_msg_t *msg)
 {
     char key[2 * AR_ID_LEN + 1];
     s_hex (msg->env.id, key);
-    s_call_t *call = zhashx_lookup (self->stages, key);
-    if (!call)
+    s_stage_t *stage = zhashx_lookup (self->stages, key);
+    if (!stage)
         return; // late, or a spend acknowledgement: nothing waits for it
-    switch (call->state) {
-    case S_OPTIMIZING:
-        if (msg->cmd == AR_CMD_CHUNK)
-            return;
-        s_stage_end (call);
-        if (msg->cmd == AR_CMD_END) {
-            call->optimized = true;
-            if (msg->body && zframe_size (msg->body) && msg->env.has_status &&
-                strcmp (msg->env.status_reason, "changed") == 0) {
-                free (call->sent_body);
-                call->sent_len = zframe_size (msg->body);
-                call->sent_body = malloc (call->sent_len);
-                if (call->sent_body)
-                    memcpy (call->sent_body, zframe_data (msg->body), call->sent_len);
-                else
-                    call->sent_len = 0;
-            }
-        } else
-            call->failed_open = true; // any optimizer error: forward the original
-        s_after_optimize (call);
-        break;
-    case S_ROUTING:
-        if (msg->cmd == AR_CMD_CHUNK)
-            return;
-        s_stage_end (call);
-        if (msg->cmd == AR_CMD_END && msg->body &&
-            s_take_plan (call, (const char *)zframe_data (msg->body), zframe_size (msg->body)) == 0)
-            s_provide (call);
-        else if (msg->cmd == AR_CMD_ERROR && msg->env.status_code == 400)
-            s_fail (call, 400, "Unknown provider in x-anyray-provider.", "x-anyray-provider",
-                    "unknown_provider");
-        else
-            s_route_fallback (call);
-        break;
-    case S_PROVIDING:
-    case S_STREAMING:
-        s_on_provide_reply (call, msg);
-        break;
-    default:
-        break;
-    }
+    if (stage->kind == STAGE_PROVIDE)
+        s_on_provide_reply (stage->call, msg);
+    else if (msg->cmd == AR_CMD_CHUNK)
+        return; // only the provider streams
+    else if (stage->kind == STAGE_OPTIMIZE)
+        s_on_optimize_reply (stage->call, msg);
+    else
+        s_on_route_reply (stage->call, msg);
+}
+
+//  A stage got no answer in time (or the broker went away): each kind has its own way out.
+static void s_stage_lapsed (s_stage_t *stage, bool cancel)
+{
+    s_call_t *call = stage->call;
+    s_stage_end (stage, cancel);
+    if (stage->kind == STAGE_OPTIMIZE) {
+        call->failed_open = true; // 800 ms passed: the original goes on unchanged
+        s_optimize_done (call);
+    } else if (stage->kind == STAGE_ROUTE)
+        s_route_fallback (call);
+    else if (call->state == S_STREAMING) {
+        static const char event[] =
+            "data: {\"error\":{\"message\":\"Upstream timed out\",\"type\":"
+            "\"server_error\",\"param\":null,\"code\":\"upstream_timeout\"}}\n\n";
+        s_append (call, event, sizeof event - 1);
+        call->upstream_done = true;
+        s_resume (call);
+    } else if (cancel)
+        s_fail (call, 504, "The upstream provider did not answer in time.", NULL,
+                "upstream_timeout");
+    else
+        s_fail (call, 502, "The gateway lost its broker during the call.", NULL,
+                "broker_unavailable");
 }
 
 static void s_expire (zlistx_t *timers, ar_mono_ms now)
 {
-    s_call_t *call;
-    while ((call = zlistx_first (timers)) && call->stage_deadline <= now) {
-        ar_edge_t *self = call->edge;
-        ar_client_cancel (self->client, call->stage_id);
-        s_stage_end (call);
-        if (call->state == S_OPTIMIZING) {
-            call->failed_open = true; // 800 ms passed: the original goes on unchanged
-            s_after_optimize (call);
-        } else if (call->state == S_ROUTING)
-            s_route_fallback (call);
-        else if (call->state == S_STREAMING) {
-            char event[256];
-            int n =
-                snprintf (event, sizeof event,
-                          "data: {\"error\":{\"message\":\"Upstream timed out\",\"type\":"
-                          "\"server_error\",\"param\":null,\"code\":\"upstream_timeout\"}}\n\n");
-            s_append (call, event, (size_t)n);
-            call->upstream_done = true;
-            s_resume (call);
-        } else
-            s_fail (call, 504, "The upstream provider did not answer in time.", NULL,
-                    "upstream_timeout");
-    }
+    s_stage_t *stage;
+    while ((stage = zlistx_first (timers)) && stage->deadline <= now)
+        s_stage_lapsed (stage, true);
 }
 
-//  The broker went silent: fail what waits on it now rather than at each deadline.
+//  The broker went silent: settle what waits on it now rather than at each deadline.
 static void s_broker_lost (ar_edge_t *self)
 {
     zlistx_t *waiting = zhashx_values (self->stages);
-    for (s_call_t *call = zlistx_first (waiting); call; call = zlistx_next (waiting)) {
-        s_stage_end (call);
-        if (call->state == S_OPTIMIZING) {
-            call->failed_open = true;
-            s_after_optimize (call);
-        } else if (call->state == S_ROUTING)
-            s_route_fallback (call);
-        else
-            s_fail (call, 502, "The gateway lost its broker during the call.", NULL,
-                    "broker_unavailable");
-    }
+    for (s_stage_t *stage = zlistx_first (waiting); stage; stage = zlistx_next (waiting))
+        if (*stage->key) // an earlier one may have failed its whole call
+            s_stage_lapsed (stage, false);
     zlistx_destroy (&waiting);
 }
 
@@ -688,9 +711,8 @@ static enum MHD_Result s_start (ar_edge_t *self, s_call_t *call)
         if (ar_chat_request_parse (&call->chat, call->body ? call->body : "", call->body_len) != 0)
             return s_reply_error_now (call, 400, call->chat.error, call->chat.param,
                                       call->chat.param ? "invalid_value" : "invalid_json");
-        s_optimize (call);
-    } else
-        s_route (call);
+    }
+    s_prepare (call);
     if (call->state == S_REPLYING) // failed at once (e.g. no broker socket)
         return s_queue_result (call);
     s_suspend (call);
@@ -796,11 +818,8 @@ static void s_completed (void *cls, struct MHD_Connection *conn, void **con_cls,
     s_call_t *call = *con_cls;
     if (!call)
         return;
-    if (*call->stage_key) {
-        //  The client left mid-call: stop the work so no more tokens are bought for nobody.
-        ar_client_cancel (self->client, call->stage_id);
-        s_stage_end (call);
-    }
+    //  The client left mid-call: stop the work so no more tokens are bought for nobody.
+    s_stages_end (call, true);
     int status = call->response_queued ? call->status : 499;
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && call->state == S_STREAMING)
         status = 499;
@@ -843,9 +862,11 @@ ar_edge_t *ar_edge_new (const ar_edge_config_t *config)
     self->fallback_router = ar_router_new ();
     self->stages = zhashx_new ();
     self->calls = zlistx_new ();
-    self->optimize_timers = zlistx_new ();
-    self->route_timers = zlistx_new ();
-    self->provide_timers = zlistx_new ();
+    for (int kind = 0; kind < STAGE_COUNT; kind++)
+        self->timers[kind] = zlistx_new ();
+    self->timeouts[STAGE_OPTIMIZE] = config->optimize_timeout_ms;
+    self->timeouts[STAGE_ROUTE] = config->route_timeout_ms;
+    self->timeouts[STAGE_PROVIDE] = config->request_timeout_ms;
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons (config->port)};
     if (inet_pton (AF_INET, config->host, &addr.sin_addr) != 1) {
         fprintf (stderr, "anyray-edge: ANYRAY_HOST=%s is not an IPv4 address\n", config->host);
@@ -891,9 +912,8 @@ void ar_edge_destroy (ar_edge_t **self_p)
     ar_router_destroy (&self->fallback_router);
     zhashx_destroy (&self->stages);
     zlistx_destroy (&self->calls);
-    zlistx_destroy (&self->optimize_timers);
-    zlistx_destroy (&self->route_timers);
-    zlistx_destroy (&self->provide_timers);
+    for (int kind = 0; kind < STAGE_COUNT; kind++)
+        zlistx_destroy (&self->timers[kind]);
     free (self);
     *self_p = NULL;
 }
@@ -901,11 +921,10 @@ void ar_edge_destroy (ar_edge_t **self_p)
 static ar_mono_ms s_next_deadline (ar_edge_t *self)
 {
     ar_mono_ms next = INT64_MAX;
-    zlistx_t *lists[] = {self->optimize_timers, self->route_timers, self->provide_timers};
-    for (int i = 0; i < 3; i++) {
-        s_call_t *head = zlistx_first (lists[i]);
-        if (head && head->stage_deadline < next)
-            next = head->stage_deadline;
+    for (int kind = 0; kind < STAGE_COUNT; kind++) {
+        s_stage_t *head = zlistx_first (self->timers[kind]);
+        if (head && head->deadline < next)
+            next = head->deadline;
     }
     return next;
 }
@@ -941,9 +960,8 @@ int ar_edge_run (ar_edge_t *self)
             ar_msg_reset (&msg);
         }
         now = ar_mono_now ();
-        s_expire (self->optimize_timers, now);
-        s_expire (self->route_timers, now);
-        s_expire (self->provide_timers, now);
+        for (int kind = 0; kind < STAGE_COUNT; kind++)
+            s_expire (self->timers[kind], now);
         bool alive = ar_client_broker_alive (self->client);
         if (self->broker_was_alive && !alive) {
             fprintf (stderr, "anyray-edge: broker silent for three heartbeats\n");
