@@ -93,19 +93,26 @@ it('a killed optimizer (kill -9, launcher held) fails open at once with NO_WORKE
     // budget bounds it.
     const first = await sendUnchanged('killed-first');
     assert.ok(first.ms < 1500, `first call after the kill took ${first.ms.toFixed(0)} ms`);
-    const times = [];
     // Once the broker has dropped it (three 500 ms beats at most), NO_WORKER comes back at
-    // once and the edge goes on without waiting out the 800 ms budget.
+    // once and the edge goes on without waiting out its 800 ms budget. A call that waited
+    // takes >= 800 ms by construction; one that did not takes what a normal call takes. On a
+    // loaded machine a normal call can be slow too, so judge the median of five, and bound
+    // every one by the budget plus slack.
     await sleep(2000);
-    for (let i = 0; i < 3; i++) {
+    const times = [];
+    for (let i = 0; i < 5; i++) {
       const { ms, rid } = await sendUnchanged(`killed${i}`);
-      times.push(ms.toFixed(0));
-      assert.ok(ms < 600, `call ${i} with no optimizer took ${ms.toFixed(0)} ms: it waited instead of failing open at once`);
+      times.push(Math.round(ms));
       const row = await stack.spendRow(rid);
       assert.equal(row.optimized, 0);
       assert.equal(row.status, 200);
     }
-    t.diagnostic(`baseline ${base.toFixed(0)} ms, first after kill ${first.ms.toFixed(0)} ms, then ${times.join(', ')} ms`);
+    const median = [...times].sort((a, b) => a - b)[2];
+    const timing = `baseline ${base.toFixed(0)} ms, first after kill ${first.ms.toFixed(0)} ms, ` +
+                   `then ${times.join(', ')} ms (median ${median})`;
+    t.diagnostic(timing);
+    assert.ok(median < 750, `with no optimizer, calls waited out the budget instead of failing open at once: ${timing}`);
+    assert.ok(times.every((ms) => ms < 1500), `a call took longer than budget plus slack: ${timing}`);
     stack.resume('launcher');
     const fresh = await stack.waitNewPid('optimizer', pid, { timeoutMs: 15000 });
     assert.notEqual(fresh, pid);

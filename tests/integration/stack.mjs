@@ -20,6 +20,7 @@ export const BUILD_DIR = path.resolve(process.env.AR_BUILD_DIR || '/work/main/bu
 export { sleep };
 
 const LOG_LIMIT = 4000; // lines kept per process
+const T0 = performance.now(); // log lines carry seconds since the test file started
 const live = new Set(); // every stack not yet stopped, for the exit hook
 
 export function bin(rel) {
@@ -106,8 +107,9 @@ function capture(proc, lines, label) {
       partial += text;
       const parts = partial.split('\n');
       partial = parts.pop();
+      const at = ((performance.now() - T0) / 1000).toFixed(3).padStart(8);
       for (const line of parts) {
-        lines.push(label ? `${label} ${line}` : line);
+        lines.push(`${at} ${label ? `${label} ` : ''}${line}`);
         if (lines.length > LOG_LIMIT) lines.splice(0, lines.length - LOG_LIMIT);
       }
     });
@@ -413,8 +415,10 @@ class Stack {
 
   // Start the launcher and wait until the pipeline works end to end.
   async start({ readyTimeoutMs = 60000 } = {}) {
+    // Nothing from the caller's own ANYRAY_* settings: each stack is exactly what it says.
+    const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ANYRAY_')));
     const env = {
-      ...process.env,
+      ...inherited,
       ANYRAY_DATA_DIR: this.dir,
       ANYRAY_PORT: String(this.port),
       ANYRAY_HOST: '127.0.0.1',
@@ -424,9 +428,9 @@ class Stack {
       ANYRAY_STOP_TIMEOUT_MS: '3000',
       ...this.env,
     };
-    delete env.ANYRAY_BROKER_ENDPOINT; // ipc in the fresh data dir
     this.launcher = spawn(bin('deploy/anyray-launch'), [], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.seenPids.add(this.launcher.pid);
+    this.startWatchdog();
     capture(this.launcher, this.lines, '');
     this.launcher.on('exit', (code, sig) => { this.launcherExit = { code, sig }; });
     const checkLauncher = () => {
@@ -448,16 +452,33 @@ class Stack {
     });
     for (const kind of KINDS)
       await poll(`the pid file of ${kind}-0`, () => this.pid(kind) > 0);
-    // Workers register with the broker on their own schedule: a chat call through every
-    // stage, and its spend row, prove they all have.
-    const rid = await poll('a warm-up chat call to answer 200', async () => {
+    // Workers register with the broker on their own schedule: a chat call that went through
+    // the optimizer (not failed open) and the provider, and whose spend row was written,
+    // proves they all have.
+    await poll('a warm-up chat call through every stage, with its spend row', async () => {
       const r = await this.chat({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'warm up' }] },
         { timeoutMs: 5000 });
-      return r.status === 200 && r.json?.choices?.[0]?.message?.content ? r.headers['x-anyray-request-id'] : null;
+      if (r.status !== 200 || !r.json?.choices?.[0]?.message?.content) return false;
+      const rid = r.headers['x-anyray-request-id'];
+      const row = await waitFor('the warm-up spend row', () => this.spendRows(`request_id = '${rid}'`)[0],
+        { timeoutMs: 5000, intervalMs: 50 });
+      return row.optimized === 1;
     }, 200);
-    await poll('the warm-up spend row', () => this.spendRows(`request_id = '${rid}'`).length === 1, 100);
     await this.mock.clear();
     return this;
+  }
+
+  // If this test process dies without cleaning up (SIGKILL from a ctest timeout), a detached
+  // shell kills what it started and removes the data dir.
+  startWatchdog() {
+    const script = `
+      while kill -0 ${process.pid} 2>/dev/null; do sleep 0.5; done
+      for f in "$0"/pids/*.pid; do [ -f "$f" ] && p=$(cat "$f") && kill -CONT "$p" && kill -KILL "$p"; done
+      kill -CONT ${this.launcher.pid}; kill -KILL ${this.launcher.pid} ${this.mock.proc.pid}
+      [ -z "$1" ] && rm -rf "$0"` ;
+    this.watchdog = spawn('sh', ['-c', script, this.dir, process.env.AR_KEEP_DATA_DIR || ''],
+      { detached: true, stdio: 'ignore' });
+    this.watchdog.unref();
   }
 
   async stop() {
@@ -484,7 +505,16 @@ class Stack {
       await sleep(25);
     }
     if (this.mock) await this.mock.stop();
+    if (this.watchdog) signal(this.watchdog.pid, 'SIGKILL');
     if (!process.env.AR_KEEP_DATA_DIR) fs.rmSync(this.dir, { recursive: true, force: true });
+    await sleep(50); // the last lines of output
+    if (process.env.AR_DUMP_LOGS) process.stderr.write(`--- stack log (${this.dir}) ---\n${this.logTail(LOG_LIMIT)}\n`);
+    // Under ASan+UBSan, a report from any process (also at exit) is a failure of the file.
+    const reports = [...this.lines, ...(this.mock ? this.mock.lines : [])]
+      .filter((l) => /ERROR: (Address|Leak|Thread|Memory)Sanitizer|runtime error:|SUMMARY: \w+Sanitizer/.test(l));
+    if (reports.length)
+      throw new Error(`sanitizer reports in the stack's output:\n${reports.slice(0, 20).join('\n')}\n` +
+                      `--- log tail ---\n${this.logTail(150)}`);
   }
 
   // Synchronous last resort for the exit hook.
@@ -492,6 +522,7 @@ class Stack {
     for (const kind of ['anyray-launch', ...KINDS]) this.pid(kind);
     for (const pid of this.seenPids) if (isAnyray(pid)) { signal(pid, 'SIGCONT'); signal(pid, 'SIGKILL'); }
     if (this.mock && !this.mock.exited()) signal(this.mock.proc.pid, 'SIGKILL');
+    if (this.watchdog) signal(this.watchdog.pid, 'SIGKILL');
     if (!process.env.AR_KEEP_DATA_DIR) fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }
@@ -538,7 +569,9 @@ export function logged(getStack, fn) {
       const stack = getStack();
       if (stack && err && typeof err === 'object') {
         try {
-          err.message = `${err.message}\n--- stack log tail ---\n${stack.logTail(80)}`;
+          const tail = `\n--- stack log tail ---\n${stack.logTail(80)}`;
+          err.message += tail;
+          if (typeof err.stack === 'string') err.stack += tail;
         } catch {}
       }
       throw err;
