@@ -1,9 +1,10 @@
 // Fail-open: with the optimizer stalled or dead, requests still go upstream byte-for-byte
 // unchanged, and the optimizer costs at most its 800 ms budget.
 //
-// This stack runs the default 500 ms heartbeat, not the harness's 200 ms: the broker forgets
-// a silent worker after three beats, and at 200 ms that (400-600 ms after a SIGSTOP) comes
-// before the edge's own 800 ms budget, so it, not the budget, would decide the stalled case.
+// This stack runs 1000 ms heartbeats, not the harness's 200 ms: the broker forgets a silent
+// worker after three beats, i.e. 2-3 s after a SIGSTOP here. At 200 ms (or the default 500)
+// that would come at 400-600 ms (1000-1500 ms), so broker liveness, not the edge's 800 ms
+// budget, could end the wait and a wrong budget would go unnoticed under the 1500 ms bound.
 import { before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startStack, logged, sleep, waitFor, randomMarker } from './stack.mjs';
@@ -12,7 +13,7 @@ let stack;
 const it = (name, fn) => test(name, logged(() => stack, fn));
 
 before(async () => {
-  stack = await startStack({ env: { ANYRAY_HEARTBEAT_MS: '500' } });
+  stack = await startStack({ env: { ANYRAY_HEARTBEAT_MS: '1000' } });
 });
 
 after(async () => {
@@ -93,12 +94,12 @@ it('a killed optimizer (kill -9, launcher held) fails open at once with NO_WORKE
     // budget bounds it.
     const first = await sendUnchanged('killed-first');
     assert.ok(first.ms < 1500, `first call after the kill took ${first.ms.toFixed(0)} ms`);
-    // Once the broker has dropped it (three 500 ms beats at most), NO_WORKER comes back at
+    // Once the broker has dropped it (three 1000 ms beats at most), NO_WORKER comes back at
     // once and the edge goes on without waiting out its 800 ms budget. A call that waited
     // takes >= 800 ms by construction; one that did not takes what a normal call takes. On a
     // loaded machine a normal call can be slow too, so judge the median of five, and bound
     // every one by the budget plus slack.
-    await sleep(2000);
+    await sleep(3500);
     const times = [];
     for (let i = 0; i < 5; i++) {
       const { ms, rid } = await sendUnchanged(`killed${i}`);
