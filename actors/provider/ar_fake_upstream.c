@@ -37,7 +37,31 @@
                      "\"usage\":null")
 
 static const char s_stream[] = s_STREAM_HEAD s_USAGE_EVENT "data: [DONE]\n\n";
-static const char s_stream_stripped[] = s_STREAM_HEAD "data: [DONE]\n\n";
+//  What the caller sees with strip_usage: no usage event, and no "usage":null on the others.
+#define s_STRIPPED_HEAD                                                                            \
+    s_CHUNK ("\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]")    \
+        s_CHUNK ("\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}]") ": "               \
+                                                                                "keep-"            \
+                                                                                "alive\n"          \
+                                                                                "\n" s_CHUNK (     \
+                                                                                    "\"choices\":" \
+                                                                                    "[{\"index\":" \
+                                                                                    "0,\"delta\":" \
+                                                                                    "{\"content\"" \
+                                                                                    ":\"lo\"}}]")  \
+                                                                                    s_CHUNK (      \
+                                                                                        "\"choice" \
+                                                                                        "s\":[{"   \
+                                                                                        "\"index"  \
+                                                                                        "\":0,"    \
+                                                                                        "\"delta"  \
+                                                                                        "\":{},"   \
+                                                                                        "\"finish" \
+                                                                                        "_reason"  \
+                                                                                        "\":"      \
+                                                                                        "\"stop\"" \
+                                                                                        "}]")
+static const char s_stream_stripped[] = s_STRIPPED_HEAD "data: [DONE]\n\n";
 static const char s_body[] =
     "{\"id\":\"c2\",\"object\":\"chat.completion\",\"model\":\"gpt-4o-mini-2024-07-18\","
     "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"Hi\"},"

@@ -386,7 +386,12 @@ static int s_on_event (const char *event, size_t len, void *arg)
         call->provider->stripped++;
         return 0;
     }
-    return s_bytes_append (&call->out, event, len, SIZE_MAX);
+    size_t start = call->out.len;
+    if (s_bytes_append (&call->out, event, len, SIZE_MAX) != 0)
+        return -1;
+    if (call->strip_usage && call->wire->strip_event)
+        call->out.len = start + call->wire->strip_event (call->out.data + start, len);
+    return 0;
 }
 
 static size_t s_write (char *data, size_t size, size_t count, void *arg)

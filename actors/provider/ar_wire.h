@@ -35,6 +35,9 @@ typedef struct {
     void (*stream_event) (const char *event, size_t len, ar_usage_t *usage, bool *usage_only);
     //  A whole (non-streamed) response body: update usage from it.
     void (*body_usage) (const char *body, size_t len, ar_usage_t *usage);
+    //  With strip_usage, undo in place what asking for usage added to an ordinary event, so
+    //  the caller sees what the upstream would have sent it. Returns the new length.
+    size_t (*strip_event) (char *event, size_t len);
 } ar_wire_t;
 
 //  The wire for a slug, or NULL if no such provider.

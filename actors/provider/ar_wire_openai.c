@@ -112,11 +112,68 @@ static void s_body_usage (const char *body, size_t len, ar_usage_t *usage)
     json_decref (root);
 }
 
+typedef struct {
+    const char *member; // the first byte of the key's opening quote
+    const char *end;    // one past the value
+} s_null_usage_t;
+
+static int s_find_null_usage (const ar_json_item_t *item, void *arg)
+{
+    s_null_usage_t *found = arg;
+    if (item->depth == 1 && item->type == AR_JSON_NULL && item->key_len == 5 &&
+        memcmp (item->key, "usage", 5) == 0) {
+        found->member = item->key - 1;
+        found->end = item->value + item->value_len;
+        return 1;
+    }
+    return 0;
+}
+
+//  stream_options.include_usage makes OpenAI add "usage":null to every chunk; a caller who did
+//  not ask for it would not see that member, so it goes, with the comma that joined it.
+static size_t s_strip_event (char *event, size_t len)
+{
+    static const char prefix[] = "data: ";
+    if (len < sizeof prefix || memcmp (event, prefix, sizeof prefix - 1) != 0 ||
+        !memmem (event, len, "\"usage\":null", 12))
+        return len;
+    char *json = event + sizeof prefix - 1;
+    char *line_end = memchr (json, '\n', len - (size_t)(json - event));
+    if (!line_end)
+        return len;
+    size_t json_len = (size_t)(line_end - json);
+    if (json_len && json[json_len - 1] == '\r')
+        json_len--;
+    s_null_usage_t found = {0};
+    if (ar_json_scan (json, json_len, 1, s_find_null_usage, &found, NULL, NULL) != 1)
+        return len;
+    char *from = (char *)found.member, *to = (char *)found.end;
+    //  Take the comma before the member, or else the one after it.
+    char *before = from;
+    while (before > json && (before[-1] == ' ' || before[-1] == '\t'))
+        before--;
+    if (before > json && before[-1] == ',')
+        from = before - 1;
+    else {
+        char *after = to;
+        while (after < json + json_len && (*after == ' ' || *after == '\t'))
+            after++;
+        if (after < json + json_len && *after == ',') {
+            to = after + 1;
+            while (to < json + json_len && (*to == ' ' || *to == '\t'))
+                to++;
+        }
+    }
+    memmove (from, to, len - (size_t)(to - event));
+    return len - (size_t)(to - from);
+}
+
 const ar_wire_t ar_wire_openai = {
     .slug = "openai",
     .key_headers = s_key_headers,
     .stream_event = s_stream_event,
     .body_usage = s_body_usage,
+    .strip_event = s_strip_event,
 };
 
 //  ---------------------------------------------------------------------------
@@ -124,6 +181,24 @@ const ar_wire_t ar_wire_openai = {
 
 void ar_wire_openai_test (bool verbose)
 {
+    //  strip_event removes the top-level "usage":null and its comma, nothing else.
+    {
+        char event[] =
+            "data: {\"id\":\"c\",\"choices\":[{\"delta\":{\"content\":\"\\\"usage\\\":null\"}}],"
+            "\"usage\":null}\n\n";
+        size_t len = s_strip_event (event, strlen (event));
+        event[len] = 0;
+        assert (strcmp (event, "data: {\"id\":\"c\",\"choices\":[{\"delta\":{\"content\":"
+                               "\"\\\"usage\\\":null\"}}]}\n\n") == 0);
+        char first[] = "data: {\"usage\":null, \"id\":\"c\"}\n\n";
+        len = s_strip_event (first, strlen (first));
+        first[len] = 0;
+        assert (strcmp (first, "data: {\"id\":\"c\"}\n\n") == 0);
+        char nested[] = "data: {\"x\":{\"usage\":null}}\n\n";
+        assert (s_strip_event (nested, strlen (nested)) == strlen (nested)); // not top level
+        char done[] = "data: [DONE]\n\n";
+        assert (s_strip_event (done, strlen (done)) == strlen (done));
+    }
     //  @selftest
     const ar_wire_t *wire = &ar_wire_openai;
     struct curl_slist *headers = wire->key_headers (NULL, "sk-test-123");

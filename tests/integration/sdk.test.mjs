@@ -82,6 +82,9 @@ it('stream create: deltas concatenate to the same text, same finish_reason, no u
   assert.deepEqual(viaDirect.usages, []);
   assert.deepEqual(viaGateway.usages, [], 'the usage chunk the gateway asked for leaked to the caller');
   assert.ok(viaGateway.chunks.every((c) => c.choices.length === 1), 'an empty-choices (usage) chunk leaked');
+  // Nor the "usage": null member that asking for usage adds to every chunk upstream.
+  assert.ok(viaDirect.chunks.every((c) => !('usage' in c)), 'the mock sent usage members unasked');
+  assert.ok(viaGateway.chunks.every((c) => !('usage' in c)), 'a "usage" member leaked to the caller');
 });
 
 it('stream create with include_usage gives the same usage as the upstream', async () => {
