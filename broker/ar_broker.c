@@ -11,6 +11,7 @@
       it can be requeued once after a worker dies; after that they are released.
 */
 #include "ar_broker.h"
+#include "ar_buf.h"
 #include "ar_clock.h"
 #include <assert.h>
 #include <errno.h>
@@ -64,16 +65,6 @@ struct ar_broker_t {
     uint64_t dispatches;
     ar_broker_stats_t stats;
 };
-
-static void s_hex (const uint8_t *data, size_t size, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < size; i++) {
-        out[2 * i] = digits[data[i] >> 4];
-        out[2 * i + 1] = digits[data[i] & 15];
-    }
-    out[2 * size] = 0;
-}
 
 static void s_request_destroy (void **item)
 {
@@ -390,7 +381,7 @@ static void s_on_request (ar_broker_t *self, ar_msg_t *msg)
         return;
     }
     char key[2 * AR_ID_LEN + 1];
-    s_hex (msg->env.id, AR_ID_LEN, key);
+    ar_hex_encode (msg->env.id, AR_ID_LEN, key);
     if (zhashx_lookup (self->requests, key)) {
         self->stats.malformed++;
         s_send_error (self, msg->routing_id, msg->env.id, AR_REASON_MALFORMED);
@@ -428,7 +419,7 @@ static void s_on_request (ar_broker_t *self, ar_msg_t *msg)
 static void s_on_worker_reply (ar_broker_t *self, s_worker_t *worker, ar_msg_t *msg)
 {
     char key[2 * AR_ID_LEN + 1];
-    s_hex (msg->env.id, AR_ID_LEN, key);
+    ar_hex_encode (msg->env.id, AR_ID_LEN, key);
     s_request_t *request = zhashx_lookup (self->requests, key);
     if (!request || request->worker != worker) {
         //  Late (expired, cancelled) or not this worker's: drop and count.
@@ -497,7 +488,7 @@ static void s_on_ready (ar_broker_t *self, ar_msg_t *msg, const char *peer_key)
 static void s_on_cancel (ar_broker_t *self, ar_msg_t *msg)
 {
     char key[2 * AR_ID_LEN + 1];
-    s_hex (msg->env.id, AR_ID_LEN, key);
+    ar_hex_encode (msg->env.id, AR_ID_LEN, key);
     s_request_t *request = zhashx_lookup (self->requests, key);
     if (!request || !zframe_eq (request->client, msg->routing_id))
         return;
@@ -513,7 +504,7 @@ static void s_handle (ar_broker_t *self, ar_msg_t *msg)
 {
     char peer_key[2 * 256 + 1];
     size_t peer_len = zframe_size (msg->routing_id);
-    s_hex (zframe_data (msg->routing_id), peer_len < 256 ? peer_len : 256, peer_key);
+    ar_hex_encode (zframe_data (msg->routing_id), peer_len < 256 ? peer_len : 256, peer_key);
     s_worker_t *worker = zhashx_lookup (self->workers, peer_key);
     if (worker)
         worker->expiry = ar_mono_now () + (ar_mono_ms)AR_LIVENESS * self->heartbeat_ms;

@@ -7,6 +7,7 @@
     build objects, and every object's type is checked before its value is read.
 */
 #include "ar_envelope.h"
+#include "ar_buf.h"
 #include "ar_clock.h"
 #include <assert.h>
 #include <msgpack.h>
@@ -38,12 +39,7 @@ void ar_envelope_new_id (ar_envelope_t *self)
 
 void ar_envelope_id_hex (const ar_envelope_t *self, char *out)
 {
-    static const char digits[] = "0123456789abcdef";
-    for (int i = 0; i < AR_ID_LEN; i++) {
-        out[2 * i] = digits[self->id[i] >> 4];
-        out[2 * i + 1] = digits[self->id[i] & 15];
-    }
-    out[2 * AR_ID_LEN] = 0;
+    ar_hex_encode (self->id, AR_ID_LEN, out);
 }
 
 void ar_envelope_meta_at (const ar_envelope_t *self, size_t i, const char **key, const char **value)

@@ -8,6 +8,7 @@
     check, with no heap. The edge's own timers decide; broker ERRORs only let it decide sooner.
 */
 #include "ar_edge.h"
+#include "ar_buf.h"
 #include "ar_chat_request.h"
 #include "ar_client.h"
 #include "ar_env.h"
@@ -89,8 +90,8 @@ struct s_call_t {
     bool status_known;
     char content_type[128];
     zframe_t *reply_frame; // a whole upstream body, served without a copy
-    char *out;             // buffered bytes: a streamed response's pending part, or an error body
-    size_t out_len, out_off, out_cap;
+    ar_buf_t out;          // buffered bytes: a streamed response's pending part, or an error body
+    size_t out_off;        // how much of out the SSE reader has sent
     bool upstream_done;
     //  Accounting (content-free).
     int64_t start_us, first_byte_us;
@@ -103,29 +104,12 @@ struct s_call_t {
 
 static int s_append (s_call_t *call, const void *data, size_t len)
 {
-    if (call->out_off && call->out_off == call->out_len)
-        call->out_off = call->out_len = 0;
-    if (call->out_len + len > call->out_cap) {
-        //  Compact before growing: an SSE reader consumes from the front.
-        if (call->out_off) {
-            memmove (call->out, call->out + call->out_off, call->out_len - call->out_off);
-            call->out_len -= call->out_off;
-            call->out_off = 0;
-        }
-        if (call->out_len + len > call->out_cap) {
-            size_t cap = call->out_cap ? call->out_cap : 4096;
-            while (cap < call->out_len + len)
-                cap *= 2;
-            char *grown = realloc (call->out, cap);
-            if (!grown)
-                return -1;
-            call->out = grown;
-            call->out_cap = cap;
-        }
+    //  The SSE reader consumes from the front: drop what it has sent before growing.
+    if (call->out_off && call->out.len + len > call->out.size) {
+        ar_buf_consume (&call->out, call->out_off);
+        call->out_off = 0;
     }
-    memcpy (call->out + call->out_len, data, len);
-    call->out_len += len;
-    return 0;
+    return ar_buf_append (&call->out, data, len, SIZE_MAX);
 }
 
 static void s_resume (s_call_t *call)
@@ -146,12 +130,7 @@ static void s_suspend (s_call_t *call)
 
 static void s_hex (const uint8_t *id, char *out)
 {
-    static const char digits[] = "0123456789abcdef";
-    for (int i = 0; i < AR_ID_LEN; i++) {
-        out[2 * i] = digits[id[i] >> 4];
-        out[2 * i + 1] = digits[id[i] & 15];
-    }
-    out[2 * AR_ID_LEN] = 0;
+    ar_hex_encode (id, AR_ID_LEN, out);
 }
 
 //  --------------------------------------------------------------------------
@@ -185,7 +164,7 @@ static void s_fail (s_call_t *call, int status, const char *message, const char 
     s_stages_end (call, true);
     char body[1600];
     int len = ar_http_error_openai (body, sizeof body, status, message, NULL, param, code);
-    call->out_len = call->out_off = 0;
+    call->out.len = call->out_off = 0;
     zframe_destroy (&call->reply_frame);
     s_append (call, body, (size_t)len);
     call->status = status;
@@ -374,7 +353,7 @@ static void s_on_provide_reply (s_call_t *call, ar_msg_t *msg)
         call->first_byte_us = ar_mono_us ();
     size_t len = msg->body ? zframe_size (msg->body) : 0;
     if (msg->cmd == AR_CMD_CHUNK) {
-        if (call->out_len - call->out_off + len > AR_STREAM_BUFFER_MAX) {
+        if (call->out.len - call->out_off + len > AR_STREAM_BUFFER_MAX) {
             //  A reader this far behind is cut (Redis's client-output-buffer hard limit).
             s_stage_end (&call->stages[STAGE_PROVIDE], true);
             call->upstream_done = true;
@@ -393,7 +372,7 @@ static void s_on_provide_reply (s_call_t *call, ar_msg_t *msg)
     s_stage_end (&call->stages[STAGE_PROVIDE], false);
     if (msg->cmd == AR_CMD_END) {
         s_usage_from (call, &msg->env);
-        if (call->out_len == 0 && msg->body) {
+        if (call->out.len == 0 && msg->body) {
             call->reply_frame = msg->body; // served as is, no copy
             msg->body = NULL;
         } else if (len)
@@ -614,11 +593,11 @@ static ssize_t s_stream_reader (void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)pos;
     s_call_t *call = cls;
-    if (call->out_off < call->out_len) {
-        size_t n = call->out_len - call->out_off;
+    if (call->out_off < call->out.len) {
+        size_t n = call->out.len - call->out_off;
         if (n > max)
             n = max;
-        memcpy (buf, call->out + call->out_off, n);
+        memcpy (buf, call->out.data + call->out_off, n);
         call->out_off += n;
         return (ssize_t)n;
     }
@@ -639,7 +618,7 @@ static enum MHD_Result s_queue_result (s_call_t *call)
                                                     MHD_RESPMEM_PERSISTENT);
     else
         response =
-            MHD_create_response_from_buffer (call->out_len, call->out, MHD_RESPMEM_PERSISTENT);
+            MHD_create_response_from_buffer (call->out.len, call->out.data, MHD_RESPMEM_PERSISTENT);
     return s_queue (call, call->status, call->content_type, response);
 }
 
@@ -828,7 +807,7 @@ static void s_completed (void *cls, struct MHD_Connection *conn, void **con_cls,
     zframe_destroy (&call->reply_frame);
     free (call->body);
     free (call->sent_body);
-    free (call->out);
+    ar_buf_free (&call->out);
     free (call);
     *con_cls = NULL;
 }

@@ -20,6 +20,7 @@
 #include <curl/curl.h>
 #include <czmq.h>
 #include "ar_provider.h"
+#include "ar_buf.h"
 #include "ar_keyring.h"
 #include "ar_sse_splitter.h"
 #include "ar_upstream.h"
@@ -36,11 +37,6 @@
 typedef enum { s_FINAL_NONE, s_FINAL_END, s_FINAL_ERROR } s_final_t;
 
 //  A growable byte buffer: pending SSE events, or a whole body.
-typedef struct {
-    char *data;
-    size_t len;
-    size_t size;
-} s_bytes_t;
 
 typedef struct s_call_t s_call_t;
 struct s_call_t {
@@ -64,7 +60,7 @@ struct s_call_t {
     char content_type[256];
     int64_t retry_after; // seconds, from a 429/503 Retry-After; 0 = none
     ar_sse_splitter_t *splitter;
-    s_bytes_t out; // SSE events the broker has not taken, or the whole body
+    ar_buf_t out; // SSE events the broker has not taken, or the whole body
     ar_usage_t usage;
     s_call_t *prev, *next;                 // every call
     s_call_t *blocked_prev, *blocked_next; // the blocked queue
@@ -97,25 +93,6 @@ struct ar_provider_t {
 
 //  ---------------------------------------------------------------------------
 //  Small helpers
-
-static int s_bytes_append (s_bytes_t *bytes, const void *data, size_t len, size_t cap)
-{
-    if (bytes->len + len > cap)
-        return -1;
-    if (bytes->len + len > bytes->size) {
-        size_t size = bytes->size ? bytes->size : 4096;
-        while (size < bytes->len + len)
-            size *= 2;
-        char *grown = realloc (bytes->data, size);
-        if (!grown)
-            return -1;
-        bytes->data = grown;
-        bytes->size = size;
-    }
-    memcpy (bytes->data + bytes->len, data, len);
-    bytes->len += len;
-    return 0;
-}
 
 //  Free a header list that may hold a credential, wiping it first.
 static void s_headers_free (struct curl_slist *headers)
@@ -242,7 +219,7 @@ static void s_call_free (s_call_t *call)
         call->job->user = NULL;
     s_headers_free (call->headers);
     ar_sse_splitter_destroy (&call->splitter);
-    free (call->out.data);
+    ar_buf_free (&call->out);
     if (call->prev)
         call->prev->next = call->next;
     else
@@ -387,7 +364,7 @@ static int s_on_event (const char *event, size_t len, void *arg)
         return 0;
     }
     size_t start = call->out.len;
-    if (s_bytes_append (&call->out, event, len, SIZE_MAX) != 0)
+    if (ar_buf_append (&call->out, event, len, SIZE_MAX) != 0)
         return -1;
     if (call->strip_usage && call->wire->strip_event)
         call->out.len = start + call->wire->strip_event (call->out.data + start, len);
@@ -401,7 +378,7 @@ static size_t s_write (char *data, size_t size, size_t count, void *arg)
     if (!call->started)
         s_start (call);
     if (!call->sse) {
-        if (s_bytes_append (&call->out, data, len, s_BODY_MAX)) {
+        if (ar_buf_append (&call->out, data, len, s_BODY_MAX)) {
             call->too_large = true;
             return 0; // CURLE_WRITE_ERROR
         }
@@ -703,7 +680,7 @@ typedef struct {
     char input_tokens[24], output_tokens[24], model[129];
     uint16_t error_code;
     char error_reason[AR_REASON_MAX + 1];
-    s_bytes_t bytes; // CHUNK bodies then the END body
+    ar_buf_t bytes; // CHUNK bodies then the END body
 } s_record_t;
 
 typedef struct {
@@ -760,7 +737,7 @@ static void s_take (s_host_t *host, s_test_job_t *test, const void *data, size_t
     s_copy_meta (reply, "output_tokens", rec->output_tokens, sizeof rec->output_tokens);
     s_copy_meta (reply, "upstream_model", rec->model, sizeof rec->model);
     if (len)
-        assert (s_bytes_append (&rec->bytes, data, len, SIZE_MAX) == 0);
+        assert (ar_buf_append (&rec->bytes, data, len, SIZE_MAX) == 0);
     reply->meta_count = 0;
     reply->meta_used = 0;
     reply->has_status = false;
@@ -856,7 +833,7 @@ static void s_job_destroy (s_test_job_t **test_p)
     s_test_job_t *test = *test_p;
     if (!test->rec.final)
         zframe_destroy (&test->job.body);
-    free (test->rec.bytes.data);
+    ar_buf_free (&test->rec.bytes);
     free (test);
     *test_p = NULL;
 }
@@ -895,7 +872,7 @@ static bool s_has_chunk (s_test_job_t **tests, size_t count)
     return tests[0]->rec.chunks > 0;
 }
 
-static bool s_same (const s_bytes_t *bytes, const char *text)
+static bool s_same (const ar_buf_t *bytes, const char *text)
 {
     return bytes->len == strlen (text) && memcmp (bytes->data, text, bytes->len) == 0;
 }

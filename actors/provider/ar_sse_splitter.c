@@ -5,11 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include "ar_sse_splitter.h"
+#include "ar_buf.h"
 
 struct ar_sse_splitter_t {
-    char *buf;       // the unfinished event, from its first byte
-    size_t len;      // bytes held
-    size_t size;     // bytes allocated
+    ar_buf_t held;   // the unfinished event, from its first byte
     size_t scan;     // where the scan resumes in buf (bytes before it hold no event end)
     bool line_start; // scan sits at the start of a line
     size_t max_event;
@@ -36,7 +35,7 @@ void ar_sse_splitter_destroy (ar_sse_splitter_t **self_p)
     if (!self_p || !*self_p)
         return;
     ar_sse_splitter_t *self = *self_p;
-    free (self->buf);
+    ar_buf_free (&self->held);
     free (self);
     *self_p = NULL;
 }
@@ -83,19 +82,7 @@ static size_t s_event_end (const char *s, size_t n, size_t *scan, bool *line_sta
 
 static int s_hold (ar_sse_splitter_t *self, const char *data, size_t len)
 {
-    if (self->len + len > self->size) {
-        size_t size = self->size ? self->size : 1024;
-        while (size < self->len + len)
-            size *= 2;
-        char *buf = realloc (self->buf, size);
-        if (!buf)
-            return -1;
-        self->buf = buf;
-        self->size = size;
-    }
-    memcpy (self->buf + self->len, data, len);
-    self->len += len;
-    return 0;
+    return ar_buf_append (&self->held, data, len, SIZE_MAX);
 }
 
 //  ---------------------------------------------------------------------------
@@ -105,7 +92,7 @@ int ar_sse_splitter_feed (ar_sse_splitter_t *self, const void *data, size_t len,
                           ar_sse_event_fn *fn, void *arg)
 {
     const char *bytes = data;
-    if (self->len == 0) {
+    if (self->held.len == 0) {
         //  Nothing held: cut events straight out of the new bytes, copy only the tail.
         size_t off = 0;
         while (off < len) {
@@ -130,15 +117,16 @@ int ar_sse_splitter_feed (ar_sse_splitter_t *self, const void *data, size_t len,
         return -1;
     size_t head = 0;
     int rc = 0;
-    while (head < self->len) {
+    while (head < self->held.len) {
         size_t scan = self->scan;
         bool line_start = self->line_start;
-        size_t end = s_event_end (self->buf + head, self->len - head, &scan, &line_start);
+        size_t end =
+            s_event_end (self->held.data + head, self->held.len - head, &scan, &line_start);
         self->scan = scan;
         self->line_start = line_start;
         if (end == 0)
             break;
-        if (fn (self->buf + head, end, arg)) {
+        if (fn (self->held.data + head, end, arg)) {
             rc = -1;
             head += end;
             break;
@@ -146,14 +134,14 @@ int ar_sse_splitter_feed (ar_sse_splitter_t *self, const void *data, size_t len,
         head += end;
     }
     if (head > 0) {
-        memmove (self->buf, self->buf + head, self->len - head);
-        self->len -= head;
-        if (self->len == 0) {
+        memmove (self->held.data, self->held.data + head, self->held.len - head);
+        self->held.len -= head;
+        if (self->held.len == 0) {
             self->scan = 0;
             self->line_start = true;
         }
     }
-    if (rc == 0 && self->len > self->max_event)
+    if (rc == 0 && self->held.len > self->max_event)
         rc = -1;
     return rc;
 }
@@ -163,13 +151,13 @@ int ar_sse_splitter_feed (ar_sse_splitter_t *self, const void *data, size_t len,
 
 int ar_sse_splitter_finish (ar_sse_splitter_t *self, ar_sse_event_fn *fn, void *arg)
 {
-    if (self->len == 0)
+    if (self->held.len == 0)
         return 0;
-    size_t len = self->len;
-    self->len = 0;
+    size_t len = self->held.len;
+    self->held.len = 0;
     self->scan = 0;
     self->line_start = true;
-    return fn (self->buf, len, arg) ? -1 : 0;
+    return fn (self->held.data, len, arg) ? -1 : 0;
 }
 
 //  ---------------------------------------------------------------------------
@@ -177,7 +165,7 @@ int ar_sse_splitter_finish (ar_sse_splitter_t *self, ar_sse_event_fn *fn, void *
 
 size_t ar_sse_splitter_pending (ar_sse_splitter_t *self)
 {
-    return self->len;
+    return self->held.len;
 }
 
 //  ---------------------------------------------------------------------------

@@ -7,6 +7,7 @@
     broker goes are cancelled locally: the broker that knew them is gone.
 */
 #include "ar_actor.h"
+#include "ar_buf.h"
 #include "ar_env.h"
 #include "ar_msg.h"
 #include <assert.h>
@@ -44,12 +45,7 @@ struct ar_actor_t {
 
 static void s_job_key (const uint8_t *id, char *key)
 {
-    static const char digits[] = "0123456789abcdef";
-    for (int i = 0; i < AR_ID_LEN; i++) {
-        key[2 * i] = digits[id[i] >> 4];
-        key[2 * i + 1] = digits[id[i] & 15];
-    }
-    key[2 * AR_ID_LEN] = 0;
+    ar_hex_encode (id, AR_ID_LEN, key);
 }
 
 static void s_job_free (void **item)

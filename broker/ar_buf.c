@@ -1,0 +1,75 @@
+/*  ar_buf: growable byte buffer. */
+#include "ar_buf.h"
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+int ar_buf_append (ar_buf_t *self, const void *data, size_t len, size_t cap)
+{
+    if (len > cap || self->len > cap - len)
+        return -1;
+    if (self->len + len > self->size) {
+        size_t size = self->size ? self->size : 1024;
+        while (size < self->len + len)
+            size *= 2;
+        char *grown = realloc (self->data, size);
+        if (!grown)
+            return -1;
+        self->data = grown;
+        self->size = size;
+    }
+    if (len)
+        memcpy (self->data + self->len, data, len);
+    self->len += len;
+    return 0;
+}
+
+void ar_buf_consume (ar_buf_t *self, size_t n)
+{
+    if (n >= self->len) {
+        self->len = 0;
+        return;
+    }
+    memmove (self->data, self->data + n, self->len - n);
+    self->len -= n;
+}
+
+void ar_buf_free (ar_buf_t *self)
+{
+    free (self->data);
+    self->data = NULL;
+    self->len = self->size = 0;
+}
+
+void ar_hex_encode (const uint8_t *data, size_t size, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < size; i++) {
+        out[2 * i] = digits[data[i] >> 4];
+        out[2 * i + 1] = digits[data[i] & 15];
+    }
+    out[2 * size] = 0;
+}
+
+void ar_buf_test (bool verbose)
+{
+    ar_buf_t buf = {0};
+    assert (ar_buf_append (&buf, "hello", 5, SIZE_MAX) == 0);
+    char big[3000];
+    memset (big, 'x', sizeof big);
+    assert (ar_buf_append (&buf, big, sizeof big, SIZE_MAX) == 0);
+    assert (buf.len == 3005 && buf.size >= 3005 && memcmp (buf.data, "hello", 5) == 0);
+    //  The cap refuses and leaves the buffer as it was.
+    assert (ar_buf_append (&buf, "y", 1, 3005) == -1 && buf.len == 3005);
+    assert (ar_buf_append (&buf, "y", SIZE_MAX, SIZE_MAX) == -1);
+    ar_buf_consume (&buf, 5);
+    assert (buf.len == 3000 && buf.data[0] == 'x');
+    ar_buf_consume (&buf, 9999);
+    assert (buf.len == 0);
+    ar_buf_free (&buf);
+    assert (buf.data == NULL && buf.size == 0);
+    char hex[9];
+    ar_hex_encode ((const uint8_t *)"\x01\xab\xff\x10", 4, hex);
+    assert (strcmp (hex, "01abff10") == 0);
+    (void)verbose;
+}

@@ -1,0 +1,32 @@
+/*  ar_buf: a growable byte buffer (doubling, optional cap). One piece for every place that
+    accumulates bytes: response bodies, pending SSE events, partial stream lines.
+*/
+#ifndef AR_BUF_H
+#define AR_BUF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    char *data;
+    size_t len;  // bytes in use
+    size_t size; // bytes allocated
+} ar_buf_t;
+
+//  Append len bytes. Returns 0, or -1 (buffer unchanged) when the result would pass cap
+//  (SIZE_MAX for none) or memory runs out.
+int ar_buf_append (ar_buf_t *self, const void *data, size_t len, size_t cap);
+
+//  Drop the first n bytes (n <= len), keeping the rest at the front.
+void ar_buf_consume (ar_buf_t *self, size_t n);
+
+//  Free the storage; the buffer is empty and reusable afterwards.
+void ar_buf_free (ar_buf_t *self);
+
+//  Lower-case hex of size bytes into out (2 * size + 1 bytes, NUL-terminated).
+void ar_hex_encode (const uint8_t *data, size_t size, char *out);
+
+void ar_buf_test (bool verbose);
+
+#endif
