@@ -19,6 +19,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -950,4 +951,45 @@ int ar_edge_run (ar_edge_t *self)
         MHD_run (self->daemon);
     }
     return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Self-test: configuration and the request classifier. The lifecycle itself runs against
+//  real processes in tests/integration.
+
+void ar_edge_test (bool verbose)
+{
+    (void)verbose;
+    char endpoint[256];
+    ar_edge_config_t config;
+    unsetenv ("ANYRAY_PORT");
+    unsetenv ("ANYRAY_OPTIMIZER_TIMEOUT_MS");
+    setenv ("ANYRAY_BROKER_ENDPOINT", "ipc:///tmp/ar-edge-test.ipc", 1);
+    ar_edge_config_from_env (&config, endpoint, sizeof endpoint);
+    assert (config.port == 8787 && config.optimize_timeout_ms == 800);
+    assert (strcmp (config.host, "127.0.0.1") == 0);
+    assert (config.max_body_bytes == 32u << 20);
+    setenv ("ANYRAY_PORT", "9999", 1);
+    setenv ("ANYRAY_OPTIMIZER_TIMEOUT_MS", "250", 1);
+    ar_edge_config_from_env (&config, endpoint, sizeof endpoint);
+    assert (config.port == 9999 && config.optimize_timeout_ms == 250);
+    unsetenv ("ANYRAY_PORT");
+    unsetenv ("ANYRAY_OPTIMIZER_TIMEOUT_MS");
+    unsetenv ("ANYRAY_BROKER_ENDPOINT");
+
+    //  Both SDK base-URL styles reach the same endpoints; everything else is refused.
+    assert (s_classify ("POST", "/v1/chat/completions") == EP_CHAT);
+    assert (s_classify ("POST", "/chat/completions") == EP_CHAT);
+    assert (s_classify ("GET", "/v1/chat/completions") == EP_BAD_METHOD);
+    assert (s_classify ("GET", "/v1/models") == EP_MODELS);
+    assert (s_classify ("GET", "/models") == EP_MODELS);
+    assert (s_classify ("GET", "/healthz") == EP_HEALTH);
+    assert (s_classify ("POST", "/v1/chat/completions/x") == EP_NOT_FOUND);
+    assert (s_classify ("GET", "/") == EP_NOT_FOUND);
+
+    //  A bad bind address is refused cleanly.
+    config.host = "not-an-address";
+    config.broker_endpoint = "inproc://ar-edge-test";
+    ar_edge_t *edge = ar_edge_new (&config);
+    assert (edge == NULL);
 }

@@ -36,4 +36,6 @@ void ar_edge_destroy (ar_edge_t **self_p);
 //  Serve until SIGINT/SIGTERM.
 int ar_edge_run (ar_edge_t *self);
 
+void ar_edge_test (bool verbose);
+
 #endif
