@@ -14,6 +14,7 @@
 #include "ar_env.h"
 #include "ar_http_error.h"
 #include "ar_router.h"
+#include "ar_spend_outbox.h"
 #include <errno.h>
 #include <jansson.h>
 #include <microhttpd.h>
@@ -57,6 +58,7 @@ struct ar_edge_t {
     struct MHD_Daemon *daemon;
     ar_client_t *client;
     ar_router_t *fallback_router;  // the static plan when the router is down
+    ar_spend_outbox_t *spend;      // rows held until the spend actor commits them
     zhashx_t *stages;              // stage id hex -> s_stage_t (not owned)
     zlistx_t *calls;               // every live call (not owned), to resume all at shutdown
     zlistx_t *timers[STAGE_COUNT]; // per stage kind, FIFO = deadline order
@@ -447,8 +449,10 @@ static void s_on_reply (ar_edge_t *self, ar_msg_t *msg)
     char key[2 * AR_ID_LEN + 1];
     s_hex (msg->env.id, key);
     s_stage_t *stage = zhashx_lookup (self->stages, key);
-    if (!stage)
-        return; // late, or a spend acknowledgement: nothing waits for it
+    if (!stage) {
+        ar_spend_outbox_on_reply (self->spend, msg); // else late: nothing waits for it
+        return;
+    }
     if (stage->kind == STAGE_PROVIDE)
         s_on_provide_reply (stage->call, msg);
     else if (msg->cmd == AR_CMD_CHUNK)
@@ -532,17 +536,7 @@ static void s_send_spend (s_call_t *call, int status)
         (long long)((now - call->start_us) / 1000),
         (long long)(call->first_byte_us ? (call->first_byte_us - call->start_us) / 1000 : 0),
         status, call->chat.stream ? "true" : "false", call->optimized ? "true" : "false");
-    ar_envelope_t env;
-    ar_envelope_init (&env);
-    ar_envelope_new_id (&env);
-    strcpy (env.service, "spend");
-    strcpy (env.kind, "spend.row");
-    env.deadline_ms = ar_wall_now () + 30000;
-    ar_envelope_meta_set (&env, "request_id", call->request_hex);
-    zframe_t *frame = zframe_new (row, (size_t)len);
-    if (ar_client_request (self->client, &env, &frame) != 0)
-        fprintf (stderr, "anyray-edge: spend row %s not queued: %s\n", call->request_hex,
-                 zmq_strerror (errno));
+    ar_spend_outbox_send (self->spend, call->request_hex, row, (size_t)len);
 }
 
 //  --------------------------------------------------------------------------
@@ -840,6 +834,10 @@ ar_edge_t *ar_edge_new (const ar_edge_config_t *config)
     self->config.broker_endpoint = self->broker_endpoint;
     self->client = ar_client_new (self->broker_endpoint, config->heartbeat_ms);
     self->fallback_router = ar_router_new ();
+    self->spend = self->client ? ar_spend_outbox_new (self->client, ar_env_data_dir (),
+                                                      (size_t)ar_env_int ("ANYRAY_SPEND_OUTBOX_MAX",
+                                                                          100000, 1, 10000000))
+                               : NULL;
     self->stages = zhashx_new ();
     self->calls = zlistx_new ();
     for (int kind = 0; kind < STAGE_COUNT; kind++)
@@ -888,6 +886,7 @@ void ar_edge_destroy (ar_edge_t **self_p)
         MHD_run (self->daemon);
         MHD_stop_daemon (self->daemon);
     }
+    ar_spend_outbox_destroy (&self->spend); // spools what the spend actor has not committed
     ar_client_destroy (&self->client);
     ar_router_destroy (&self->fallback_router);
     zhashx_destroy (&self->stages);
@@ -921,6 +920,8 @@ int ar_edge_run (ar_edge_t *self)
         ar_mono_ms deadline = s_next_deadline (self);
         if (deadline != INT64_MAX && deadline - now < timeout)
             timeout = deadline > now ? deadline - now : 0;
+        if (ar_spend_outbox_pending (self->spend) && timeout > 100)
+            timeout = 100; // held spend rows retry on a 100 ms tick
         MHD_UNSIGNED_LONG_LONG mhd_timeout;
         if (MHD_get_timeout (self->daemon, &mhd_timeout) == MHD_YES &&
             (int64_t)mhd_timeout < timeout)
@@ -942,6 +943,7 @@ int ar_edge_run (ar_edge_t *self)
         now = ar_mono_now ();
         for (int kind = 0; kind < STAGE_COUNT; kind++)
             s_expire (self->timers[kind], now);
+        ar_spend_outbox_tick (self->spend);
         bool alive = ar_client_broker_alive (self->client);
         if (self->broker_was_alive && !alive) {
             fprintf (stderr, "anyray-edge: broker silent for three heartbeats\n");

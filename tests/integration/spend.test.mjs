@@ -151,3 +151,34 @@ it('a call without metadata gets a row with empty attribution; bad calls are not
   assert.equal(erow.status, 429);
   assert.equal(erow.team, 'platform');
 });
+
+it('rows of calls made while the spend actor is down are held by the edge and land once, after it returns', async () => {
+  const before = count();
+  stack.pause('launcher'); // so the killed spend actor stays down until we say
+  let resumed = false;
+  try {
+    const old = stack.kill9('spend');
+    await sleep(300);
+    const ids = [];
+    for (let i = 0; i < 5; i++) {
+      const r = await stack.chat({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: `while spend is down ${i}` }] },
+        { headers: { 'x-anyray-metadata': JSON.stringify(META) } });
+      assert.equal(r.status, 200, 'a call must not depend on the spend actor');
+      ids.push(r.headers['x-anyray-request-id']);
+    }
+    await sleep(500);
+    assert.equal(count(), before, 'no spend actor, yet rows appeared');
+    stack.resume('launcher');
+    resumed = true;
+    await stack.waitNewPid('spend', old);
+    for (const rid of ids) {
+      const row = await stack.spendRow(rid, { timeoutMs: 20000 });
+      assert.equal(row.team, 'platform');
+      assert.equal(row.status, 200);
+    }
+    await sleep(1500); // retries must not add duplicates
+    assert.equal(count(), before + ids.length);
+  } finally {
+    if (!resumed) stack.resume('launcher');
+  }
+});
