@@ -22,10 +22,12 @@
 #include <arpa/inet.h>
 #include <assert.h>
 #include <stdio.h>
+#include <poll.h>
 #include <string.h>
 
 #define AR_STREAM_BUFFER_MAX (8u << 20)   // bytes queued for one slow SSE reader before we cut it
 #define AR_DRAIN_MAX         (1ull << 30) // oversized bodies up to this are read and dropped
+#define AR_HANGUP_CHECK_MS   1000         // how often suspended calls are checked for a client gone
 
 typedef enum { EP_CHAT, EP_MODELS, EP_HEALTH, EP_NOT_FOUND, EP_BAD_METHOD } s_endpoint_t;
 
@@ -64,6 +66,7 @@ struct ar_edge_t {
     zlistx_t *timers[STAGE_COUNT]; // per stage kind, FIFO = deadline order
     uint32_t timeouts[STAGE_COUNT];
     bool broker_was_alive;
+    ar_mono_ms next_hangup_check;
 };
 
 struct s_call_t {
@@ -897,6 +900,40 @@ void ar_edge_destroy (ar_edge_t **self_p)
     *self_p = NULL;
 }
 
+//  A suspended connection does not notice its client leaving (libmicrohttpd reads nothing
+//  while it sleeps), so a call waiting on a slow upstream would keep buying tokens for nobody.
+//  Once a second every suspended call's socket is asked, in one poll(2), whether the peer hung
+//  up; such a call is cancelled upstream and finished as 499 (client closed request).
+static void s_check_hangups (ar_edge_t *self)
+{
+    size_t count = 0;
+    for (s_call_t *call = zlistx_first (self->calls); call; call = zlistx_next (self->calls))
+        count += call->suspended;
+    if (count == 0)
+        return;
+    struct pollfd *fds = calloc (count, sizeof *fds);
+    s_call_t **calls = calloc (count, sizeof *calls);
+    size_t n = 0;
+    for (s_call_t *call = zlistx_first (self->calls); call && fds && calls && n < count;
+         call = zlistx_next (self->calls)) {
+        if (!call->suspended)
+            continue;
+        const union MHD_ConnectionInfo *info =
+            MHD_get_connection_info (call->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (!info)
+            continue;
+        fds[n] = (struct pollfd){.fd = info->connect_fd, .events = POLLRDHUP};
+        calls[n++] = call;
+    }
+    if (n && poll (fds, n, 0) > 0)
+        for (size_t i = 0; i < n; i++)
+            if (fds[i].revents & (POLLRDHUP | POLLHUP | POLLERR))
+                s_fail (calls[i], 499, "The client closed the connection.", NULL,
+                        "client_closed_request");
+    free (fds);
+    free (calls);
+}
+
 static ar_mono_ms s_next_deadline (ar_edge_t *self)
 {
     ar_mono_ms next = INT64_MAX;
@@ -944,6 +981,10 @@ int ar_edge_run (ar_edge_t *self)
         for (int kind = 0; kind < STAGE_COUNT; kind++)
             s_expire (self->timers[kind], now);
         ar_spend_outbox_tick (self->spend);
+        if (now >= self->next_hangup_check) {
+            s_check_hangups (self);
+            self->next_hangup_check = now + AR_HANGUP_CHECK_MS;
+        }
         bool alive = ar_client_broker_alive (self->client);
         if (self->broker_was_alive && !alive) {
             fprintf (stderr, "anyray-edge: broker silent for three heartbeats\n");

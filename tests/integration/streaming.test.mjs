@@ -91,3 +91,26 @@ it('a caller who disconnects mid-stream cancels the upstream stream', async () =
   const row = await stack.spendRow(rid);
   assert.equal(row.stream, 1);
 });
+
+it('a caller who leaves before the first byte cancels the upstream call too (499 in spend)', async () => {
+  // The upstream holds the call for 20 s before answering; the caller gives up after 300 ms.
+  const base = (await stack.mock.stats()).parked;
+  const req = http.request(`${stack.base}/v1/chat/completions`, {
+    method: 'POST', agent: false,
+    headers: { 'content-type': 'application/json', authorization: 'Bearer placeholder',
+               'x-anyray-metadata': JSON.stringify({ session: 'gone-early' }) },
+  });
+  req.on('error', () => {});
+  req.end(JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: '[mock latency=20000] slow' }] }));
+  await waitFor('the upstream call to be held', async () => (await stack.mock.stats()).parked === base + 1,
+                { timeoutMs: 5000, intervalMs: 20 });
+  const cut = performance.now();
+  req.destroy();
+  await waitFor('the upstream call to be released', async () => (await stack.mock.stats()).parked === base,
+                { timeoutMs: 8000, intervalMs: 20 });
+  const took = performance.now() - cut;
+  assert.ok(took < 3000, `upstream call released ${took.toFixed(0)} ms after the caller left (holds 20 s)`);
+  const row = await waitFor('the spend row of the abandoned call',
+    () => stack.spendRows("session_id = 'gone-early'")[0], { timeoutMs: 5000, intervalMs: 100 });
+  assert.equal(row.status, 499);
+});
