@@ -373,6 +373,13 @@ echo "rss load=anyray-1k-c$CONNS target=anyray-stack $(rss_summary "$rss" "${STA
 echo "rss load=anyray-1k-c$CONNS target=mock peak_mb=$(kb_to_mb "$(kv "$rss" mock)")"
 printf '%s\n' "${CPU_LINES[@]}"
 
+# 2a. One broker round trip (client -> broker -> router actor -> broker -> client), the unit
+# of the gateway's added latency: a call makes two before the provider answers.
+if [[ -x "$BUILD/tests/bench/ar_bench_hop" ]]; then
+    say "broker round trip: sequential route requests"
+    ANYRAY_DATA_DIR="$DATA" timeout 60 "$BUILD/tests/bench/ar_bench_hop" 3000 || true
+fi
+
 # 2 + 3. One connection, sequential, keep-alive: round-trip latency (non-streamed 1 KB) and
 # time to the first streamed body byte. The client alternates direct and anyray request by
 # request so both see the same moments of a noisy machine.
