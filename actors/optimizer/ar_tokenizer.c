@@ -1,0 +1,541 @@
+/*  ar_tokenizer: o200k_base BPE (pre-tokenize with PCRE2 JIT, merge by rank). */
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include "ar_tokenizer.h"
+#include <assert.h>
+#include <pcre2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "data/o200k_base.inc"
+
+//  tiktoken's o200k_base pattern as js-tiktoken ships it (the generator checks it is
+//  unchanged), with the contraction group made non-capturing: we only need the whole match.
+#define S_CONTRACTIONS                                                                             \
+    "(?:'s|'S|'t|'T|'re|'rE|'Re|'RE|'ve|'vE|'Ve|'VE|'m|'M|'ll|'lL|'Ll|'LL|'d|'D)?"
+static const char s_pattern[] =
+    "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+" //
+    S_CONTRACTIONS
+    "|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*" //
+    S_CONTRACTIONS "|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+#define S_NONE       UINT32_MAX
+#define S_SLOTS_BITS 19 // 512 Ki slots for 200 Ki ranks: short probes, 4 MB
+//  Pieces up to this length merge with tiktoken's simple rescan loop (fast for short pieces);
+//  longer ones use a heap so a 1 MB run of letters costs O(n log n), not O(n^2).
+#define S_SHORT_MAX 128
+
+struct _ar_tokenizer_t {
+    uint32_t *off;   // rank -> offset of its bytes in s_o200k_blob
+    uint8_t *len;    // rank -> byte length (0: unused rank)
+    uint64_t *slots; // open addressing: hash high half << 32 | rank + 1; 0 empty
+    uint32_t mask;
+    pcre2_code *re;
+    bool jit;
+};
+
+//  Each piece's encoding goes to a sink: a counter, or an id array with a bound.
+typedef struct {
+    uint32_t *out;
+    size_t max;
+    size_t n;
+} s_sink_t;
+
+static inline void s_emit (s_sink_t *sink, uint32_t rank)
+{
+    if (sink->n < sink->max)
+        sink->out[sink->n] = rank;
+    sink->n++;
+}
+
+static inline uint64_t s_hash (const uint8_t *p, size_t n)
+{
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
+    while (n >= 8) {
+        uint64_t w;
+        memcpy (&w, p, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+        p += 8;
+        n -= 8;
+    }
+    uint64_t w = 0;
+    memcpy (&w, p, n);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 29);
+}
+
+//  Rank of the token whose bytes are p[0..n), or S_NONE.
+static inline uint32_t s_rank (const ar_tokenizer_t *self, const uint8_t *p, size_t n)
+{
+    if (n > AR_O200K_MAXLEN)
+        return S_NONE;
+    const uint8_t *blob = (const uint8_t *)s_o200k_blob;
+    uint64_t h = s_hash (p, n);
+    //  The slot keeps the hash's high half, so a miss rarely touches the rank arrays.
+    for (uint32_t i = (uint32_t)h & self->mask;; i = (i + 1) & self->mask) {
+        uint64_t slot = self->slots[i];
+        if (slot == 0)
+            return S_NONE;
+        uint32_t r = (uint32_t)slot - 1;
+        if (slot >> 32 == h >> 32 && self->len[r] == n && memcmp (blob + self->off[r], p, n) == 0)
+            return r;
+    }
+}
+
+//  tiktoken's _byte_pair_merge: parts hold (start, rank of merging it with the next part);
+//  repeatedly merge the leftmost lowest-ranked pair.
+static void s_merge_short (const ar_tokenizer_t *self, const uint8_t *p, size_t n, s_sink_t *sink)
+{
+    uint32_t start[S_SHORT_MAX + 1], rank[S_SHORT_MAX + 1];
+    size_t parts = n + 1;
+    uint32_t min_rank = S_NONE;
+    size_t min_i = 0;
+    for (size_t i = 0; i + 1 < n; i++) {
+        start[i] = (uint32_t)i;
+        rank[i] = s_rank (self, p + i, 2);
+        if (rank[i] < min_rank) {
+            min_rank = rank[i];
+            min_i = i;
+        }
+    }
+    start[n - 1] = (uint32_t)(n - 1);
+    rank[n - 1] = S_NONE;
+    start[n] = (uint32_t)n;
+    rank[n] = S_NONE;
+    while (min_rank != S_NONE) {
+        size_t i = min_i;
+        //  After part i+1 goes, the pairs at i-1 and i span one more part.
+        if (i > 0)
+            rank[i - 1] = i + 2 < parts
+                              ? s_rank (self, p + start[i - 1], start[i + 2] - start[i - 1])
+                              : S_NONE;
+        rank[i] = i + 3 < parts ? s_rank (self, p + start[i], start[i + 3] - start[i]) : S_NONE;
+        memmove (start + i + 1, start + i + 2, (parts - i - 2) * sizeof start[0]);
+        memmove (rank + i + 1, rank + i + 2, (parts - i - 2) * sizeof rank[0]);
+        parts--;
+        min_rank = S_NONE;
+        for (size_t j = 0; j + 1 < parts; j++)
+            if (rank[j] < min_rank) {
+                min_rank = rank[j];
+                min_i = j;
+            }
+    }
+    if (!sink->out) // counting: the parts are the tokens, no need to look them up again
+        sink->n += parts - 1;
+    else
+        for (size_t j = 0; j + 1 < parts; j++)
+            s_emit (sink, s_rank (self, p + start[j], start[j + 1] - start[j]));
+}
+
+//  Heap of candidate merges, each the part starting at pos with its next part, keyed
+//  rank << 32 | pos: the smallest key is exactly "lowest rank, leftmost first".
+static void s_heap_push (uint64_t *heap, size_t *size, uint32_t rank, uint32_t pos)
+{
+    uint64_t key = (uint64_t)rank << 32 | pos;
+    size_t i = (*size)++;
+    while (i > 0 && key < heap[(i - 1) / 2]) {
+        heap[i] = heap[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    heap[i] = key;
+}
+
+static uint64_t s_heap_pop (uint64_t *heap, size_t *size)
+{
+    uint64_t top = heap[0], last = heap[--*size];
+    size_t i = 0, n = *size;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n)
+            break;
+        if (c + 1 < n && heap[c + 1] < heap[c])
+            c++;
+        if (heap[c] >= last)
+            break;
+        heap[i] = heap[c];
+        i = c;
+    }
+    if (n > 0)
+        heap[i] = last;
+    return top;
+}
+
+//  Same result as s_merge_short, for long pieces: parts are a linked list indexed by their
+//  start byte, pair ranks live in pair[start], and stale heap entries are skipped on pop.
+static int s_merge_long (const ar_tokenizer_t *self, const uint8_t *p, size_t n, s_sink_t *sink)
+{
+    //  next/prev/pair per byte position plus a heap of at most n + 2 pushes per merge.
+    uint32_t *next = malloc ((n + 1) * sizeof *next);
+    uint32_t *prev = malloc ((n + 1) * sizeof *prev);
+    uint32_t *pair = malloc ((n + 1) * sizeof *pair);
+    uint64_t *heap = malloc (3 * (n + 1) * sizeof *heap);
+    if (!next || !prev || !pair || !heap) {
+        free (next);
+        free (prev);
+        free (pair);
+        free (heap);
+        return -1;
+    }
+    size_t hsize = 0;
+    for (size_t i = 0; i < n; i++) {
+        next[i] = (uint32_t)(i + 1);
+        prev[i] = i > 0 ? (uint32_t)(i - 1) : S_NONE;
+        pair[i] = i + 1 < n ? s_rank (self, p + i, 2) : S_NONE;
+        if (pair[i] != S_NONE)
+            s_heap_push (heap, &hsize, pair[i], (uint32_t)i);
+    }
+    next[n] = S_NONE;
+    while (hsize > 0) {
+        uint64_t key = s_heap_pop (heap, &hsize);
+        uint32_t i = (uint32_t)key, rank = (uint32_t)(key >> 32);
+        //  Stale unless the part at i still exists (prev[i] is cleared when it is absorbed)
+        //  and its pair rank is unchanged.
+        if (pair[i] != rank || (i > 0 && prev[i] == S_NONE))
+            continue;
+        uint32_t gone = next[i], after = next[gone];
+        next[i] = after;
+        prev[gone] = S_NONE;
+        pair[gone] = S_NONE;
+        if (after < n)
+            prev[after] = i;
+        uint32_t after2 = after < n ? next[after] : S_NONE;
+        pair[i] = after2 != S_NONE ? s_rank (self, p + i, after2 - i) : S_NONE;
+        if (pair[i] != S_NONE)
+            s_heap_push (heap, &hsize, pair[i], i);
+        if (i > 0) {
+            uint32_t q = prev[i];
+            pair[q] = s_rank (self, p + q, after - q);
+            if (pair[q] != S_NONE)
+                s_heap_push (heap, &hsize, pair[q], q);
+        }
+    }
+    for (uint32_t i = 0; i < n; i = next[i])
+        s_emit (sink, s_rank (self, p + i, next[i] - i));
+    free (next);
+    free (prev);
+    free (pair);
+    free (heap);
+    return 0;
+}
+
+static void s_piece (const ar_tokenizer_t *self, const uint8_t *p, size_t n, s_sink_t *sink)
+{
+    if (n == 0)
+        return;
+    //  Most pieces are a whole token: one lookup, no merging.
+    uint32_t whole = s_rank (self, p, n);
+    if (whole != S_NONE) {
+        s_emit (sink, whole);
+        return;
+    }
+    if (n <= S_SHORT_MAX)
+        s_merge_short (self, p, n, sink);
+    else if (s_merge_long (self, p, n, sink) != 0) {
+        //  Out of memory: fall back to one token per byte, an upper bound, rather than fail.
+        for (size_t i = 0; i < n; i++)
+            s_emit (sink, s_rank (self, p + i, 1));
+    }
+}
+
+static void s_encode (ar_tokenizer_t *self, const char *text, size_t len, s_sink_t *sink)
+{
+    if (!self || !text || len == 0)
+        return;
+    const uint8_t *s = (const uint8_t *)text;
+    pcre2_match_data *md = pcre2_match_data_create (1, NULL);
+    size_t pos = 0;
+    while (md && pos < len) {
+        int rc = self->jit ? pcre2_jit_match (self->re, s, len, pos, 0, md, NULL)
+                           : pcre2_match (self->re, s, len, pos, 0, md, NULL);
+        size_t ms = len, me = len;
+        if (rc >= 0) { // 0: matched, ovector only has room for the whole match
+            PCRE2_SIZE *ov = pcre2_get_ovector_pointer (md);
+            ms = ov[0];
+            me = ov[1];
+        }
+        //  Bytes the pattern skipped can only be invalid UTF-8 (every valid character matches
+        //  some branch); they go through BPE as one byte-level piece. An error from the matcher
+        //  (none is expected) ends up here too, so nothing is ever dropped.
+        if (ms > pos)
+            s_piece (self, s + pos, ms - pos, sink);
+        if (me <= ms) { // defensive: no branch matches empty
+            if (ms < len)
+                s_piece (self, s + ms, 1, sink);
+            pos = ms + 1;
+            continue;
+        }
+        s_piece (self, s + ms, me - ms, sink);
+        pos = me;
+    }
+    if (!md) // no memory for match data: count bytes, an upper bound
+        for (; pos < len; pos++)
+            s_emit (sink, s_rank (self, s + pos, 1));
+    pcre2_match_data_free (md);
+}
+
+ar_tokenizer_t *ar_tokenizer_new (void)
+{
+    ar_tokenizer_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->mask = (1u << S_SLOTS_BITS) - 1;
+    self->off = malloc (AR_O200K_NRANKS * sizeof *self->off);
+    self->len = malloc (AR_O200K_NRANKS);
+    self->slots = calloc ((size_t)self->mask + 1, sizeof *self->slots);
+    if (!self->off || !self->len || !self->slots)
+        goto fail;
+    const uint8_t *blob = (const uint8_t *)s_o200k_blob;
+    size_t at = 0;
+    for (uint32_t r = 0; r < AR_O200K_NRANKS; r++) {
+        if (at >= AR_O200K_BLOBLEN || at + 1 + blob[at] > AR_O200K_BLOBLEN)
+            goto fail;
+        self->len[r] = blob[at];
+        self->off[r] = (uint32_t)(at + 1);
+        at += 1 + blob[at];
+        if (self->len[r] == 0)
+            continue;
+        uint64_t h = s_hash (blob + self->off[r], self->len[r]);
+        uint32_t i = (uint32_t)h & self->mask;
+        while (self->slots[i])
+            i = (i + 1) & self->mask;
+        self->slots[i] = (h >> 32) << 32 | (r + 1);
+    }
+    int err;
+    PCRE2_SIZE erroff;
+    //  UCP: \s and \p{..} by Unicode properties; MATCH_INVALID_UTF: any bytes may come in.
+    self->re = pcre2_compile ((PCRE2_SPTR)s_pattern, PCRE2_ZERO_TERMINATED,
+                              PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF, &err, &erroff, NULL);
+    if (!self->re)
+        goto fail;
+    self->jit = pcre2_jit_compile (self->re, PCRE2_JIT_COMPLETE) == 0;
+    return self;
+fail:
+    ar_tokenizer_destroy (&self);
+    return NULL;
+}
+
+void ar_tokenizer_destroy (ar_tokenizer_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    ar_tokenizer_t *self = *self_p;
+    pcre2_code_free (self->re);
+    free (self->off);
+    free (self->len);
+    free (self->slots);
+    free (self);
+    *self_p = NULL;
+}
+
+size_t ar_tokenizer_count (ar_tokenizer_t *self, const char *text, size_t len)
+{
+    s_sink_t sink = {NULL, 0, 0};
+    s_encode (self, text, len, &sink);
+    return sink.n;
+}
+
+size_t ar_tokenizer_encode (ar_tokenizer_t *self, const char *text, size_t len, uint32_t *out,
+                            size_t max)
+{
+    s_sink_t sink = {out, out ? max : 0, 0};
+    s_encode (self, text, len, &sink);
+    return sink.n;
+}
+
+const char *ar_tokenizer_token (ar_tokenizer_t *self, uint32_t id, size_t *len)
+{
+    if (!self || id >= AR_O200K_NRANKS || self->len[id] == 0)
+        return NULL;
+    if (len)
+        *len = self->len[id];
+    return s_o200k_blob + self->off[id];
+}
+
+//  --------------------------------------------------------------------------
+//  Self-test
+
+#include "data/o200k_golden.inc"
+
+static uint64_t s_rand_state = 0x2545F4914F6CDD1Dull;
+static uint32_t s_rand (void)
+{
+    s_rand_state ^= s_rand_state << 13;
+    s_rand_state ^= s_rand_state >> 7;
+    s_rand_state ^= s_rand_state << 17;
+    return (uint32_t)(s_rand_state >> 11);
+}
+
+//  Encode, then check the ids spell the input back byte for byte.
+static size_t s_roundtrip (ar_tokenizer_t *tok, const char *text, size_t len)
+{
+    uint32_t *ids = malloc ((len + 1) * sizeof *ids);
+    assert (ids);
+    size_t n = ar_tokenizer_encode (tok, text, len, ids, len + 1);
+    assert (n <= len);
+    assert (n == ar_tokenizer_count (tok, text, len));
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t tl = 0;
+        const char *t = ar_tokenizer_token (tok, ids[i], &tl);
+        assert (t && at + tl <= len && memcmp (text + at, t, tl) == 0);
+        at += tl;
+    }
+    assert (at == len);
+    free (ids);
+    return n;
+}
+
+//  The two merge loops must agree on any piece.
+static void s_check_merges_agree (ar_tokenizer_t *tok, const uint8_t *p, size_t n)
+{
+    uint32_t a[S_SHORT_MAX], b[S_SHORT_MAX];
+    s_sink_t sa = {a, S_SHORT_MAX, 0}, sb = {b, S_SHORT_MAX, 0};
+    s_merge_short (tok, p, n, &sa);
+    assert (s_merge_long (tok, p, n, &sb) == 0);
+    assert (sa.n == sb.n && memcmp (a, b, sa.n * sizeof a[0]) == 0);
+}
+
+static char *s_corpus (bool skip_long, int reps, size_t *len)
+{
+    size_t n = sizeof s_golden / sizeof s_golden[0], unit = 0, at = 0;
+    for (size_t g = 0; g < n; g++)
+        if (!skip_long || strncmp (s_golden[g].name, "long_", 5) != 0)
+            unit += s_golden[g].len;
+    char *text = malloc (unit * (size_t)reps);
+    assert (text);
+    for (int r = 0; r < reps; r++)
+        for (size_t g = 0; g < n; g++)
+            if (!skip_long || strncmp (s_golden[g].name, "long_", 5) != 0) {
+                memcpy (text + at, s_golden[g].text, s_golden[g].len);
+                at += s_golden[g].len;
+            }
+    *len = at;
+    return text;
+}
+
+static double s_now (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void ar_tokenizer_test (bool verbose)
+{
+    double t0 = s_now ();
+    ar_tokenizer_t *tok = ar_tokenizer_new ();
+    assert (tok);
+    double t_load = s_now () - t0;
+
+    //  Golden vectors from the reference (tiktoken encode_ordinary): counts and leading ids.
+    for (size_t g = 0; g < sizeof s_golden / sizeof s_golden[0]; g++) {
+        const s_golden_t *v = &s_golden[g];
+        size_t n = ar_tokenizer_count (tok, v->text, v->len);
+        if (n != v->count)
+            fprintf (stderr, "ar_tokenizer: %s: %zu tokens, want %zu\n", v->name, n, v->count);
+        assert (n == v->count);
+        uint32_t ids[64];
+        size_t m = ar_tokenizer_encode (tok, v->text, v->len, ids, v->nids);
+        assert (m == v->count);
+        for (size_t i = 0; i < v->nids; i++) {
+            if (ids[i] != v->ids[i])
+                fprintf (stderr, "ar_tokenizer: %s: id %zu is %u, want %u\n", v->name, i, ids[i],
+                         v->ids[i]);
+            assert (ids[i] == v->ids[i]);
+        }
+        s_roundtrip (tok, v->text, v->len);
+    }
+
+    //  Both corpora (every golden text joined and repeated; the speed one without the long_*
+    //  runs) have reference counts too, which pins how pieces meet at text boundaries.
+    size_t clen, slen;
+    char *corpus = s_corpus (false, AR_GOLDEN_CORPUS_REPS, &clen);
+    char *speed = s_corpus (true, AR_GOLDEN_SPEED_REPS, &slen);
+    assert (ar_tokenizer_count (tok, corpus, clen) == AR_GOLDEN_CORPUS_COUNT);
+    assert (ar_tokenizer_count (tok, speed, slen) == AR_GOLDEN_SPEED_COUNT);
+    s_roundtrip (tok, corpus, clen);
+
+    //  Edge cases of the API.
+    assert (ar_tokenizer_count (tok, NULL, 0) == 0);
+    assert (ar_tokenizer_count (tok, "x", 0) == 0);
+    assert (ar_tokenizer_count (NULL, "x", 1) == 0);
+    assert (ar_tokenizer_encode (tok, "Hello, world!", 13, NULL, 0) == 4);
+    uint32_t two[2];
+    assert (ar_tokenizer_encode (tok, "Hello, world!", 13, two, 2) == 4);
+    assert (two[0] == 13225 && two[1] == 11);
+    size_t tl;
+    assert (ar_tokenizer_token (tok, AR_O200K_NRANKS, &tl) == NULL);
+    assert (ar_tokenizer_token (tok, 13225, &tl) && tl == 5);
+
+    //  Invalid UTF-8 is counted byte-level and never lost: stray continuation bytes, a
+    //  truncated sequence, overlongs, surrogates, 0xFF, NULs, each next to valid text.
+    const char bad[] = "ok \x80\x80 caf\xc3 \xe4\xbd x \xc0\xaf \xed\xa0\x80 \xff\xfe\xfd \x00\x00 "
+                       "\xf4\x90\x80\x80 end\xe2\x82";
+    assert (s_roundtrip (tok, bad, sizeof bad - 1) > 0);
+    assert (ar_tokenizer_count (tok, "\xff", 1) == 1);
+    //  A valid prefix tokenizes as it would alone.
+    assert (ar_tokenizer_count (tok, "Hello\xff", 6) == 2);
+
+    //  Random bytes, random valid-ish mixes, and pieces long enough for the heap path.
+    for (int round = 0; round < 300; round++) {
+        char buf[600] = {0};
+        size_t n = s_rand () % sizeof buf;
+        for (size_t i = 0; i < n; i++) {
+            uint32_t k = s_rand () % 8;
+            buf[i] = k < 3   ? (char)(s_rand () & 0xff)
+                     : k < 6 ? "aZ 9'\n\t.,e"[s_rand () % 11]
+                             : "\xc3\xa9\xe4\xb8\xad"[s_rand () % 5];
+        }
+        s_roundtrip (tok, buf, n);
+        size_t pn = 1 + s_rand () % S_SHORT_MAX;
+        s_check_merges_agree (tok, (const uint8_t *)buf, pn < n ? pn : (n ? n : 1));
+    }
+    for (size_t g = 0; g < sizeof s_golden / sizeof s_golden[0]; g++) {
+        const s_golden_t *v = &s_golden[g];
+        for (size_t i = 0; i + 1 < v->len && i < 300; i += 7) {
+            size_t pn = v->len - i < S_SHORT_MAX ? v->len - i : S_SHORT_MAX;
+            s_check_merges_agree (tok, (const uint8_t *)v->text + i, pn);
+        }
+    }
+
+    //  Huge single pieces (1 MB of one letter, of CJK, of invalid bytes) stay fast and exact.
+    size_t big = 1 << 20;
+    char *huge = malloc (big);
+    assert (huge);
+    memset (huge, 'a', big);
+    double th = s_now ();
+    assert (s_roundtrip (tok, huge, big) == 131072); // 'a' x 8 is one token
+    memset (huge, 0xff, big);
+    s_roundtrip (tok, huge, big);
+    for (size_t i = 0; i + 3 <= big; i += 3)
+        memcpy (huge + i, "\xe6\xbc\xa2", 3);
+    s_roundtrip (tok, huge, big - big % 3);
+    th = s_now () - th;
+    free (huge);
+
+    //  Speed, counting only as the optimizer uses it: ~100 KB of ordinary mixed text, and
+    //  the corpus with the long runs.
+    int iters = 20;
+    double ts = s_now ();
+    for (int i = 0; i < iters; i++)
+        assert (ar_tokenizer_count (tok, speed, slen) == AR_GOLDEN_SPEED_COUNT);
+    ts = s_now () - ts;
+    double tc = s_now ();
+    for (int i = 0; i < iters; i++)
+        assert (ar_tokenizer_count (tok, corpus, clen) == AR_GOLDEN_CORPUS_COUNT);
+    tc = s_now () - tc;
+    if (verbose)
+        printf ("ar_tokenizer: load %.1f ms; %zu KB mixed text: %.1f MB/s, %.2f M tokens/s "
+                "(%.2f ms per pass); with long runs %.1f MB/s; 3 x 1 MB single pieces in "
+                "%.0f ms\n",
+                t_load * 1e3, slen / 1024, (double)slen * iters / ts / 1e6,
+                (double)AR_GOLDEN_SPEED_COUNT * iters / ts / 1e6, ts * 1e3 / iters,
+                (double)clen * iters / tc / 1e6, th * 1e3);
+    free (speed);
+    free (corpus);
+    ar_tokenizer_destroy (&tok);
+    ar_tokenizer_destroy (&tok);
+    assert (tok == NULL);
+}
