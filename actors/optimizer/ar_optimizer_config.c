@@ -1440,6 +1440,154 @@ static void s_test_schema_file (void)
     json_decref (schema);
 }
 
+//  Generated configs: canonical text is stable and resolves the same, and every resolved
+//  pipeline keeps the invariants whatever the rules say.
+static uint32_t s_rand (uint32_t *state)
+{
+    *state = *state * 1664525u + 1013904223u;
+    return *state >> 8;
+}
+
+static json_t *s_random_list (uint32_t *seed)
+{
+    json_t *list = json_array ();
+    size_t n = ar_strategy_registry_count ();
+    int perm[AR_STRATEGY_MAX];
+    for (size_t i = 0; i < n; i++)
+        perm[i] = (int)i;
+    for (size_t i = n - 1; i > 0; i--) {
+        size_t j = s_rand (seed) % (i + 1);
+        int t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+    size_t take = s_rand (seed) % (n + 1);
+    for (size_t i = 0; i < take; i++) {
+        const ar_strategy_info_t *info = ar_strategy_registry_at (perm[i]);
+        json_t *params =
+            s_rand (seed) % 2 ? ar_strategy_registry_default_params (info) : json_object ();
+        json_array_append_new (list, json_pack ("{s:s, s:b, s:o}", "kind", info->kind, "enabled",
+                                                (int)(s_rand (seed) % 2), "params", params));
+    }
+    return list;
+}
+
+static json_t *s_random_kinds (uint32_t *seed)
+{
+    json_t *kinds = json_array ();
+    for (size_t k = 0; k < ar_strategy_registry_count (); k++)
+        if (s_rand (seed) % 5 == 0)
+            json_array_append_new (kinds, json_string (ar_strategy_registry_at (k)->kind));
+    return kinds;
+}
+
+static void s_test_generated (void)
+{
+    static const char *globs[] = {"*",     "gpt-4o*", "claude-?", "/v1/*",    "/v1/embeddings",
+                                  "alice", "b?b",     "plat*",    "research", "[pd]*"};
+    static const char *endpoints[] = {"/v1/chat/completions", "/v1/embeddings", "/v1/messages",
+                                      NULL};
+    static const char *models[] = {"gpt-4o", "gpt-4o-mini", "claude-x", "claude-xy", NULL};
+    static const char *users[] = {"alice", "bob", "carol", NULL};
+    static const char *teams[] = {"platform", "research", NULL};
+    static const char *envs[] = {"prod", "dev", "test", NULL};
+    uint32_t seed = 20261121;
+    for (int round = 0; round < 300; round++) {
+        json_t *doc = json_pack ("{s:o, s:{s:{}, s:[]}}", "strategies", s_random_list (&seed),
+                                 "overrides", "byEndpoint", "rules");
+        if (s_rand (&seed) % 2)
+            json_object_set_new (json_object_get (json_object_get (doc, "overrides"), "byEndpoint"),
+                                 "/v1/messages",
+                                 json_pack ("{s:o}", "strategies", s_random_list (&seed)));
+        json_t *rules = json_object_get (json_object_get (doc, "overrides"), "rules");
+        for (size_t r = s_rand (&seed) % 6; r > 0; r--) {
+            json_t *when = json_object ();
+            for (size_t m = 0; m < S_MATCHERS; m++)
+                if (s_rand (&seed) % 3 == 0)
+                    json_object_set_new (when, s_matcher_names[m],
+                                         s_rand (&seed) % 2
+                                             ? json_string (globs[s_rand (&seed) % 10])
+                                             : json_pack ("[s,s]", globs[s_rand (&seed) % 10],
+                                                          globs[s_rand (&seed) % 10]));
+            if (s_rand (&seed) % 4 == 0)
+                json_object_set_new (when, "metadata",
+                                     json_pack ("{s:s}", "env", globs[s_rand (&seed) % 10]));
+            json_t *rule = json_pack ("{s:o, s:o, s:o}", "when", when, "enable",
+                                      s_random_kinds (&seed), "disable", s_random_kinds (&seed));
+            if (s_rand (&seed) % 2)
+                json_object_set_new (rule, "params",
+                                     json_pack ("{s:{s:i}}", "window_budget", "maxTokens",
+                                                (int)(256 + s_rand (&seed) % 100000)));
+            json_array_append_new (rules, rule);
+        }
+        char *text = json_dumps (doc, JSON_COMPACT);
+        ar_optimizer_config_t *self = s_ok (text);
+        char *canon = ar_optimizer_config_to_json (self);
+        ar_optimizer_config_t *again = s_ok (canon);
+        s_round_trip (self);
+
+        for (int f = 0; f < 20; f++) {
+            ar_fact_pair_t meta = {"env", envs[s_rand (&seed) % 4]};
+            ar_request_facts_t facts = {endpoints[s_rand (&seed) % 4],
+                                        models[s_rand (&seed) % 5],
+                                        users[s_rand (&seed) % 4],
+                                        teams[s_rand (&seed) % 3],
+                                        &meta,
+                                        meta.value ? 1 : 0};
+            ar_pipeline_t *pipeline = ar_optimizer_config_resolve (self, &facts);
+            ar_pipeline_t *twin = ar_optimizer_config_resolve (again, &facts);
+            assert (pipeline && twin);
+            char *a = ar_pipeline_to_json (pipeline), *b = ar_pipeline_to_json (twin);
+            assert (strcmp (a, b) == 0);
+            free (a);
+            free (b);
+            uint64_t enable = 0, disable = 0, seen = 0;
+            for (size_t r = 0; r < self->rule_count; r++)
+                if (s_rule_matches (&self->rules[r], &facts)) {
+                    enable |= self->rules[r].enable;
+                    disable |= self->rules[r].disable;
+                }
+            const s_list_t *list = &self->base;
+            if (facts.endpoint && strcmp (facts.endpoint, "/v1/messages") == 0 &&
+                self->endpoint_count)
+                list = &self->endpoints[0].list;
+            int last_listed = -1; // position in the list of the previous listed step
+            for (size_t i = 0; i < ar_pipeline_size (pipeline); i++) {
+                int k = ar_strategy_registry_index (ar_pipeline_kind (pipeline, i));
+                uint64_t bit = UINT64_C (1) << k;
+                assert (!(seen & bit)); // each kind at most once
+                seen |= bit;
+                assert (!(disable & bit)); // disable always wins
+                char error[256];
+                assert (ar_strategy_registry_check_params (ar_pipeline_strategy (pipeline, i),
+                                                           ar_pipeline_params (pipeline, i), "p",
+                                                           error, sizeof error) == 0);
+                for (size_t j = 0; j < list->count; j++)
+                    if (list->items[j].kind == k) {
+                        assert ((int)j > last_listed); // the list's order is kept
+                        last_listed = (int)j;
+                    }
+            }
+            //  Everything on (listed and enabled, or enabled by a rule) and not disabled runs.
+            for (size_t j = 0; j < list->count; j++) {
+                uint64_t bit = UINT64_C (1) << list->items[j].kind;
+                if ((list->items[j].enabled || (enable & bit)) && !(disable & bit))
+                    assert (seen & bit);
+                else
+                    assert (!(seen & bit));
+            }
+            assert ((enable & ~disable & ~seen) == 0);
+            ar_pipeline_destroy (&pipeline);
+            ar_pipeline_destroy (&twin);
+        }
+        free (canon);
+        free (text);
+        json_decref (doc);
+        ar_optimizer_config_destroy (&self);
+        ar_optimizer_config_destroy (&again);
+    }
+}
+
 void ar_optimizer_config_test (bool verbose)
 {
     s_test_default (verbose);
@@ -1450,4 +1598,5 @@ void ar_optimizer_config_test (bool verbose)
     s_test_canonical ();
     s_test_files ();
     s_test_schema_file ();
+    s_test_generated ();
 }
