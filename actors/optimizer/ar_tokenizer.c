@@ -11,14 +11,20 @@
 #include "data/o200k_base.inc"
 
 //  tiktoken's o200k_base pattern as js-tiktoken ships it (the generator checks it is
-//  unchanged), with the contraction group made non-capturing: we only need the whole match.
+//  unchanged), with two changes that keep its meaning under PCRE2: the contraction group is
+//  non-capturing (we only need the whole match), and \s is spelled out as Unicode White_Space,
+//  which is what tiktoken's Rust regex means by it; PCRE2's \s would also take U+180E.
 #define S_CONTRACTIONS                                                                             \
     "(?:'s|'S|'t|'T|'re|'rE|'Re|'RE|'ve|'vE|'Ve|'VE|'m|'M|'ll|'lL|'Ll|'LL|'d|'D)?"
+#define S_WS                                                                                       \
+    "\\t\\n\\x0B\\f\\r\\x20\\x85\\xA0\\x{1680}\\x{2000}-\\x{200A}"                                 \
+    "\\x{2028}\\x{2029}\\x{202F}\\x{205F}\\x{3000}"
 static const char s_pattern[] =
     "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+" //
     S_CONTRACTIONS
     "|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*" //
-    S_CONTRACTIONS "|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+    S_CONTRACTIONS "|\\p{N}{1,3}| ?[^" S_WS "\\p{L}\\p{N}]+[\\r\\n/]*|[" S_WS "]*[\\r\\n]+|[" S_WS
+    "]+(?![^" S_WS "])|[" S_WS "]+";
 
 #define S_NONE       UINT32_MAX
 #define S_SLOTS_BITS 19 // 512 Ki slots for 200 Ki ranks: short probes, 4 MB

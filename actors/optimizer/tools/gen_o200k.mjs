@@ -118,6 +118,7 @@ const E = [
     ["special_text", "<|endoftext|> and <|endofprompt|> are plain text here"],
     ["marks", "\u0301\u0301abc \u0300 x\u20dd"],
     ["control", "a\u0000b\u0001c\u007f\u0085d\u00a0e\u2028f\u3000g"],
+    ["unicode_space", "a\u180e b\u180e\u180e  c\ufeff d \u2000\u2001x\u200b\u202f\u205f y\u1680z \u180e  \u0085\u0085w"],
     ["markdown", "# Title\n\n- item **bold** _it_\n- `code`\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n> quote\n"],
 ];
 const vec = [];
