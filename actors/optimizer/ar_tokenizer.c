@@ -26,7 +26,13 @@ static const char s_pattern[] =
     S_CONTRACTIONS "|\\p{N}{1,3}| ?[^" S_WS "\\p{L}\\p{N}]+[\\r\\n/]*|[" S_WS "]*[\\r\\n]+|[" S_WS
     "]+(?![^" S_WS "])|[" S_WS "]+";
 
-#define S_NONE       UINT32_MAX
+#define S_NONE UINT32_MAX
+//  A hash slot holds everything a lookup needs, so it costs one cache miss plus the bytes:
+//  rank + 1 (18 bits), blob offset (21), length (8) and 17 more bits of the hash as a tag.
+#define S_SLOT(rank, off, len, h)                                                                  \
+    (((uint64_t)(rank) + 1) | (uint64_t)(off) << 18 | (uint64_t)(len) << 39 | ((h) >> 47) << 47)
+_Static_assert(AR_O200K_NRANKS < (1 << 18) && AR_O200K_BLOBLEN < (1 << 21) && AR_O200K_MAXLEN < 256,
+               "o200k table no longer fits the packed hash slot");
 #define S_SLOTS_BITS 19 // 512 Ki slots for 200 Ki ranks: short probes, 4 MB
 //  Pieces up to this length merge with tiktoken's simple rescan loop (fast for short pieces);
 //  longer ones use a heap so a 1 MB run of letters costs O(n log n), not O(n^2).
@@ -35,7 +41,8 @@ static const char s_pattern[] =
 struct _ar_tokenizer_t {
     uint32_t *off;   // rank -> offset of its bytes in s_o200k_blob
     uint8_t *len;    // rank -> byte length (0: unused rank)
-    uint64_t *slots; // open addressing: hash high half << 32 | rank + 1; 0 empty
+    uint64_t *slots; // open addressing, S_SLOT packed; 0 empty
+    uint32_t *pairs; // rank of each 2-byte token by its bytes (64 Ki), S_NONE if none
     uint32_t mask;
     pcre2_code *re;
     bool jit;
@@ -55,10 +62,19 @@ static inline void s_emit (s_sink_t *sink, uint32_t rank)
     sink->n++;
 }
 
+static inline uint32_t s_load32 (const uint8_t *p)
+{
+    uint32_t w;
+    memcpy (&w, p, 4);
+    return w;
+}
+
+//  A short-input hash with fixed-size loads only (no memcpy of a variable length): the tail is
+//  covered by two overlapping 4-byte words, or by first/middle/last byte below 4.
 static inline uint64_t s_hash (const uint8_t *p, size_t n)
 {
     uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
-    while (n >= 8) {
+    while (n > 8) {
         uint64_t w;
         memcpy (&w, p, 8);
         h = (h ^ w) * 0xff51afd7ed558ccdull;
@@ -66,8 +82,13 @@ static inline uint64_t s_hash (const uint8_t *p, size_t n)
         p += 8;
         n -= 8;
     }
-    uint64_t w = 0;
-    memcpy (&w, p, n);
+    uint64_t w;
+    if (n >= 4)
+        w = (uint64_t)s_load32 (p) << 32 | s_load32 (p + n - 4);
+    else if (n > 0)
+        w = (uint64_t)p[0] << 16 | (uint64_t)p[n / 2] << 8 | p[n - 1];
+    else
+        w = 0;
     h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
     return h ^ (h >> 29);
 }
@@ -75,18 +96,20 @@ static inline uint64_t s_hash (const uint8_t *p, size_t n)
 //  Rank of the token whose bytes are p[0..n), or S_NONE.
 static inline uint32_t s_rank (const ar_tokenizer_t *self, const uint8_t *p, size_t n)
 {
+    if (n == 2) // every merge loop starts with n - 1 of these
+        return self->pairs[p[0] << 8 | p[1]];
     if (n > AR_O200K_MAXLEN)
         return S_NONE;
     const uint8_t *blob = (const uint8_t *)s_o200k_blob;
     uint64_t h = s_hash (p, n);
-    //  The slot keeps the hash's high half, so a miss rarely touches the rank arrays.
+    uint64_t want = (uint64_t)n << 39 | (h >> 47) << 47; // length and tag must match
     for (uint32_t i = (uint32_t)h & self->mask;; i = (i + 1) & self->mask) {
         uint64_t slot = self->slots[i];
         if (slot == 0)
             return S_NONE;
-        uint32_t r = (uint32_t)slot - 1;
-        if (slot >> 32 == h >> 32 && self->len[r] == n && memcmp (blob + self->off[r], p, n) == 0)
-            return r;
+        if ((slot & ~((1ull << 39) - 1)) == want &&
+            memcmp (blob + (slot >> 18 & ((1u << 21) - 1)), p, n) == 0)
+            return (uint32_t)(slot & ((1u << 18) - 1)) - 1;
     }
 }
 
@@ -136,14 +159,15 @@ static void s_merge_short (const ar_tokenizer_t *self, const uint8_t *p, size_t 
 }
 
 //  Heap of candidate merges, each the part starting at pos with its next part, keyed
-//  rank << 32 | pos: the smallest key is exactly "lowest rank, leftmost first".
+//  rank << 32 | pos: the smallest key is exactly "lowest rank, leftmost first". Four children
+//  per node: half the depth of a binary heap, and siblings share a cache line.
 static void s_heap_push (uint64_t *heap, size_t *size, uint32_t rank, uint32_t pos)
 {
     uint64_t key = (uint64_t)rank << 32 | pos;
     size_t i = (*size)++;
-    while (i > 0 && key < heap[(i - 1) / 2]) {
-        heap[i] = heap[(i - 1) / 2];
-        i = (i - 1) / 2;
+    while (i > 0 && key < heap[(i - 1) / 4]) {
+        heap[i] = heap[(i - 1) / 4];
+        i = (i - 1) / 4;
     }
     heap[i] = key;
 }
@@ -153,15 +177,17 @@ static uint64_t s_heap_pop (uint64_t *heap, size_t *size)
     uint64_t top = heap[0], last = heap[--*size];
     size_t i = 0, n = *size;
     for (;;) {
-        size_t c = 2 * i + 1;
+        size_t c = 4 * i + 1, end = c + 4 < n ? c + 4 : n;
         if (c >= n)
             break;
-        if (c + 1 < n && heap[c + 1] < heap[c])
-            c++;
-        if (heap[c] >= last)
+        size_t m = c;
+        for (size_t k = c + 1; k < end; k++)
+            if (heap[k] < heap[m])
+                m = k;
+        if (heap[m] >= last)
             break;
-        heap[i] = heap[c];
-        i = c;
+        heap[i] = heap[m];
+        i = m;
     }
     if (n > 0)
         heap[i] = last;
@@ -255,6 +281,8 @@ static void s_encode (ar_tokenizer_t *self, const char *text, size_t len, s_sink
     while (md && pos < len) {
         int rc = self->jit ? pcre2_jit_match (self->re, s, len, pos, 0, md, NULL)
                            : pcre2_match (self->re, s, len, pos, 0, md, NULL);
+        if (rc < 0 && rc != PCRE2_ERROR_NOMATCH && self->jit) // e.g. JIT stack: interpreter
+            rc = pcre2_match (self->re, s, len, pos, 0, md, NULL);
         size_t ms = len, me = len;
         if (rc >= 0) { // 0: matched, ovector only has room for the whole match
             PCRE2_SIZE *ov = pcre2_get_ovector_pointer (md);
@@ -290,8 +318,11 @@ ar_tokenizer_t *ar_tokenizer_new (void)
     self->off = malloc (AR_O200K_NRANKS * sizeof *self->off);
     self->len = malloc (AR_O200K_NRANKS);
     self->slots = calloc ((size_t)self->mask + 1, sizeof *self->slots);
-    if (!self->off || !self->len || !self->slots)
+    self->pairs = malloc (65536 * sizeof *self->pairs);
+    if (!self->off || !self->len || !self->slots || !self->pairs)
         goto fail;
+    for (size_t i = 0; i < 65536; i++)
+        self->pairs[i] = S_NONE;
     const uint8_t *blob = (const uint8_t *)s_o200k_blob;
     size_t at = 0;
     for (uint32_t r = 0; r < AR_O200K_NRANKS; r++) {
@@ -302,11 +333,13 @@ ar_tokenizer_t *ar_tokenizer_new (void)
         at += 1 + blob[at];
         if (self->len[r] == 0)
             continue;
+        if (self->len[r] == 2)
+            self->pairs[blob[self->off[r]] << 8 | blob[self->off[r] + 1]] = r;
         uint64_t h = s_hash (blob + self->off[r], self->len[r]);
         uint32_t i = (uint32_t)h & self->mask;
         while (self->slots[i])
             i = (i + 1) & self->mask;
-        self->slots[i] = (h >> 32) << 32 | (r + 1);
+        self->slots[i] = S_SLOT (r, self->off[r], self->len[r], h);
     }
     int err;
     PCRE2_SIZE erroff;
@@ -331,6 +364,7 @@ void ar_tokenizer_destroy (ar_tokenizer_t **self_p)
     free (self->off);
     free (self->len);
     free (self->slots);
+    free (self->pairs);
     free (self);
     *self_p = NULL;
 }
