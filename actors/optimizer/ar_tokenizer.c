@@ -3,6 +3,7 @@
 #include "ar_tokenizer.h"
 #include <assert.h>
 #include <pcre2.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -455,6 +456,20 @@ static char *s_corpus (bool skip_long, int reps, size_t *len)
     return text;
 }
 
+typedef struct {
+    ar_tokenizer_t *tok;
+    const char *text;
+    size_t len, count;
+} s_thread_arg_t;
+
+static void *s_count_thread (void *arg)
+{
+    s_thread_arg_t *a = arg;
+    for (int i = 0; i < 5; i++)
+        a->count = ar_tokenizer_count (a->tok, a->text, a->len);
+    return NULL;
+}
+
 static double s_now (void)
 {
     struct timespec ts;
@@ -554,6 +569,18 @@ void ar_tokenizer_test (bool verbose)
     s_roundtrip (tok, huge, big - big % 3);
     th = s_now () - th;
     free (huge);
+
+    //  One tokenizer shared by threads: read-only after new, so every thread gets the same.
+    pthread_t th_ids[4];
+    s_thread_arg_t th_args[4];
+    for (int i = 0; i < 4; i++) {
+        th_args[i] = (s_thread_arg_t){tok, speed, slen, 0};
+        assert (pthread_create (&th_ids[i], NULL, s_count_thread, &th_args[i]) == 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        assert (pthread_join (th_ids[i], NULL) == 0);
+        assert (th_args[i].count == AR_GOLDEN_SPEED_COUNT);
+    }
 
     //  Speed, counting only as the optimizer uses it: ~100 KB of ordinary mixed text, and
     //  the corpus with the long runs.

@@ -5,6 +5,9 @@
     by rank exactly as tiktoken's encode_ordinary: special-token text counts as plain text.
     Bytes that are not valid UTF-8 are never dropped: each run of them is one byte-level piece.
     After ar_tokenizer_new, a tokenizer is read-only and may be shared by threads.
+    Known gap: PCRE2 10.42 (Debian 12) knows Unicode 14, so a character assigned later (e.g.
+    CJK Extension H) is not a letter to it and the text around it may split differently from
+    tiktoken, by a token or so each time. Everything up to Unicode 14 matches tiktoken.
 */
 #ifndef AR_TOKENIZER_H
 #define AR_TOKENIZER_H
