@@ -68,42 +68,47 @@ static const ar_param_spec_t s_param_tuning_params[] = {
 
 #define S_PARAMS(a) a, sizeof (a) / sizeof (a[0])
 
+//  The built strategies, one file each (strategy_<kind>.c).
+extern const ar_strategy_t ar_strategy_window_budget;
+extern const ar_strategy_t ar_strategy_tool_pruning;
+extern const ar_strategy_t ar_strategy_param_tuning;
+
 //  The registry. Row order is the Configure page's order (the default pipeline's order).
 static const ar_strategy_info_t s_strategies[] = {
     {"semantic_cache", "Short-circuit near-duplicate requests from cache.", false, false,
-     S_PARAMS (s_semantic_cache_params)},
+     S_PARAMS (s_semantic_cache_params), NULL},
     {"vision_ocr",
      "Swap a pasted text-only screenshot for its OCR'd text (local Tesseract, "
      "confidence-gated). Reversible via POST /v1/retrieve.",
-     false, false, S_PARAMS (s_vision_ocr_params)},
+     false, false, S_PARAMS (s_vision_ocr_params), NULL},
     {"prompt_compression", "Shorten / restructure the prompt and system message.", true, false,
-     S_PARAMS (s_prompt_compression_params)},
+     S_PARAMS (s_prompt_compression_params), NULL},
     {"context_compression",
      "Shrink bulky tool/function output the agent reads back (minify JSON, collapse "
      "whitespace, cap oversized blobs). Reversible via POST /v1/retrieve.",
-     true, false, S_PARAMS (s_context_compression_params)},
+     true, false, S_PARAMS (s_context_compression_params), NULL},
     {"code_skeleton",
      "Outline a source file the agent read back to its signatures/structure, eliding "
      "statement bodies. Reversible via POST /v1/retrieve.",
-     true, false, S_PARAMS (s_code_skeleton_params)},
+     true, false, S_PARAMS (s_code_skeleton_params), NULL},
     {"code_graph",
      "Graph-aware multi-file skeletonization: keep the bodies of the symbols the live question "
      "touches (plus their graph neighbors), elide the rest. Enable this or code_skeleton, not "
      "both. Reversible via POST /v1/retrieve.",
-     false, false, S_PARAMS (s_code_graph_params)},
+     false, false, S_PARAMS (s_code_graph_params), NULL},
     {"relevance_filter",
      "Keep only the lines of a large tool output relevant to the live question (BM25, "
      "lexical). Reversible via POST /v1/retrieve.",
-     false, false, S_PARAMS (s_relevance_filter_params)},
+     false, false, S_PARAMS (s_relevance_filter_params), NULL},
     {"window_budget",
      "Fit the conversation into a context-window token budget by cropping the oldest middle "
      "messages, pinning the system prompt and most recent turns. Reversible via POST "
      "/v1/retrieve.",
-     true, true, S_PARAMS (s_window_budget_params)},
+     true, true, S_PARAMS (s_window_budget_params), &ar_strategy_window_budget},
     {"tool_pruning", "Drop tools unlikely to be invoked for this request.", true, true,
-     S_PARAMS (s_tool_pruning_params)},
+     S_PARAMS (s_tool_pruning_params), &ar_strategy_tool_pruning},
     {"param_tuning", "Clamp generation params (e.g. max_tokens, temperature).", true, true,
-     S_PARAMS (s_param_tuning_params)},
+     S_PARAMS (s_param_tuning_params), &ar_strategy_param_tuning},
 };
 
 #define S_COUNT (sizeof (s_strategies) / sizeof (s_strategies[0]))

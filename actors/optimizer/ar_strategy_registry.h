@@ -10,6 +10,7 @@
 #ifndef AR_STRATEGY_REGISTRY_H
 #define AR_STRATEGY_REGISTRY_H
 
+#include "ar_strategy.h"
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -39,6 +40,7 @@ typedef struct {
     bool available; // built: the runner can execute it
     const ar_param_spec_t *params;
     size_t param_count;
+    const ar_strategy_t *strategy; // the implementation when available, else NULL
 } ar_strategy_info_t;
 
 //  Number of kinds, and the kind at index (NULL past the end). Index order is the Configure
