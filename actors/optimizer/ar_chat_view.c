@@ -216,10 +216,62 @@ typedef struct {
     int64_t tokens;
 } s_count_t;
 
+//  Token counts are memoized per thread by a 64-bit hash of the text: the pipeline counts the
+//  same request several times (before, after each strategy, inside window_budget) and agent
+//  loops resend the same history every turn, and hashing is ~100x cheaper than BPE. A piece is
+//  only ever looked up with its length and full hash, so a wrong count needs a 64-bit
+//  collision. Short pieces are cheaper to count than to look up.
+#define S_MEMO_BITS 13 // 8192 entries, 128 KB per thread
+#define S_MEMO_MIN  64 // bytes
+
+typedef struct {
+    uint64_t hash;
+    uint32_t len, tokens;
+} s_memo_t;
+
+static _Thread_local s_memo_t s_memo[1u << S_MEMO_BITS];
+
+static uint64_t s_rotl (uint64_t x, int r)
+{
+    return (x << r) | (x >> (64 - r));
+}
+
+//  MurmurHash3's 64-bit mixing over 8-byte words, then its finalizer.
+static uint64_t s_hash (const char *text, size_t len)
+{
+    const uint64_t c1 = 0x87c37b91114253d5ull, c2 = 0x4cf5ad432745937full;
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ len;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy (&w, text + i, 8);
+        w = s_rotl (w * c1, 31) * c2;
+        h = s_rotl (h ^ w, 27) * 5 + 0x52dce729;
+    }
+    uint64_t w = 0;
+    memcpy (&w, text + i, len - i);
+    h ^= s_rotl (w * c1, 31) * c2;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 33);
+}
+
 static void s_count_piece (const char *text, size_t len, void *arg)
 {
     s_count_t *count = (s_count_t *)arg;
-    count->tokens += (int64_t)ar_tokenizer_count (count->tokenizer, text, len);
+    if (len < S_MEMO_MIN || len > UINT32_MAX) {
+        count->tokens += (int64_t)ar_tokenizer_count (count->tokenizer, text, len);
+        return;
+    }
+    uint64_t hash = s_hash (text, len);
+    s_memo_t *memo = &s_memo[hash >> (64 - S_MEMO_BITS)];
+    if (memo->hash != hash || memo->len != len) {
+        size_t tokens = ar_tokenizer_count (count->tokenizer, text, len);
+        *memo = (s_memo_t){hash, (uint32_t)len, (uint32_t)tokens};
+    }
+    count->tokens += memo->tokens;
 }
 
 int64_t ar_chat_view_message_tokens (ar_shape_t shape, const json_t *message,
@@ -568,6 +620,21 @@ void ar_chat_view_test (bool verbose)
         }
         json_decref (w);
     }
+    //  The memo: repeated and altered long pieces count exactly as the tokenizer does.
+    char text[600];
+    for (size_t i = 0; i < sizeof text - 1; i++)
+        text[i] = "ab c1\n"[i % 6];
+    text[sizeof text - 1] = 0;
+    for (int round = 0; round < 3; round++) {
+        json_t *msg = json_pack ("{s:s, s:s}", "role", "user", "content", text);
+        int64_t direct = (int64_t)ar_tokenizer_count (tok, text, strlen (text));
+        assert (ar_chat_view_message_tokens (AR_SHAPE_OPENAI_CHAT, msg, tok) == direct);
+        assert (ar_chat_view_message_tokens (AR_SHAPE_OPENAI_CHAT, msg, tok) == direct);
+        json_decref (msg);
+        text[100 + round] = ' '; // same length, other text
+    }
+    assert (s_hash ("abcdefgh", 8) != s_hash ("abcdefgi", 8));
+    assert (s_hash ("abc", 3) != s_hash ("abc\0", 4));
     if (verbose)
         printf ("ar_chat_view: ok\n");
     ar_tokenizer_destroy (&tok);

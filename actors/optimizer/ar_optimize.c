@@ -802,15 +802,12 @@ static void s_timing (ar_tokenizer_t *tok, size_t size, int rounds, bool verbose
     s_stash_t stash = {NULL, 0, 0, NULL};
     ar_stash_sink_t sink = {&stash, s_stash_test_put};
     int64_t *times = calloc ((size_t)rounds, sizeof (int64_t));
-    int64_t copy_us = 0, count_us = 0, tokens = 0;
+    int64_t copy_us = 0, count_us = 0, cold_us = 0, tokens = 0;
     assert (times);
     for (int r = 0; r < rounds; r++) {
         int64_t t0 = ar_mono_us ();
         json_t *work = json_deep_copy (request);
         copy_us += ar_mono_us () - t0;
-        t0 = ar_mono_us ();
-        tokens = ar_chat_view_count_tokens (AR_SHAPE_OPENAI_CHAT, work, tok);
-        count_us += ar_mono_us () - t0;
         ar_strategy_ctx_t ctx = {.shape = AR_SHAPE_OPENAI_CHAT,
                                  .request = work,
                                  .tokenizer = tok,
@@ -819,7 +816,13 @@ static void s_timing (ar_tokenizer_t *tok, size_t size, int rounds, bool verbose
         ar_optimize_report_t report;
         assert (ar_optimize_run_steps (steps, 3, &ctx, &report) == 0);
         times[r] = report.micros;
+        t0 = ar_mono_us ();
+        tokens = report.tokens_before;
+        count_us += ar_chat_view_count_tokens (AR_SHAPE_OPENAI_CHAT, work, tok) >= 0
+                        ? ar_mono_us () - t0
+                        : 0;
         if (r == 0) {
+            cold_us = report.micros; // this text was never counted before: nothing memoized
             s_check (AR_SHAPE_OPENAI_CHAT, request, work, &report, &stash, tok);
             if (verbose)
                 for (size_t s = 0; s < report.step_count; s++)
@@ -829,13 +832,17 @@ static void s_timing (ar_tokenizer_t *tok, size_t size, int rounds, bool verbose
         json_decref (work);
         s_stash_reset (&stash);
     }
-    qsort (times, (size_t)rounds, sizeof (int64_t), s_cmp_i64);
+    //  Rounds after the first see the text again, as an agent loop resends its history.
+    int64_t *warm = rounds > 1 ? times + 1 : times;
+    size_t nwarm = rounds > 1 ? (size_t)rounds - 1 : 1;
+    qsort (warm, nwarm, sizeof (int64_t), s_cmp_i64);
     if (verbose)
-        printf ("ar_optimize: pipeline on %zu KB (%lld tokens, %zu messages): p50 %.2f ms, p99 "
-                "%.2f ms, %.1f Mtokens/s; deep copy %.2f ms, one full count %.2f ms\n",
+        printf ("ar_optimize: pipeline on %zu KB (%lld tokens, %zu messages): cold %.2f ms; "
+                "resent p50 %.2f ms, p99 %.2f ms, %.1f Mtokens/s; deep copy %.2f ms, memoized "
+                "full count %.2f ms\n",
                 bytes / 1024, (long long)tokens, json_array_size (ar_chat_view_messages (request)),
-                times[rounds / 2] / 1000.0, times[(rounds * 99) / 100] / 1000.0,
-                (double)tokens / (double)(times[rounds / 2] ? times[rounds / 2] : 1),
+                cold_us / 1000.0, warm[nwarm / 2] / 1000.0, warm[(nwarm * 99) / 100] / 1000.0,
+                (double)tokens / (double)(warm[nwarm / 2] ? warm[nwarm / 2] : 1),
                 (double)copy_us / rounds / 1000.0, (double)count_us / rounds / 1000.0);
     free (times);
     free (stash.content);

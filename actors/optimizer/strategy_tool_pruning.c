@@ -202,8 +202,10 @@ static int s_apply (ar_strategy_ctx_t *ctx, const json_t *params, ar_strategy_re
         if ((i & 255) == 0 && ar_mono_now () > ctx->deadline)
             goto done;
     }
-    if (called.count == called.max)
-        goto done; // cannot be sure which tools were called: keep them all
+    if (called.count == called.max) {
+        rc = 0; // cannot be sure which tools were called: keep them all
+        goto done;
+    }
     const char *choice = ar_chat_view_tool_choice_name (shape, ctx->request);
 
     //  Rank the unprotected tools; keep the best `keep` of them.
