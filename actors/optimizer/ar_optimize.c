@@ -1093,6 +1093,13 @@ void ar_optimize_test (bool verbose)
     assert (counters.applied[ar_strategy_registry_index ("param_tuning")] == 3);
     assert (counters.failed[ar_strategy_registry_index ("param_tuning")] == 0);
 
+    //  The registry points exactly the available kinds at their implementation.
+    for (size_t k = 0; k < ar_strategy_registry_count (); k++) {
+        const ar_strategy_info_t *info = ar_strategy_registry_at (k);
+        assert (info->available == (info->strategy != NULL));
+        assert (!info->strategy || strcmp (info->strategy->kind, info->kind) == 0);
+    }
+
     //  The configured pipeline: the baked-in default, unavailable kinds reported as such.
     ar_optimizer_config_t *config = ar_optimizer_config_default ();
     assert (config);

@@ -10,7 +10,8 @@
     says it changed the request; a step that says it did not is trusted and not recounted.
 
     Stash ids a strategy produced are recorded in the report, and forgotten when its work is
-    undone (the orphan entries simply expire).
+    undone or it reports no change (the orphan entries simply expire), so the report's ids are
+    exactly those the request refers to (window_budget markers, tool_pruning's note).
 */
 #ifndef AR_OPTIMIZE_H
 #define AR_OPTIMIZE_H

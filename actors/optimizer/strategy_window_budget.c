@@ -30,7 +30,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define S_MARKER_TOKENS 32 // what one marker costs, for planning (the exact count decides)
+//  What one marker costs, for planning: the text is ~12 tokens and a random 32-hex-digit id up
+//  to ~26. The exact count decides whether the result is kept; a plan that underestimates
+//  would leave the result a few tokens over budget.
+#define S_MARKER_TOKENS 40
 
 typedef struct {
     size_t start, end; // messages [start, end)
@@ -227,6 +230,8 @@ static int s_apply (ar_strategy_ctx_t *ctx, const json_t *params, ar_strategy_re
         free (text);
         if (put != 0 || s_add_marker (ctx, out, elided, id, &after) != 0)
             goto done;
+        if (ar_mono_now () > ctx->deadline)
+            goto done; // a slow stash: give up before the request is touched
         cropped += elided;
         runs++;
         u = v;
