@@ -88,12 +88,6 @@ static int s_exec (ar_stash_t *self, const char *sql, const char *what)
     return -1;
 }
 
-static void s_rollback (ar_stash_t *self)
-{
-    if (!sqlite3_get_autocommit (self->db))
-        sqlite3_exec (self->db, "ROLLBACK", NULL, NULL, NULL);
-}
-
 //  An id is exactly 32 lower-case hex digits: one spelling per row.
 static bool s_valid_id (const char *id)
 {
@@ -121,74 +115,13 @@ static void s_aad (uint8_t *aad, const char *id, int64_t expires_ms)
 //  once one has switched, the mode is persistent and the others just see it.
 static int s_wal (ar_stash_t *self)
 {
-    int rc = SQLITE_BUSY;
-    for (int waited = 0; waited <= S_BUSY_MIGRATE_MS; waited += 10) {
-        rc = sqlite3_exec (self->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
-        if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED)
-            break;
-        usleep (10 * 1000);
-    }
-    if (rc == SQLITE_OK)
-        return 0;
-    s_set_error (self, "journal_mode");
-    return -1;
-}
-
-//  --------------------------------------------------------------------------
-//  Migrations (schemas/migrations/README.md)
-
-//  Apply one migration unless schema_migrations has its version. BEGIN IMMEDIATE takes the
-//  write lock first, so two replicas starting together cannot both apply it.
-static int s_migrate_one (ar_stash_t *self, const ar_stash_migration_t *migration)
-{
-    if (s_exec (self, "BEGIN IMMEDIATE", "migrate"))
-        return -1;
-    sqlite3_stmt *stmt = NULL;
-    bool applied = false;
-    int rc = sqlite3_prepare_v2 (self->db, "SELECT 1 FROM schema_migrations WHERE version = ?", -1,
-                                 &stmt, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_bind_int (stmt, 1, migration->version);
-        rc = sqlite3_step (stmt);
-        applied = rc == SQLITE_ROW;
-        rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
-    }
-    sqlite3_finalize (stmt);
-    stmt = NULL;
-    if (rc == SQLITE_OK && !applied)
-        rc = sqlite3_exec (self->db, migration->sql, NULL, NULL, NULL);
-    if (rc == SQLITE_OK && !applied) {
-        rc = sqlite3_prepare_v2 (self->db,
-                                 "INSERT INTO schema_migrations (version, name, applied_ms)"
-                                 " VALUES (?, ?, ?)",
-                                 -1, &stmt, NULL);
-        if (rc == SQLITE_OK) {
-            sqlite3_bind_int (stmt, 1, migration->version);
-            sqlite3_bind_text (stmt, 2, migration->name, -1, SQLITE_STATIC);
-            sqlite3_bind_int64 (stmt, 3, s_wall_ms (NULL));
-            rc = sqlite3_step (stmt) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
-        }
-        sqlite3_finalize (stmt);
-    }
-    if (rc == SQLITE_OK && sqlite3_exec (self->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
-        return 0;
-    s_set_error (self, migration->name);
-    s_rollback (self);
-    return -1;
+    return ar_sqlite_wal (self->db, S_BUSY_MIGRATE_MS, self->error, sizeof self->error);
 }
 
 static int s_migrate (ar_stash_t *self)
 {
-    //  The one table every runner agrees on, spelled as the spend store spells it.
-    if (s_exec (self,
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms BIGINT NOT NULL)",
-                "schema_migrations"))
-        return -1;
-    for (size_t i = 0; i < sizeof s_migrations / sizeof s_migrations[0]; i++)
-        if (s_migrate_one (self, &s_migrations[i]))
-            return -1;
-    return 0;
+    return ar_sqlite_migrate (self->db, s_migrations, sizeof s_migrations / sizeof s_migrations[0],
+                              self->error, sizeof self->error);
 }
 
 //  --------------------------------------------------------------------------

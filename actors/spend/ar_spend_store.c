@@ -263,60 +263,10 @@ static int s_exec (ar_spend_store_t *self, const char *sql, const char *what)
     return -1;
 }
 
-//  Apply one migration unless schema_migrations has its version. BEGIN IMMEDIATE takes the
-//  write lock first, so two replicas starting together cannot both apply it.
-static int s_migrate_one (ar_spend_store_t *self, const ar_spend_migration_t *migration)
-{
-    if (s_exec (self, "BEGIN IMMEDIATE", "migrate"))
-        return -1;
-    sqlite3_stmt *stmt = NULL;
-    bool applied = false;
-    int rc = sqlite3_prepare_v2 (self->db, "SELECT 1 FROM schema_migrations WHERE version = ?", -1,
-                                 &stmt, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_bind_int (stmt, 1, migration->version);
-        rc = sqlite3_step (stmt);
-        applied = rc == SQLITE_ROW;
-        rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
-    }
-    sqlite3_finalize (stmt);
-    stmt = NULL;
-    if (rc == SQLITE_OK && !applied)
-        rc = sqlite3_exec (self->db, migration->sql, NULL, NULL, NULL);
-    if (rc == SQLITE_OK && !applied) {
-        rc = sqlite3_prepare_v2 (self->db,
-                                 "INSERT INTO schema_migrations (version, name, applied_ms)"
-                                 " VALUES (?, ?, ?)",
-                                 -1, &stmt, NULL);
-        if (rc == SQLITE_OK) {
-            struct timespec now;
-            clock_gettime (CLOCK_REALTIME, &now);
-            sqlite3_bind_int (stmt, 1, migration->version);
-            sqlite3_bind_text (stmt, 2, migration->name, -1, SQLITE_STATIC);
-            sqlite3_bind_int64 (stmt, 3, (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000);
-            rc = sqlite3_step (stmt) == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
-        }
-        sqlite3_finalize (stmt);
-    }
-    if (rc == SQLITE_OK && sqlite3_exec (self->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
-        return 0;
-    s_set_error (self, migration->name);
-    s_rollback (self);
-    return -1;
-}
-
 static int s_migrate (ar_spend_store_t *self)
 {
-    //  The one table every runner agrees on (schemas/migrations/README.md).
-    if (s_exec (self,
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_ms BIGINT NOT NULL)",
-                "schema_migrations"))
-        return -1;
-    for (size_t i = 0; i < sizeof s_migrations / sizeof s_migrations[0]; i++)
-        if (s_migrate_one (self, &s_migrations[i]))
-            return -1;
-    return 0;
+    return ar_sqlite_migrate (self->db, s_migrations, sizeof s_migrations / sizeof s_migrations[0],
+                              self->error, sizeof self->error);
 }
 
 //  --------------------------------------------------------------------------
@@ -348,7 +298,7 @@ ar_spend_store_t *ar_spend_store_new (const char *path, const char **error)
     sqlite3_busy_timeout (self->db, S_BUSY_MIGRATE_MS);
     //  WAL: readers (the console, sqlite3 in tests) never block the writer; NORMAL: a commit
     //  survives a crash of this process, and only a power loss can take the last few.
-    if (s_exec (self, "PRAGMA journal_mode=WAL", "journal_mode") ||
+    if (ar_sqlite_wal (self->db, S_BUSY_MIGRATE_MS, self->error, sizeof self->error) ||
         s_exec (self, "PRAGMA synchronous=NORMAL", "synchronous") || s_migrate (self) ||
         sqlite3_prepare_v3 (self->db,
                             "INSERT INTO spend (request_id, ts_ms, user_id, team, session_id,"
