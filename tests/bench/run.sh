@@ -380,6 +380,17 @@ if [[ -x "$BUILD/tests/bench/ar_bench_hop" ]]; then
     ANYRAY_DATA_DIR="$DATA" timeout 60 "$BUILD/tests/bench/ar_bench_hop" 3000 || true
 fi
 
+# 2b. The optimizer pipeline in process (parse, the baked-in default pipeline, dump) on one
+# pinned core, 1 KB / 100 KB / 1 MB requests; the stack is idle meanwhile. Its target line is
+# printed with the others at the end.
+PIPELINE_TARGET=""
+if [[ -x "$BUILD/tests/bench/ar_bench_pipeline" ]]; then
+    say "optimizer pipeline in process: 1 KB, 100 KB and 1 MB requests"
+    pipe_out="$(timeout 300 "$BUILD/tests/bench/ar_bench_pipeline" || true)"
+    grep -v '^target ' <<<"$pipe_out" || true
+    PIPELINE_TARGET="$(grep '^target ' <<<"$pipe_out" || true)"
+fi
+
 # 2 + 3. One connection, sequential, keep-alive: round-trip latency (non-streamed 1 KB) and
 # time to the first streamed body byte. The client alternates direct and anyray request by
 # request so both see the same moments of a noisy machine.
@@ -548,3 +559,4 @@ check added_ttfb_p50_ms "$ADDED_TTFB" "<" 1
 check streams_errors "${STREAMS_ERR:-na}" "=" 0
 check streams_ok "${STREAMS_OK:-na}" "=" "$STREAMS"
 check stack_rss_mb_at_64_conns "$STACK_RSS_MB" "<" 60
+if [[ -n "$PIPELINE_TARGET" ]]; then echo "$PIPELINE_TARGET"; fi
