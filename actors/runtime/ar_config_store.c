@@ -646,14 +646,9 @@ void ar_config_store_test (bool verbose)
     snprintf (path, sizeof path, "%s/anyray.db", dir);
 
     //  The embedded migration is exactly the checked-in file.
-    char file[512];
-    snprintf (file, sizeof file, "%s/0003_config_audit.sql", AR_CONFIG_STORE_MIGRATIONS_DIR);
-    char *sql = s_read_file (file);
-    assert (sql);
     assert (sizeof s_migrations / sizeof s_migrations[0] == 1);
     assert (s_migrations[0].version == 3);
-    assert (s_streq (s_migrations[0].sql, sql));
-    free (sql);
+    assert (ar_sqlite_migrations_match (s_migrations, 1, AR_CONFIG_STORE_MIGRATIONS_DIR) == 0);
 
     assert (ar_config_store_new (NULL) == NULL);
     ar_config_store_t *store = ar_config_store_new (path);

@@ -90,6 +90,26 @@ int ar_sqlite_migrate (sqlite3 *db, const ar_migration_t *migrations, size_t cou
     return 0;
 }
 
+int ar_sqlite_migrations_match (const ar_migration_t *migrations, size_t count, const char *dir)
+{
+    for (size_t i = 0; i < count; i++) {
+        char path[4096];
+        snprintf (path, sizeof path, "%s/%s.sql", dir, migrations[i].name);
+        FILE *file = fopen (path, "rb");
+        if (!file)
+            continue;
+        size_t want = strlen (migrations[i].sql);
+        char *text = malloc (want + 2);
+        size_t got = text ? fread (text, 1, want + 1, file) : 0;
+        fclose (file);
+        bool same = text && got == want && memcmp (text, migrations[i].sql, want) == 0;
+        free (text);
+        if (!same)
+            return -1;
+    }
+    return 0;
+}
+
 static int s_count (sqlite3 *db, const char *sql)
 {
     sqlite3_stmt *stmt = NULL;
@@ -131,6 +151,19 @@ void ar_sqlite_test (bool verbose)
     assert (strstr (error, "0003_bad"));
     assert (s_count (db, "SELECT count(*) FROM sqlite_master WHERE name = 'c'") == 0);
     assert (s_count (db, "SELECT count(*) FROM schema_migrations") == 2);
+
+    //  The file check sees a difference, and accepts an equal or absent file.
+    char sql_path[160];
+    snprintf (sql_path, sizeof sql_path, "%s/0001_a.sql", dir);
+    FILE *sql_file = fopen (sql_path, "w");
+    fputs ("CREATE TABLE a (x INTEGER)", sql_file);
+    fclose (sql_file);
+    assert (ar_sqlite_migrations_match (both, 2, dir) == 0); // 0002_b.sql absent
+    const ar_migration_t changed[] = {{1, "0001_a", "CREATE TABLE a (y INTEGER)"}};
+    assert (ar_sqlite_migrations_match (changed, 1, dir) == -1);
+    const ar_migration_t longer[] = {{1, "0001_a", "CREATE TABLE a (x INTEGER);"}};
+    assert (ar_sqlite_migrations_match (longer, 1, dir) == -1);
+    unlink (sql_path);
 
     sqlite3_close (other);
     sqlite3_close (db);

@@ -26,6 +26,10 @@ int ar_sqlite_wal (sqlite3 *db, int wait_ms, char *error, size_t error_size);
 int ar_sqlite_migrate (sqlite3 *db, const ar_migration_t *migrations, size_t count, char *error,
                        size_t error_size);
 
+//  For self-tests: 0 when every embedded migration equals dir/<name>.sql byte for byte (a file
+//  that is absent counts as equal: the source tree may be gone where a binary runs), else -1.
+int ar_sqlite_migrations_match (const ar_migration_t *migrations, size_t count, const char *dir);
+
 void ar_sqlite_test (bool verbose);
 
 #endif
