@@ -80,14 +80,6 @@ static void s_set_crypto_error (ar_stash_t *self, const char *what)
     ERR_clear_error ();
 }
 
-static int s_exec (ar_stash_t *self, const char *sql, const char *what)
-{
-    if (sqlite3_exec (self->db, sql, NULL, NULL, NULL) == SQLITE_OK)
-        return 0;
-    s_set_error (self, what);
-    return -1;
-}
-
 //  An id is exactly 32 lower-case hex digits: one spelling per row.
 static bool s_valid_id (const char *id)
 {
@@ -113,16 +105,6 @@ static void s_aad (uint8_t *aad, const char *id, int64_t expires_ms)
 //  Switch the database to WAL. On a fresh file several replicas race to do it, and SQLite
 //  answers SQLITE_BUSY at once (no busy handler for this lock upgrade), so retry for a while;
 //  once one has switched, the mode is persistent and the others just see it.
-static int s_wal (ar_stash_t *self)
-{
-    return ar_sqlite_wal (self->db, S_BUSY_MIGRATE_MS, self->error, sizeof self->error);
-}
-
-static int s_migrate (ar_stash_t *self)
-{
-    return ar_sqlite_migrate (self->db, s_migrations, sizeof s_migrations / sizeof s_migrations[0],
-                              self->error, sizeof self->error);
-}
 
 //  --------------------------------------------------------------------------
 //  Open or create the database, migrate it, keep a copy of the key.
@@ -156,20 +138,10 @@ ar_stash_t *ar_stash_open (const char *db_path, const uint8_t key[32], uint32_t 
         ar_stash_destroy (&self);
         return NULL;
     }
-    int rc = sqlite3_open_v2 (
-        db_path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        snprintf (open_error, sizeof open_error, "open: %s (%d)",
-                  self->db ? sqlite3_errmsg (self->db) : sqlite3_errstr (rc), rc);
-        *error = open_error;
-        ar_stash_destroy (&self);
-        return NULL;
-    }
-    sqlite3_extended_result_codes (self->db, 1);
-    sqlite3_busy_timeout (self->db, S_BUSY_MIGRATE_MS);
     //  WAL like the spend store (same file): readers never block the writer.
-    if (s_wal (self) || s_exec (self, "PRAGMA synchronous=NORMAL", "synchronous") ||
-        s_migrate (self) ||
+    if (ar_sqlite_open (&self->db, db_path, S_BUSY_MIGRATE_MS, s_migrations,
+                        sizeof s_migrations / sizeof s_migrations[0], self->error,
+                        sizeof self->error) ||
         sqlite3_prepare_v3 (self->db,
                             "INSERT INTO stash (id, created_ms, expires_ms, nonce, tag, ciphertext)"
                             " VALUES (?, ?, ?, ?, ?, ?)",

@@ -216,17 +216,6 @@ ar_config_store_t *ar_config_store_open (const char *db_path, const char **error
         return NULL;
     }
     self->now_ms = s_wall_ms;
-    int rc = sqlite3_open_v2 (
-        db_path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        snprintf (open_error, sizeof open_error, "open: %s (%d)",
-                  self->db ? sqlite3_errmsg (self->db) : sqlite3_errstr (rc), rc);
-        *error = open_error;
-        ar_config_store_destroy (&self);
-        return NULL;
-    }
-    sqlite3_extended_result_codes (self->db, 1);
-    sqlite3_busy_timeout (self->db, S_BUSY_MIGRATE_MS);
     struct {
         sqlite3_stmt **stmt;
         const char *sql;
@@ -243,11 +232,9 @@ ar_config_store_t *ar_config_store_open (const char *db_path, const char **error
         {&self->list, "SELECT id, ts_ms, actor, action, target, detail FROM audit_log"
                       " WHERE ts_ms > ? ORDER BY ts_ms DESC, id DESC LIMIT ?"},
     };
-    bool ok =
-        ar_sqlite_wal (self->db, S_BUSY_MIGRATE_MS, self->error, sizeof self->error) == 0 &&
-        s_exec (self, "PRAGMA synchronous=NORMAL", "synchronous") == 0 &&
-        ar_sqlite_migrate (self->db, s_migrations, sizeof s_migrations / sizeof s_migrations[0],
-                           self->error, sizeof self->error) == 0;
+    bool ok = ar_sqlite_open (&self->db, db_path, S_BUSY_MIGRATE_MS, s_migrations,
+                              sizeof s_migrations / sizeof s_migrations[0], self->error,
+                              sizeof self->error) == 0;
     for (size_t i = 0; ok && i < sizeof statements / sizeof statements[0]; i++)
         if (sqlite3_prepare_v3 (self->db, statements[i].sql, -1, SQLITE_PREPARE_PERSISTENT,
                                 statements[i].stmt, NULL) != SQLITE_OK) {

@@ -110,6 +110,27 @@ int ar_sqlite_migrations_match (const ar_migration_t *migrations, size_t count, 
     return 0;
 }
 
+int ar_sqlite_open (sqlite3 **db, const char *path, int busy_ms, const ar_migration_t *migrations,
+                    size_t count, char *error, size_t error_size)
+{
+    *db = NULL;
+    int rc = sqlite3_open_v2 (
+        path, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        if (error && error_size)
+            snprintf (error, error_size, "open: %s (%d)",
+                      *db ? sqlite3_errmsg (*db) : sqlite3_errstr (rc), rc);
+        return -1;
+    }
+    sqlite3_extended_result_codes (*db, 1);
+    sqlite3_busy_timeout (*db, busy_ms);
+    if (ar_sqlite_wal (*db, busy_ms, error, error_size))
+        return -1;
+    if (sqlite3_exec (*db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL) != SQLITE_OK)
+        return s_fail (*db, "synchronous", error, error_size);
+    return ar_sqlite_migrate (*db, migrations, count, error, error_size);
+}
+
 static int s_count (sqlite3 *db, const char *sql)
 {
     sqlite3_stmt *stmt = NULL;
@@ -129,9 +150,10 @@ void ar_sqlite_test (bool verbose)
     char path[128];
     snprintf (path, sizeof path, "%s/test.db", dir);
     sqlite3 *db = NULL, *other = NULL;
-    assert (sqlite3_open (path, &db) == SQLITE_OK && sqlite3_open (path, &other) == SQLITE_OK);
     char error[256] = "";
-    assert (ar_sqlite_wal (db, 1000, error, sizeof error) == 0);
+    assert (ar_sqlite_open (&db, path, 1000, NULL, 0, error, sizeof error) == 0);
+    assert (sqlite3_open (path, &other) == SQLITE_OK);
+    assert (ar_sqlite_wal (other, 1000, error, sizeof error) == 0);
     assert (s_count (db, "SELECT count(*) FROM pragma_journal_mode WHERE journal_mode = 'wal'") ==
             1);
 
@@ -164,6 +186,14 @@ void ar_sqlite_test (bool verbose)
     const ar_migration_t longer[] = {{1, "0001_a", "CREATE TABLE a (x INTEGER);"}};
     assert (ar_sqlite_migrations_match (longer, 1, dir) == -1);
     unlink (sql_path);
+
+    //  A path that cannot be opened is refused with a reason, and still hands back a handle
+    //  (or none) the caller can close.
+    sqlite3 *unopened = NULL;
+    assert (ar_sqlite_open (&unopened, "/nonexistent-dir/x/y.db", 100, NULL, 0, error,
+                            sizeof error) == -1);
+    assert (strncmp (error, "open: ", 6) == 0);
+    sqlite3_close (unopened);
 
     sqlite3_close (other);
     sqlite3_close (db);

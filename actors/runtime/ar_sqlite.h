@@ -15,6 +15,14 @@ typedef struct {
     const char *sql;
 } ar_migration_t;
 
+//  Open (creating) the database at path the way every store does: extended result codes, a
+//  busy timeout of busy_ms, WAL (see ar_sqlite_wal), synchronous=NORMAL (a commit survives a
+//  crash of the process; only a power loss can take the last few), then the migrations. *db is
+//  set whenever SQLite gave a handle, even on failure, so the caller's destroy closes it.
+//  Returns 0 or -1 with a reason in error.
+int ar_sqlite_open (sqlite3 **db, const char *path, int busy_ms, const ar_migration_t *migrations,
+                    size_t count, char *error, size_t error_size);
+
 //  Switch db to WAL. Several replicas opening a fresh database at once can be told "locked"
 //  at once, without the busy handler ever waiting, so this retries for up to wait_ms. Returns
 //  0 or -1 (error gets SQLite's message).

@@ -263,12 +263,6 @@ static int s_exec (ar_spend_store_t *self, const char *sql, const char *what)
     return -1;
 }
 
-static int s_migrate (ar_spend_store_t *self)
-{
-    return ar_sqlite_migrate (self->db, s_migrations, sizeof s_migrations / sizeof s_migrations[0],
-                              self->error, sizeof self->error);
-}
-
 //  --------------------------------------------------------------------------
 //  Open or create the database at path and migrate it.
 
@@ -285,21 +279,10 @@ ar_spend_store_t *ar_spend_store_new (const char *path, const char **error)
         return NULL;
     }
     self->queue_max = AR_SPEND_QUEUE_MAX;
-    int rc = sqlite3_open_v2 (
-        path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        snprintf (open_error, sizeof open_error, "open: %s (%d)",
-                  self->db ? sqlite3_errmsg (self->db) : sqlite3_errstr (rc), rc);
-        *error = open_error;
-        ar_spend_store_destroy (&self);
-        return NULL;
-    }
-    sqlite3_extended_result_codes (self->db, 1);
-    sqlite3_busy_timeout (self->db, S_BUSY_MIGRATE_MS);
-    //  WAL: readers (the console, sqlite3 in tests) never block the writer; NORMAL: a commit
-    //  survives a crash of this process, and only a power loss can take the last few.
-    if (ar_sqlite_wal (self->db, S_BUSY_MIGRATE_MS, self->error, sizeof self->error) ||
-        s_exec (self, "PRAGMA synchronous=NORMAL", "synchronous") || s_migrate (self) ||
+    //  WAL: readers (the console, sqlite3 in tests) never block the writer.
+    if (ar_sqlite_open (&self->db, path, S_BUSY_MIGRATE_MS, s_migrations,
+                        sizeof s_migrations / sizeof s_migrations[0], self->error,
+                        sizeof self->error) ||
         sqlite3_prepare_v3 (self->db,
                             "INSERT INTO spend (request_id, ts_ms, user_id, team, session_id,"
                             " endpoint, provider, model, input_tokens, output_tokens,"
@@ -852,7 +835,9 @@ void ar_spend_store_test (bool verbose)
         sqlite3_finalize (stmt);
     }
     //  Migrating again changes nothing.
-    assert (s_migrate (store) == 0);
+    assert (ar_sqlite_migrate (store->db, s_migrations,
+                               sizeof s_migrations / sizeof s_migrations[0], store->error,
+                               sizeof store->error) == 0);
     assert (s_test_int (db, "SELECT count(*) FROM schema_migrations") == 1);
     assert (ar_spend_store_flush (store, 10, NULL, NULL) == 0); // empty queue
 
