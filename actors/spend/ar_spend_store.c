@@ -28,6 +28,7 @@
 struct ar_spend_store_t {
     sqlite3 *db;
     sqlite3_stmt *insert;
+    sqlite3_stmt *insert_saving;
     ar_spend_row_t *head; // oldest first
     ar_spend_row_t *tail;
     size_t queued;
@@ -100,6 +101,50 @@ static int s_request_id (json_t *root, char *out)
     return 0;
 }
 
+//  The optional "savings" array: at most AR_SPEND_SAVINGS_MAX entries, each exactly {kind,
+//  tokens_before, tokens_after}. Unlike the top level, an unknown member is refused: the entry
+//  shape is ours alone, so a stray member is a sender bug, not a newer edge. Null is refused
+//  too; absent or [] say "none". Kinds point into root until the row copies them.
+static int s_field_savings (json_t *root, ar_spend_saving_t *savings, size_t *kind_len,
+                            size_t *count)
+{
+    json_t *array = json_object_get (root, "savings");
+    *count = 0;
+    if (!array)
+        return 0;
+    if (!json_is_array (array) || json_array_size (array) > AR_SPEND_SAVINGS_MAX)
+        return -1;
+    size_t index;
+    json_t *entry;
+    json_array_foreach (array, index, entry)
+    {
+        //  with the three members below present, a fourth is an unknown one
+        if (!json_is_object (entry) || json_object_size (entry) != 3)
+            return -1;
+        json_t *kind = json_object_get (entry, "kind");
+        if (!json_is_string (kind))
+            return -1;
+        size_t len = json_string_length (kind);
+        const char *text = json_string_value (kind);
+        if (len == 0 || len > AR_SPEND_KIND_MAX)
+            return -1;
+        //  by hand, not islower(): the locale must not widen the set
+        for (size_t i = 0; i < len; i++)
+            if (!((text[i] >= 'a' && text[i] <= 'z') || (text[i] >= '0' && text[i] <= '9') ||
+                  text[i] == '_'))
+                return -1;
+        ar_spend_saving_t *saving = &savings[index];
+        //  a strategy never adds tokens (the optimizer guarantees it)
+        if (s_field_int (entry, "tokens_before", 0, INT64_MAX, &saving->tokens_before) ||
+            s_field_int (entry, "tokens_after", 0, saving->tokens_before, &saving->tokens_after))
+            return -1;
+        saving->kind = text;
+        kind_len[index] = len;
+    }
+    *count = json_array_size (array);
+    return 0;
+}
+
 //  Copy a validated string into the row's trailing storage.
 static const char *s_copy (char **cursor, const char *text, size_t len)
 {
@@ -138,6 +183,8 @@ ar_spend_row_t *ar_spend_row_parse (const void *data, size_t size, const char **
     memset (&row, 0, sizeof row);
     const char *text[6];
     size_t len[6];
+    ar_spend_saving_t savings[AR_SPEND_SAVINGS_MAX];
+    size_t kind_len[AR_SPEND_SAVINGS_MAX];
     static const char *keys[6] = {"user", "team", "session", "endpoint", "provider", "model"};
     *error = NULL;
     if (!json_is_object (root))
@@ -167,14 +214,21 @@ ar_spend_row_t *ar_spend_row_parse (const void *data, size_t size, const char **
         *error = "stream";
     else if (s_field_bool (root, "optimized", &row.optimized))
         *error = "optimized";
+    else if (s_field_savings (root, savings, kind_len, &row.savings_count))
+        *error = "savings";
 done:
     if (*error) {
         json_decref (root);
         return NULL;
     }
-    size_t extra = 0;
+    //  Trailing storage: the savings array first (the row's size keeps it aligned), then
+    //  every string.
+    static_assert (sizeof (ar_spend_row_t) % _Alignof(ar_spend_saving_t) == 0, "alignment");
+    size_t extra = row.savings_count * sizeof (ar_spend_saving_t);
     for (int i = 0; i < 6; i++)
         extra += text[i] ? len[i] + 1 : 0;
+    for (size_t i = 0; i < row.savings_count; i++)
+        extra += kind_len[i] + 1;
     ar_spend_row_t *self = (ar_spend_row_t *)malloc (sizeof (ar_spend_row_t) + extra);
     if (!self) {
         json_decref (root);
@@ -183,12 +237,20 @@ done:
     }
     *self = row;
     char *cursor = (char *)(self + 1);
+    if (row.savings_count) {
+        self->savings = (ar_spend_saving_t *)cursor;
+        cursor += row.savings_count * sizeof (ar_spend_saving_t);
+    }
     self->user = s_copy (&cursor, text[0], len[0]);
     self->team = s_copy (&cursor, text[1], len[1]);
     self->session = s_copy (&cursor, text[2], len[2]);
     self->endpoint = s_copy (&cursor, text[3], len[3]);
     self->provider = s_copy (&cursor, text[4], len[4]);
     self->model = s_copy (&cursor, text[5], len[5]);
+    for (size_t i = 0; i < row.savings_count; i++) {
+        self->savings[i] = savings[i];
+        self->savings[i].kind = s_copy (&cursor, savings[i].kind, kind_len[i]);
+    }
     json_decref (root);
     return self;
 }
@@ -235,6 +297,22 @@ char *ar_spend_row_encode (const ar_spend_row_t *self)
     rc |= json_object_set_new (root, "status", json_integer (self->status));
     rc |= json_object_set_new (root, "stream", json_boolean (self->stream));
     rc |= json_object_set_new (root, "optimized", json_boolean (self->optimized));
+    //  only when present, so a row without savings encodes as before
+    if (self->savings_count) {
+        json_t *savings = json_array ();
+        rc |= json_object_set_new (root, "savings", savings);
+        for (size_t i = 0; i < self->savings_count && savings; i++) {
+            const ar_spend_saving_t *saving = &self->savings[i];
+            json_t *entry = json_object ();
+            rc |= json_array_append_new (savings, entry);
+            if (!entry)
+                break;
+            rc |= json_object_set_new (entry, "kind", json_string (saving->kind));
+            rc |=
+                json_object_set_new (entry, "tokens_before", json_integer (saving->tokens_before));
+            rc |= json_object_set_new (entry, "tokens_after", json_integer (saving->tokens_after));
+        }
+    }
     char *line = rc ? NULL : json_dumps (root, JSON_COMPACT);
     json_decref (root);
     return line;
@@ -289,7 +367,13 @@ ar_spend_store_t *ar_spend_store_new (const char *path, const char **error)
                             " latency_ms, ttfb_ms, status, stream, optimized)"
                             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                             " ON CONFLICT (request_id) DO NOTHING",
-                            -1, SQLITE_PREPARE_PERSISTENT, &self->insert, NULL) != SQLITE_OK) {
+                            -1, SQLITE_PREPARE_PERSISTENT, &self->insert, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v3 (self->db,
+                            "INSERT INTO spend_savings (request_id, seq, ts_ms, kind,"
+                            " tokens_before, tokens_after) VALUES (?, ?, ?, ?, ?, ?)"
+                            " ON CONFLICT (request_id, seq) DO NOTHING",
+                            -1, SQLITE_PREPARE_PERSISTENT, &self->insert_saving,
+                            NULL) != SQLITE_OK) {
         if (!self->error[0])
             s_set_error (self, "prepare");
         snprintf (open_error, sizeof open_error, "%s", self->error);
@@ -331,6 +415,7 @@ void ar_spend_store_destroy (ar_spend_store_t **self_p)
         free (self->replay_paths[i]); // rows not committed: their spool files stay
     free (self->replay_paths);
     sqlite3_finalize (self->insert);
+    sqlite3_finalize (self->insert_saving);
     sqlite3_close_v2 (self->db);
     free (self);
     *self_p = NULL;
@@ -413,6 +498,27 @@ static void s_bind_row (sqlite3_stmt *stmt, const ar_spend_row_t *row)
     sqlite3_bind_int (stmt, 15, row->optimized ? 1 : 0);
 }
 
+//  Insert a row's savings, seq = position in the array. Returns SQLITE_DONE or the failing
+//  step's code.
+static int s_insert_savings (ar_spend_store_t *self, const ar_spend_row_t *row)
+{
+    sqlite3_stmt *stmt = self->insert_saving;
+    int rc = SQLITE_DONE;
+    for (size_t i = 0; i < row->savings_count && rc == SQLITE_DONE; i++) {
+        const ar_spend_saving_t *saving = &row->savings[i];
+        sqlite3_bind_text (stmt, 1, row->request_id, 32, SQLITE_STATIC);
+        sqlite3_bind_int64 (stmt, 2, (sqlite3_int64)i);
+        sqlite3_bind_int64 (stmt, 3, row->ts_ms);
+        sqlite3_bind_text (stmt, 4, saving->kind, -1, SQLITE_STATIC);
+        sqlite3_bind_int64 (stmt, 5, saving->tokens_before);
+        sqlite3_bind_int64 (stmt, 6, saving->tokens_after);
+        rc = sqlite3_step (stmt);
+        sqlite3_reset (stmt);
+    }
+    sqlite3_clear_bindings (stmt); // drop SQLITE_STATIC pointers into the row
+    return rc;
+}
+
 //  --------------------------------------------------------------------------
 //  Commit up to max of the oldest queued rows in one transaction.
 
@@ -426,18 +532,40 @@ int ar_spend_store_flush (ar_spend_store_t *self, size_t max, ar_spend_done_fn *
         return -1;
     size_t count = 0;
     for (ar_spend_row_t *row = self->head; row && count < max; row = row->next, count++) {
+        //  A row with savings is stored whole or not at all: its savepoint undoes the spend
+        //  row when the database refuses one of its savings.
+        bool savepoint = row->savings_count > 0;
+        if (savepoint && s_exec (self, "SAVEPOINT spend_row", "savepoint")) {
+            sqlite3_clear_bindings (self->insert);
+            s_rollback (self);
+            return -1;
+        }
         s_bind_row (self->insert, row);
         int rc = sqlite3_step (self->insert);
+        //  Savings only with a new spend row: a duplicate keeps the first row's values, so a
+        //  replayed row never doubles (or adds) savings.
+        bool added = rc == SQLITE_DONE && sqlite3_changes (self->db) > 0;
         sqlite3_reset (self->insert);
+        const char *what = "insert";
+        if (added && savepoint) {
+            rc = s_insert_savings (self, row);
+            what = "insert savings";
+        }
         //  A constraint (CHECK, trigger) means this row can never be stored: the statement
         //  alone was undone and the transaction goes on, or it would block every later row.
         row->refused = (rc & 0xff) == SQLITE_CONSTRAINT;
-        if (rc == SQLITE_DONE || row->refused)
-            continue;
-        s_set_error (self, "insert");
-        sqlite3_clear_bindings (self->insert);
-        s_rollback (self);
-        return -1;
+        if (rc != SQLITE_DONE && !row->refused) {
+            s_set_error (self, what);
+            sqlite3_clear_bindings (self->insert);
+            s_rollback (self);
+            return -1;
+        }
+        if (savepoint && ((row->refused && s_exec (self, "ROLLBACK TO spend_row", "savepoint")) ||
+                          s_exec (self, "RELEASE spend_row", "savepoint"))) {
+            sqlite3_clear_bindings (self->insert);
+            s_rollback (self);
+            return -1;
+        }
     }
     sqlite3_clear_bindings (self->insert); // drop SQLITE_STATIC pointers into rows
     if (s_exec (self, "COMMIT", "commit")) {
@@ -650,6 +778,375 @@ static ar_spend_row_t *s_test_tagged (unsigned id, const char *model)
     return row;
 }
 
+//  A spend.row body with the given savings member (NULL: none), ts_ms and id.
+static int s_test_savings_body (char *body, size_t size, unsigned id, long long ts_ms,
+                                const char *model, const char *savings)
+{
+    return snprintf (body, size,
+                     "{\"request_id\":\"%032x\",\"ts_ms\":%lld,\"endpoint\":\"/v1/messages\","
+                     "\"model\":\"%s\",\"input_tokens\":1,\"output_tokens\":1,\"latency_ms\":1,"
+                     "\"ttfb_ms\":1,\"status\":200,\"stream\":false,\"optimized\":true%s%s}",
+                     id, ts_ms, model, savings ? ",\"savings\":" : "", savings ? savings : "");
+}
+
+static ar_spend_row_t *s_test_saved (unsigned id, long long ts_ms, const char *model,
+                                     const char *savings)
+{
+    char body[4096];
+    int n = s_test_savings_body (body, sizeof body, id, ts_ms, model, savings);
+    assert (n > 0 && (size_t)n < sizeof body);
+    const char *error = NULL;
+    ar_spend_row_t *row = ar_spend_row_parse (body, (size_t)n, &error);
+    assert (row);
+    return row;
+}
+
+//  Refused with "savings" (or, when expect is NULL, with any reason).
+static bool s_test_savings_bad (const char *savings, const char *expect)
+{
+    char body[4096];
+    int n = s_test_savings_body (body, sizeof body, 1, 1, "m", savings);
+    assert (n > 0 && (size_t)n < sizeof body);
+    return s_test_bad (body, expect);
+}
+
+//  n entries of kind k<i> (kind_len bytes when kind_len > 0), tokens 100 -> 90.
+static void s_test_savings_array (char *out, size_t size, int n, size_t kind_len)
+{
+    size_t at = (size_t)snprintf (out, size, "[");
+    for (int i = 0; i < n; i++) {
+        char kind[AR_SPEND_KIND_MAX + 8];
+        if (kind_len) {
+            memset (kind, 'k', kind_len);
+            kind[kind_len] = '\0';
+        } else
+            snprintf (kind, sizeof kind, "k%d", i);
+        at += (size_t)snprintf (out + at, size - at,
+                                "%s{\"kind\":\"%s\",\"tokens_before\":100,\"tokens_after\":90}",
+                                i ? "," : "", kind);
+        assert (at < size);
+    }
+    snprintf (out + at, size - at, "]");
+}
+
+//  Parsing and encoding the optional "savings" member.
+static void s_test_savings_parse (void)
+{
+    const char *pair =
+        "[{\"kind\":\"window_budget\",\"tokens_before\":12000,\"tokens_after\":8000},"
+        "{\"kind\":\"param_tuning\",\"tokens_before\":8000,\"tokens_after\":8000}]";
+    ar_spend_row_t *row = s_test_saved (1, 5, "m", pair);
+    assert (row->savings_count == 2 && row->savings);
+    assert (strcmp (row->savings[0].kind, "window_budget") == 0);
+    assert (row->savings[0].tokens_before == 12000 && row->savings[0].tokens_after == 8000);
+    assert (strcmp (row->savings[1].kind, "param_tuning") == 0);
+    assert (row->savings[1].tokens_before == 8000 && row->savings[1].tokens_after == 8000);
+    //  The strings live in the row's one allocation (ASan would catch a stray pointer).
+    assert ((const char *)row->savings > (const char *)row);
+    //  Round trip: encode -> parse -> encode gives the same line.
+    char *line = ar_spend_row_encode (row);
+    assert (line && strstr (line, "\"savings\":[{"));
+    ar_spend_row_t *copy = ar_spend_row_parse (line, strlen (line), NULL);
+    assert (copy && copy->savings_count == 2);
+    for (size_t i = 0; i < 2; i++) {
+        assert (strcmp (copy->savings[i].kind, row->savings[i].kind) == 0);
+        assert (copy->savings[i].tokens_before == row->savings[i].tokens_before);
+        assert (copy->savings[i].tokens_after == row->savings[i].tokens_after);
+    }
+    char *again = ar_spend_row_encode (copy);
+    assert (again && strcmp (again, line) == 0);
+    free (again);
+    free (line);
+    ar_spend_row_destroy (&copy);
+    ar_spend_row_destroy (&row);
+
+    //  Absent or [] mean none, and encode as no member at all.
+    const char *none[] = {NULL, "[]"};
+    for (size_t i = 0; i < 2; i++) {
+        row = s_test_saved (1, 5, "m", none[i]);
+        assert (row->savings_count == 0 && row->savings == NULL);
+        line = ar_spend_row_encode (row);
+        assert (line && !strstr (line, "savings"));
+        free (line);
+        ar_spend_row_destroy (&row);
+    }
+
+    //  The edges: 16 entries of 64-byte kinds, INT64_MAX, zero, equal counts.
+    char array[4096];
+    s_test_savings_array (array, sizeof array, AR_SPEND_SAVINGS_MAX, AR_SPEND_KIND_MAX);
+    row = s_test_saved (1, 5, "m", array);
+    assert (row->savings_count == AR_SPEND_SAVINGS_MAX);
+    assert (strlen (row->savings[15].kind) == AR_SPEND_KIND_MAX);
+    line = ar_spend_row_encode (row);
+    copy = ar_spend_row_parse (line, strlen (line), NULL);
+    assert (copy && copy->savings_count == AR_SPEND_SAVINGS_MAX);
+    assert (strcmp (copy->savings[15].kind, row->savings[15].kind) == 0);
+    free (line);
+    ar_spend_row_destroy (&copy);
+    ar_spend_row_destroy (&row);
+    row = s_test_saved (1, 5, "m",
+                        "[{\"kind\":\"a_0\",\"tokens_before\":9223372036854775807,"
+                        "\"tokens_after\":9223372036854775807},"
+                        "{\"tokens_after\":0,\"tokens_before\":0,\"kind\":\"z\"},"
+                        "{\"kind\":\"a_0\",\"tokens_before\":9223372036854775807,"
+                        "\"tokens_after\":0}]");
+    assert (row->savings_count == 3 && row->savings[0].tokens_after == INT64_MAX);
+    assert (strcmp (row->savings[1].kind, "z") == 0 && row->savings[1].tokens_before == 0);
+    assert (row->savings[2].tokens_after == 0); // a kind may repeat; seq tells them apart
+    ar_spend_row_destroy (&row);
+
+    //  Refused, each with the content-free reason "savings".
+    static const char *bad[] = {
+        "null",
+        "{}",
+        "\"window_budget\"",
+        "1",
+        "true",
+        "[1]",
+        "[null]",
+        "[[]]",
+        "[\"window_budget\"]",
+        "[{}]",
+        "[{\"tokens_before\":1,\"tokens_after\":1}]",
+        "[{\"kind\":\"a\",\"tokens_after\":1}]",
+        "[{\"kind\":\"a\",\"tokens_before\":1}]",
+        "[{\"kind\":\"a\",\"tokens_before\":1,\"tokens_after\":1,\"saved\":0}]",
+        "[{\"kind\":\"a\",\"tokens_before\":1,\"x\":1}]",
+        "[{\"kind\":\"a\",\"tokens_before\":1,\"tokens_after\":1,\"x\":null}]",
+        "[{\"kind\":\"\",\"tokens_before\":1,\"tokens_after\":1}]",
+        "[{\"kind\":\"Window\",\"tokens_before\":1,\"tokens_after\":1}]",
+        "[{\"kind\":\"a-b\",\"tokens_before\":1,\"tokens_after\":1}]",
+        "[{\"kind\":\"a b\",\"tokens_before\":1,\"tokens_after\":1}]",
+        "[{\"kind\":\"a.b\",\"tokens_before\":1,\"tokens_after\":1}]",
+        "[{\"kind\":\"\\u00e9\",\"tokens_before\":1,\"tokens_after\":1}]",
+        "[{\"kind\":5,\"tokens_before\":1,\"tokens_after\":1}]",
+        "[{\"kind\":null,\"tokens_before\":1,\"tokens_after\":1}]",
+        "[{\"kind\":\"a\",\"tokens_before\":-1,\"tokens_after\":0}]",
+        "[{\"kind\":\"a\",\"tokens_before\":1.5,\"tokens_after\":1}]",
+        "[{\"kind\":\"a\",\"tokens_before\":\"2\",\"tokens_after\":1}]",
+        "[{\"kind\":\"a\",\"tokens_before\":null,\"tokens_after\":1}]",
+        "[{\"kind\":\"a\",\"tokens_before\":true,\"tokens_after\":1}]",
+        "[{\"kind\":\"a\",\"tokens_before\":2,\"tokens_after\":-1}]",
+        "[{\"kind\":\"a\",\"tokens_before\":2,\"tokens_after\":1.0}]",
+        "[{\"kind\":\"a\",\"tokens_before\":8000,\"tokens_after\":8001}]",
+        "[{\"kind\":\"a\",\"tokens_before\":1,\"tokens_after\":1},1]",
+        "[{\"kind\":\"a\",\"tokens_before\":1,\"tokens_after\":1},"
+        "{\"kind\":\"b\",\"tokens_before\":1,\"tokens_after\":2}]",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert (s_test_savings_bad (bad[i], "savings"));
+    s_test_savings_array (array, sizeof array, AR_SPEND_SAVINGS_MAX + 1, 0);
+    assert (s_test_savings_bad (array, "savings"));
+    s_test_savings_array (array, sizeof array, 1, AR_SPEND_KIND_MAX + 1);
+    assert (s_test_savings_bad (array, "savings"));
+    //  The parser itself refuses these before we look: past INT64_MAX, \u0000, a duplicate.
+    assert (s_test_savings_bad ("[{\"kind\":\"a\",\"tokens_before\":9223372036854775808,"
+                                "\"tokens_after\":1}]",
+                                "invalid JSON"));
+    assert (s_test_savings_bad ("[{\"kind\":\"a\\u0000\",\"tokens_before\":1,\"tokens_after\":1}]",
+                                "invalid JSON"));
+    assert (s_test_savings_bad ("[{\"kind\":\"a\",\"tokens_before\":1,\"tokens_before\":1}]",
+                                "invalid JSON"));
+    //  a row whose other fields are wrong still names them first
+    assert (s_test_bad ("{\"request_id\":\"00000000000000000000000000000001\",\"ts_ms\":-1,"
+                        "\"savings\":null}",
+                        "ts_ms"));
+}
+
+//  The spend_savings table: upgrade from 0001 alone, values, idempotence, refusal, sums.
+static void s_test_savings_store (const char *dir)
+{
+    char db_path[PATH_MAX], spool_path[PATH_MAX];
+    snprintf (db_path, sizeof db_path, "%s/savings.db", dir);
+    snprintf (spool_path, sizeof spool_path, "%s/savings-spool.jsonl", dir);
+    //  A database an older binary made: 0001 only, one row.
+    assert (sizeof s_migrations / sizeof s_migrations[0] == 2);
+    assert (s_migrations[0].version == 1 && s_migrations[1].version == 4);
+    assert (strcmp (s_migrations[1].name, "0004_spend_savings") == 0);
+    sqlite3 *db = NULL;
+    char error[256];
+    assert (sqlite3_open (db_path, &db) == SQLITE_OK);
+    assert (ar_sqlite_migrate (db, s_migrations, 1, error, sizeof error) == 0);
+    assert (sqlite3_exec (db,
+                          "INSERT INTO spend (request_id, ts_ms, endpoint, input_tokens,"
+                          " output_tokens, latency_ms, ttfb_ms, status, stream, optimized)"
+                          " VALUES ('000000000000000000000000000000ff', 1, '/e', 1, 1, 1, 1, 200,"
+                          " 0, 0)",
+                          NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close (db);
+    const char *open_error = NULL;
+    ar_spend_store_t *store = ar_spend_store_new (db_path, &open_error);
+    assert (store);
+    db = store->db;
+    assert (s_test_int (db, "SELECT count(*) FROM schema_migrations") == 2);
+    assert (s_test_int (db, "SELECT count(*) FROM schema_migrations WHERE version = 4"
+                            " AND name = '0004_spend_savings'") == 1);
+    assert (s_test_int (db, "SELECT count(*) FROM spend") == 1);
+    assert (s_test_int (db, "SELECT count(*) FROM pragma_table_info('spend_savings')") == 6);
+    assert (s_test_int (db, "SELECT count(*) FROM pragma_table_info('spend_savings')"
+                            " WHERE pk > 0 AND name IN ('request_id', 'seq')") == 2);
+    assert (s_test_int (db, "SELECT count(*) FROM pragma_index_list('spend_savings') WHERE name"
+                            " IN ('spend_savings_ts_ms', 'spend_savings_kind_ts_ms')") == 2);
+
+    //  Three rows in one batch; the one without savings adds none.
+    const char *pair =
+        "[{\"kind\":\"window_budget\",\"tokens_before\":12000,\"tokens_after\":8000},"
+        "{\"kind\":\"param_tuning\",\"tokens_before\":8000,\"tokens_after\":8000}]";
+    ar_spend_row_t *rows[3] = {
+        s_test_saved (1, 1000, "m", pair),
+        s_test_saved (2, 2000, "m",
+                      "[{\"kind\":\"window_budget\",\"tokens_before\":5000,"
+                      "\"tokens_after\":4000}]"),
+        s_test_saved (3, 3000, "m", NULL),
+    };
+    for (int i = 0; i < 3; i++)
+        assert (ar_spend_store_queue (store, &rows[i]) == 0);
+    s_test_done_t state = {0, 0, 0, NULL, false};
+    assert (ar_spend_store_flush (store, AR_SPEND_BATCH, s_test_done, &state) == 3);
+    assert (state.calls == 3 && state.refused == 0);
+    assert (s_test_int (db, "SELECT count(*) FROM spend") == 4);
+    assert (s_test_int (db, "SELECT count(*) FROM spend_savings") == 3);
+    assert (s_test_int (db, "SELECT count(*) FROM spend_savings"
+                            " WHERE request_id = '00000000000000000000000000000001' AND seq = 0"
+                            " AND ts_ms = 1000 AND kind = 'window_budget'"
+                            " AND tokens_before = 12000 AND tokens_after = 8000") == 1);
+    assert (s_test_int (db, "SELECT count(*) FROM spend_savings"
+                            " WHERE request_id = '00000000000000000000000000000001' AND seq = 1"
+                            " AND ts_ms = 1000 AND kind = 'param_tuning'"
+                            " AND tokens_before = 8000 AND tokens_after = 8000") == 1);
+    assert (s_test_int (db, "SELECT count(*) FROM spend_savings"
+                            " WHERE request_id = '00000000000000000000000000000002' AND seq = 0"
+                            " AND ts_ms = 2000 AND kind = 'window_budget'"
+                            " AND tokens_before = 5000 AND tokens_after = 4000") == 1);
+
+    //  Replayed twice (spool lines in one batch, for a stored row and for a new one) and sent
+    //  again with other savings: still one set each, the first. A row stored without savings
+    //  gets none from a later duplicate.
+    {
+        ar_spend_row_t *row = s_test_saved (1, 1000, "m", pair);
+        char *line = ar_spend_row_encode (row);
+        ar_spend_row_destroy (&row);
+        row = s_test_saved (4, 6000, "m", pair);
+        char *fresh = ar_spend_row_encode (row);
+        ar_spend_row_destroy (&row);
+        FILE *file = fopen (spool_path, "w");
+        assert (file && line && fresh);
+        fprintf (file, "%s\n%s\n%s\n%s\n", line, fresh, line, fresh);
+        fclose (file);
+        free (line);
+        free (fresh);
+    }
+    size_t skipped = 0;
+    assert (ar_spend_store_replay (store, spool_path, &skipped) == 4 && skipped == 0);
+    rows[0] = s_test_saved (1, 1000, "m",
+                            "[{\"kind\":\"a\",\"tokens_before\":1,\"tokens_after\":0},"
+                            "{\"kind\":\"b\",\"tokens_before\":1,\"tokens_after\":0},"
+                            "{\"kind\":\"c\",\"tokens_before\":1,\"tokens_after\":0}]");
+    rows[1] = s_test_saved (3, 3000, "m", pair);
+    for (int i = 0; i < 2; i++)
+        assert (ar_spend_store_queue (store, &rows[i]) == 0);
+    state = (s_test_done_t){0, 0, 0, NULL, false};
+    assert (ar_spend_store_flush (store, AR_SPEND_BATCH, s_test_done, &state) == 6);
+    assert (state.calls == 6 && state.refused == 0);
+    assert (access (spool_path, F_OK) != 0); // replayed and committed
+    assert (s_test_int (db, "SELECT count(*) FROM spend") == 5);
+    assert (s_test_int (db, "SELECT count(*) FROM spend_savings") == 5);
+    assert (s_test_int (db, "SELECT count(*) FROM spend_savings"
+                            " WHERE request_id = '00000000000000000000000000000004'") == 2);
+    assert (s_test_int (db, "SELECT count(*) FROM spend_savings WHERE kind IN ('a', 'b', 'c')"
+                            " OR request_id = '00000000000000000000000000000003'") == 0);
+
+    //  A refused row leaves nothing behind, whether the database refuses its spend row or one
+    //  of its savings (the spend row goes too), and the rows around it are stored whole.
+    assert (sqlite3_exec (db,
+                          "CREATE TEMP TRIGGER poison_saving BEFORE INSERT ON spend_savings"
+                          " WHEN NEW.kind = 'poison' BEGIN SELECT RAISE (ABORT, 'no'); END;"
+                          "CREATE TEMP TRIGGER poison_spend BEFORE INSERT ON spend"
+                          " WHEN NEW.model = 'poison' BEGIN SELECT RAISE (ABORT, 'no'); END",
+                          NULL, NULL, NULL) == SQLITE_OK);
+    ar_spend_row_t *batch[4] = {
+        s_test_saved (10, 4000, "m",
+                      "[{\"kind\":\"window_budget\",\"tokens_before\":10,\"tokens_after\":9},"
+                      "{\"kind\":\"poison\",\"tokens_before\":10,\"tokens_after\":9}]"),
+        s_test_saved (11, 4000, "poison", pair),
+        s_test_saved (12, 4000, "m",
+                      "[{\"kind\":\"window_budget\",\"tokens_before\":700,\"tokens_after\":600}]"),
+        s_test_saved (13, 4000, "m", NULL),
+    };
+    for (int i = 0; i < 4; i++)
+        assert (ar_spend_store_queue (store, &batch[i]) == 0);
+    state = (s_test_done_t){0, 0, 0, NULL, false};
+    assert (ar_spend_store_flush (store, AR_SPEND_BATCH, s_test_done, &state) == 4);
+    assert (state.calls == 4 && state.refused == 2);
+    assert (s_test_int (db, "SELECT count(*) FROM spend") == 7);
+    assert (s_test_int (db, "SELECT count(*) FROM spend WHERE request_id IN"
+                            " ('0000000000000000000000000000000a',"
+                            " '0000000000000000000000000000000b')") == 0);
+    assert (s_test_int (db, "SELECT count(*) FROM spend_savings WHERE request_id IN"
+                            " ('0000000000000000000000000000000a',"
+                            " '0000000000000000000000000000000b')") == 0);
+    assert (s_test_int (db, "SELECT count(*) FROM spend_savings") == 6);
+    assert (sqlite3_exec (db, "DROP TRIGGER poison_saving; DROP TRIGGER poison_spend", NULL, NULL,
+                          NULL) == SQLITE_OK);
+
+    //  Any other failure in a savings insert undoes the whole batch; the next flush is clean.
+    assert (sqlite3_exec (db,
+                          "CREATE TEMP TRIGGER boom BEFORE INSERT ON spend_savings"
+                          " WHEN NEW.kind = 'boom' BEGIN SELECT abs(-9223372036854775807 - 1); END",
+                          NULL, NULL, NULL) == SQLITE_OK);
+    batch[0] = s_test_saved (20, 5000, "m", NULL);
+    batch[1] = s_test_saved (21, 5000, "m",
+                             "[{\"kind\":\"boom\",\"tokens_before\":3,\"tokens_after\":1}]");
+    for (int i = 0; i < 2; i++)
+        assert (ar_spend_store_queue (store, &batch[i]) == 0);
+    assert (ar_spend_store_flush (store, AR_SPEND_BATCH, NULL, NULL) == -1);
+    assert (strstr (ar_spend_store_error (store), "insert savings"));
+    assert (strstr (ar_spend_store_error (store), "overflow"));
+    assert (ar_spend_store_queued (store) == 2);
+    assert (s_test_int (db, "SELECT count(*) FROM spend") == 7);
+    assert (s_test_int (db, "SELECT count(*) FROM spend_savings") == 6);
+    assert (sqlite3_exec (db, "DROP TRIGGER boom", NULL, NULL, NULL) == SQLITE_OK);
+    assert (ar_spend_store_flush (store, AR_SPEND_BATCH, NULL, NULL) == 2);
+    assert (s_test_int (db, "SELECT count(*) FROM spend") == 9);
+    assert (s_test_int (db, "SELECT count(*) FROM spend_savings") == 7);
+
+    //  Sums: saved tokens per kind, overall and over a time range, from spend_savings alone.
+    assert (s_test_int (db, "SELECT SUM(tokens_before - tokens_after) FROM spend_savings"
+                            " WHERE kind = 'window_budget'") == 4000 + 1000 + 4000 + 100);
+    assert (s_test_int (db, "SELECT SUM(tokens_before - tokens_after) FROM spend_savings"
+                            " WHERE kind = 'param_tuning'") == 0);
+    assert (s_test_int (db, "SELECT SUM(tokens_before - tokens_after) FROM spend_savings"
+                            " WHERE kind = 'window_budget' AND ts_ms >= 1500"
+                            " AND ts_ms < 4500") == 1000 + 100);
+    {
+        sqlite3_stmt *stmt = NULL;
+        assert (sqlite3_prepare_v2 (db,
+                                    "SELECT kind, SUM(tokens_before - tokens_after), count(*)"
+                                    " FROM spend_savings WHERE ts_ms >= 0 AND ts_ms < 10000"
+                                    " GROUP BY kind ORDER BY kind",
+                                    -1, &stmt, NULL) == SQLITE_OK);
+        static const struct {
+            const char *kind;
+            int64_t saved, steps;
+        } expect[] = {{"boom", 2, 1}, {"param_tuning", 0, 2}, {"window_budget", 9100, 4}};
+        for (size_t i = 0; i < 3; i++) {
+            assert (sqlite3_step (stmt) == SQLITE_ROW);
+            assert (strcmp ((const char *)sqlite3_column_text (stmt, 0), expect[i].kind) == 0);
+            assert (sqlite3_column_int64 (stmt, 1) == expect[i].saved);
+            assert (sqlite3_column_int64 (stmt, 2) == expect[i].steps);
+        }
+        assert (sqlite3_step (stmt) == SQLITE_DONE);
+        sqlite3_finalize (stmt);
+    }
+    ar_spend_store_destroy (&store);
+    const char *files[] = {"savings.db", "savings.db-wal", "savings.db-shm"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char path[PATH_MAX];
+        snprintf (path, sizeof path, "%s/%s", dir, files[i]);
+        unlink (path);
+    }
+}
+
 void ar_spend_store_test (bool verbose)
 {
     if (verbose)
@@ -802,6 +1299,7 @@ void ar_spend_store_test (bool verbose)
     assert (ar_spend_row_parse (huge, AR_SPEND_BODY_MAX + 1, &error) == NULL);
     assert (strcmp (error, "body too large") == 0);
     free (huge);
+    s_test_savings_parse ();
 
     //  The embedded migration is the .sql file, byte for byte.
 #ifdef AR_SPEND_MIGRATIONS_DIR
@@ -822,8 +1320,8 @@ void ar_spend_store_test (bool verbose)
     ar_spend_store_t *store = ar_spend_store_new (db_path, &error);
     assert (store);
     sqlite3 *db = store->db;
-    assert (s_test_int (db, "SELECT count(*) FROM schema_migrations") == 1);
-    assert (s_test_int (db, "SELECT version FROM schema_migrations") == 1);
+    assert (s_test_int (db, "SELECT count(*) FROM schema_migrations") == 2);
+    assert (s_test_int (db, "SELECT count(*) FROM schema_migrations WHERE version IN (1, 4)") == 2);
     assert (s_test_int (db, "SELECT count(*) FROM pragma_table_info('spend')") == 16);
     assert (s_test_int (db, "SELECT count(*) FROM pragma_index_list('spend')"
                             " WHERE name IN ('spend_ts_ms', 'spend_team_ts_ms')") == 2);
@@ -838,7 +1336,7 @@ void ar_spend_store_test (bool verbose)
     assert (ar_sqlite_migrate (store->db, s_migrations,
                                sizeof s_migrations / sizeof s_migrations[0], store->error,
                                sizeof store->error) == 0);
-    assert (s_test_int (db, "SELECT count(*) FROM schema_migrations") == 1);
+    assert (s_test_int (db, "SELECT count(*) FROM schema_migrations") == 2);
     assert (ar_spend_store_flush (store, 10, NULL, NULL) == 0); // empty queue
 
     //  Batches: 600 rows, one id twice; at most AR_SPEND_BATCH per transaction, in order, and
@@ -1016,7 +1514,7 @@ void ar_spend_store_test (bool verbose)
     store = ar_spend_store_new (db_path, &error);
     assert (store);
     db = store->db;
-    assert (s_test_int (db, "SELECT count(*) FROM schema_migrations") == 1);
+    assert (s_test_int (db, "SELECT count(*) FROM schema_migrations") == 2);
     assert (s_test_int (db, "SELECT count(*) FROM spend") == before + 2);
     size_t skipped = 0;
     assert (ar_spend_store_replay (store, spool_path, &skipped) == 5);
@@ -1038,6 +1536,7 @@ void ar_spend_store_test (bool verbose)
     assert (ar_spend_store_replay (store, spool_path, &skipped) == 0 && skipped == 1);
     assert (access (spool_path, F_OK) != 0);
     ar_spend_store_destroy (&store);
+    s_test_savings_store (dir);
 
     //  Clean up the temp dir.
     const char *files[] = {"anyray.db", "anyray.db-wal", "anyray.db-shm", "spend-spool.1.jsonl"};

@@ -3,9 +3,10 @@
     Owns <ANYRAY_DATA_DIR>/anyray.db (WAL, synchronous=NORMAL), applies the embedded copies of
     schemas/migrations/NNNN_name.sql once each (schema_migrations), and keeps a bounded FIFO of
    validated spend rows that a flush commits in one transaction with INSERT ... ON CONFLICT
-   (request_id) DO NOTHING. A row leaves the queue only when its transaction has committed (or the
-   database refused that one row), so a caller that answers from the flush callback answers
-   "durable".
+   (request_id) DO NOTHING; a row's savings (table spend_savings) go in with it or not at all,
+   and only when its spend row was new, so a duplicate never doubles them. A row leaves the queue
+   only when its transaction has committed (or the database refused that one row), so a caller that
+   answers from the flush callback answers "durable".
 
     When the database stays away past shutdown, the queue is written to a spool file (JSON lines,
     content-free) that the next start replays; inserts are idempotent, so replaying twice is safe.
@@ -17,10 +18,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define AR_SPEND_STR_MAX   256    // bytes per string field
-#define AR_SPEND_BODY_MAX  16384  // bytes of one spend.row body
-#define AR_SPEND_BATCH     256    // rows per transaction
-#define AR_SPEND_QUEUE_MAX 100000 // default bound on rows waiting for a commit
+#define AR_SPEND_STR_MAX     256    // bytes per string field
+#define AR_SPEND_BODY_MAX    16384  // bytes of one spend.row body
+#define AR_SPEND_BATCH       256    // rows per transaction
+#define AR_SPEND_QUEUE_MAX   100000 // default bound on rows waiting for a commit
+#define AR_SPEND_SAVINGS_MAX 16     // savings entries per row
+#define AR_SPEND_KIND_MAX    64     // bytes of a savings kind, [a-z0-9_]
+
+//  What one optimizer strategy did to the request (member "savings" of spend.row).
+typedef struct {
+    const char *kind;      // the strategy, e.g. window_budget
+    int64_t tokens_before; // 0..INT64_MAX
+    int64_t tokens_after;  // 0..tokens_before
+} ar_spend_saving_t;
 
 //  One validated spend row (body kind spend.row). Strings live in the same allocation.
 typedef struct ar_spend_row_t {
@@ -39,6 +49,8 @@ typedef struct ar_spend_row_t {
     int64_t status;
     bool stream;
     bool optimized;
+    size_t savings_count;       // 0 when "savings" is absent or []
+    ar_spend_saving_t *savings; // in pipeline order; NULL when none
     void *tag; // caller's handle (the job waiting for the commit); set NULL to forget it
     // store-private below
     bool replayed; // came from a spool file
