@@ -40,10 +40,11 @@ _Static_assert(AR_O200K_NRANKS < (1 << 18) && AR_O200K_BLOBLEN < (1 << 21) && AR
 #define S_SHORT_MAX 128
 
 struct _ar_tokenizer_t {
-    uint32_t *off;   // rank -> offset of its bytes in s_o200k_blob
-    uint8_t *len;    // rank -> byte length (0: unused rank)
-    uint64_t *slots; // open addressing, S_SLOT packed; 0 empty
-    uint32_t *pairs; // rank of each 2-byte token by its bytes (64 Ki), S_NONE if none
+    uint32_t *off;       // rank -> offset of its bytes in s_o200k_blob
+    uint8_t *len;        // rank -> byte length (0: unused rank)
+    uint64_t *slots;     // open addressing, S_SLOT packed; 0 empty
+    uint32_t *pairs;     // rank of each 2-byte token by its bytes (64 Ki), S_NONE if none
+    uint32_t bytes[256]; // rank of each 1-byte token (all 256 are tokens)
     uint32_t mask;
     pcre2_code *re;
     bool jit;
@@ -99,6 +100,8 @@ static inline uint32_t s_rank (const ar_tokenizer_t *self, const uint8_t *p, siz
 {
     if (n == 2) // every merge loop starts with n - 1 of these
         return self->pairs[p[0] << 8 | p[1]];
+    if (n == 1)
+        return self->bytes[p[0]];
     if (n > AR_O200K_MAXLEN)
         return S_NONE;
     const uint8_t *blob = (const uint8_t *)s_o200k_blob;
@@ -272,14 +275,181 @@ static void s_piece (const ar_tokenizer_t *self, const uint8_t *p, size_t n, s_s
     }
 }
 
-static void s_encode (ar_tokenizer_t *self, const char *text, size_t len, s_sink_t *sink)
+//  Counting goes through a per-thread cache of short pieces and their token counts: text
+//  repeats its words, and a hit costs a compare in a 128 KB table instead of a lookup in the
+//  4 MB rank index and the blob (two cache misses) or a whole merge. Direct-mapped; a piece
+//  is only a hit with its exact bytes, so a count never differs from the merge's. Safe to
+//  share between tokenizers: they all hold the same o200k table.
+#define S_CACHE_BITS 12
+#define S_CACHE_MAX  30 // bytes; longer pieces are rare and go straight to the merge
+
+typedef struct {
+    uint8_t len, count;
+    uint8_t bytes[S_CACHE_MAX];
+} s_cached_t;
+
+static _Thread_local s_cached_t s_cache[1u << S_CACHE_BITS];
+
+static size_t s_count_piece (const ar_tokenizer_t *self, const uint8_t *p, size_t n)
+{
+    s_sink_t sink = {NULL, 0, 0};
+    if (n <= 2) // every 1-byte piece is a token, a 2-byte one is one or two
+        return n == 1 ? 1 : 1 + (self->pairs[p[0] << 8 | p[1]] == S_NONE);
+    if (n > S_CACHE_MAX) {
+        s_piece (self, p, n, &sink);
+        return sink.n;
+    }
+    uint64_t h = s_hash (p, n);
+    s_cached_t *entry = &s_cache[h >> (64 - S_CACHE_BITS)];
+    if (entry->len == n && memcmp (entry->bytes, p, n) == 0)
+        return entry->count;
+    s_piece (self, p, n, &sink);
+    entry->len = (uint8_t)n;
+    entry->count = (uint8_t)sink.n;
+    memcpy (entry->bytes, p, n);
+    return sink.n;
+}
+
+static inline void s_take (const ar_tokenizer_t *self, const uint8_t *p, size_t n, s_sink_t *sink)
+{
+    if (sink->out)
+        s_piece (self, p, n, sink);
+    else
+        sink->n += s_count_piece (self, p, n);
+}
+
+//  The pattern above, by hand, for pieces that only involve ASCII: most text is ASCII, and
+//  PCRE2's per-match overhead was most of the tokenizer's time. Byte classes:
+#define S_UP  1   // A-Z (the only ASCII in [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}])
+#define S_LO  2   // a-z (the only ASCII in [\p{Ll}\p{Lm}\p{Lo}\p{M}])
+#define S_DIG 4   // 0-9 (\p{N})
+#define S_SP  8   // the ASCII of S_WS: \t \n \x0B \f \r and space
+#define S_NL  16  // \r \n
+#define S_HI  32  // 0x80 and up: part of a character we do not classify here
+#define S_OTH 64  // any other ASCII: [^S_WS\p{L}\p{N}]
+#define S_PRE 128 // [^\r\n\p{L}\p{N}] (the optional prefix of the letter branches)
+
+static uint8_t s_class[256];
+static pthread_once_t s_class_once = PTHREAD_ONCE_INIT;
+
+static void s_class_init (void)
+{
+    for (int c = 0; c < 256; c++) {
+        uint8_t k;
+        if (c >= 0x80)
+            k = S_HI;
+        else if (c >= 'A' && c <= 'Z')
+            k = S_UP;
+        else if (c >= 'a' && c <= 'z')
+            k = S_LO;
+        else if (c >= '0' && c <= '9')
+            k = S_DIG;
+        else if (c == '\r' || c == '\n')
+            k = S_SP | S_NL;
+        else if (c == '\t' || c == 0x0B || c == '\f' || c == ' ')
+            k = S_SP | S_PRE;
+        else
+            k = S_OTH | S_PRE;
+        s_class[c] = k;
+    }
+}
+
+//  End of the pattern's match at p (s[p] ASCII), or 0 when the answer depends on a byte
+//  >= 0x80 (a letter? a digit? white space?): the caller asks PCRE2 then. The branches are
+//  taken in the pattern's order, with its backtracking worked out for ASCII.
+static size_t s_ascii_match (const uint8_t *s, size_t len, size_t p)
+{
+    const uint8_t *cls = s_class;
+    uint8_t c = cls[s[p]];
+    size_t q = p; // where the letters start
+    if (c & S_PRE) {
+        if (p + 1 < len) {
+            uint8_t d = cls[s[p + 1]];
+            if (d & S_HI)
+                return 0;
+            if (d & (S_UP | S_LO))
+                q = p + 1;
+        }
+    } else if (c & S_HI)
+        return 0;
+    if (c & (S_UP | S_LO) || q > p) {
+        //  Branches 1 and 2: [prefix] uppercase* lowercase+ | [prefix] uppercase+ lowercase*,
+        //  both then an optional contraction; in ASCII that is uppercase run, lowercase run.
+        size_t e = q;
+        while (e < len && cls[s[e]] & S_UP)
+            e++;
+        while (e < len && cls[s[e]] & S_LO)
+            e++;
+        if (e < len && cls[s[e]] & S_HI)
+            return 0;
+        if (e + 1 < len && s[e] == '\'') {
+            uint8_t a = s[e + 1] | 0x20; // the contractions come in every case mix
+            if (a == 's' || a == 't' || a == 'm' || a == 'd')
+                return e + 2;
+            if (e + 2 < len) {
+                uint8_t b = s[e + 2] | 0x20;
+                if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l'))
+                    return e + 3;
+            }
+        }
+        return e;
+    }
+    if (c & S_DIG) { // \p{N}{1,3}
+        size_t e = p + 1;
+        while (e < len && e - p < 3 && cls[s[e]] & S_DIG)
+            e++;
+        if (e - p < 3 && e < len && cls[s[e]] & S_HI)
+            return 0;
+        return e;
+    }
+    //  Branch 4: " ?[^S_WS\p{L}\p{N}]+[\r\n/]*" (s[p + 1] is known ASCII here if p is a space).
+    bool space = s[p] == ' ' && p + 1 < len && cls[s[p + 1]] & S_OTH;
+    if (c & S_OTH || space) {
+        size_t e = p + space;
+        while (e < len && cls[s[e]] & S_OTH)
+            e++;
+        if (e < len && cls[s[e]] & S_HI)
+            return 0;
+        while (e < len && (s[e] == '\r' || s[e] == '\n' || s[e] == '/'))
+            e++;
+        return e;
+    }
+    //  White space: "[S_WS]*[\r\n]+" ends after the run's last line break; else
+    //  "[S_WS]+(?![^S_WS])" leaves the run's last space to the next piece; else the run.
+    size_t e = p, nl = 0;
+    while (e < len && cls[s[e]] & S_SP) {
+        if (cls[s[e]] & S_NL)
+            nl = e + 1;
+        e++;
+    }
+    if (e < len && cls[s[e]] & S_HI)
+        return 0;
+    if (nl)
+        return nl;
+    if (e < len && e - p >= 2)
+        return e - 1;
+    return e;
+}
+
+//  ascii: cut ASCII pieces by hand (always, except in the self-test's PCRE2-only reference).
+static void s_encode (ar_tokenizer_t *self, const char *text, size_t len, s_sink_t *sink,
+                      bool ascii)
 {
     if (!self || !text || len == 0)
         return;
+    pthread_once (&s_class_once, s_class_init);
     const uint8_t *s = (const uint8_t *)text;
-    pcre2_match_data *md = pcre2_match_data_create (1, NULL);
+    pcre2_match_data *md = NULL; // made on the first piece PCRE2 has to cut
     size_t pos = 0;
-    while (md && pos < len) {
+    while (pos < len) {
+        size_t end = ascii ? s_ascii_match (s, len, pos) : 0;
+        if (end) {
+            s_take (self, s + pos, end - pos, sink);
+            pos = end;
+            continue;
+        }
+        if (!md && !(md = pcre2_match_data_create (1, NULL)))
+            break;
         int rc = self->jit ? pcre2_jit_match (self->re, s, len, pos, 0, md, NULL)
                            : pcre2_match (self->re, s, len, pos, 0, md, NULL);
         if (rc < 0 && rc != PCRE2_ERROR_NOMATCH && self->jit) // e.g. JIT stack: interpreter
@@ -294,14 +464,14 @@ static void s_encode (ar_tokenizer_t *self, const char *text, size_t len, s_sink
         //  some branch); they go through BPE as one byte-level piece. An error from the matcher
         //  (none is expected) ends up here too, so nothing is ever dropped.
         if (ms > pos)
-            s_piece (self, s + pos, ms - pos, sink);
+            s_take (self, s + pos, ms - pos, sink);
         if (me <= ms) { // defensive: no branch matches empty
             if (ms < len)
-                s_piece (self, s + ms, 1, sink);
+                s_take (self, s + ms, 1, sink);
             pos = ms + 1;
             continue;
         }
-        s_piece (self, s + ms, me - ms, sink);
+        s_take (self, s + ms, me - ms, sink);
         pos = me;
     }
     if (!md) // no memory for match data: count bytes, an upper bound
@@ -324,6 +494,8 @@ ar_tokenizer_t *ar_tokenizer_new (void)
         goto fail;
     for (size_t i = 0; i < 65536; i++)
         self->pairs[i] = S_NONE;
+    for (size_t i = 0; i < 256; i++)
+        self->bytes[i] = S_NONE;
     const uint8_t *blob = (const uint8_t *)s_o200k_blob;
     size_t at = 0;
     for (uint32_t r = 0; r < AR_O200K_NRANKS; r++) {
@@ -336,6 +508,8 @@ ar_tokenizer_t *ar_tokenizer_new (void)
             continue;
         if (self->len[r] == 2)
             self->pairs[blob[self->off[r]] << 8 | blob[self->off[r] + 1]] = r;
+        if (self->len[r] == 1)
+            self->bytes[blob[self->off[r]]] = r;
         uint64_t h = s_hash (blob + self->off[r], self->len[r]);
         uint32_t i = (uint32_t)h & self->mask;
         while (self->slots[i])
@@ -373,7 +547,7 @@ void ar_tokenizer_destroy (ar_tokenizer_t **self_p)
 size_t ar_tokenizer_count (ar_tokenizer_t *self, const char *text, size_t len)
 {
     s_sink_t sink = {NULL, 0, 0};
-    s_encode (self, text, len, &sink);
+    s_encode (self, text, len, &sink, true);
     return sink.n;
 }
 
@@ -381,7 +555,7 @@ size_t ar_tokenizer_encode (ar_tokenizer_t *self, const char *text, size_t len, 
                             size_t max)
 {
     s_sink_t sink = {out, out ? max : 0, 0};
-    s_encode (self, text, len, &sink);
+    s_encode (self, text, len, &sink, true);
     return sink.n;
 }
 
@@ -436,6 +610,34 @@ static void s_check_merges_agree (ar_tokenizer_t *tok, const uint8_t *p, size_t 
     s_merge_short (tok, p, n, &sa);
     assert (s_merge_long (tok, p, n, &sb) == 0);
     assert (sa.n == sb.n && memcmp (a, b, sa.n * sizeof a[0]) == 0);
+}
+
+//  The hand-cut ASCII matcher must end every match where PCRE2 does, at every ASCII position
+//  it answers for; and counting (fast cuts, piece cache) must equal PCRE2-only encoding.
+static void s_check_ascii_match (ar_tokenizer_t *tok, const char *text, size_t len)
+{
+    pthread_once (&s_class_once, s_class_init);
+    const uint8_t *s = (const uint8_t *)text;
+    pcre2_match_data *md = pcre2_match_data_create (1, NULL);
+    assert (md);
+    for (size_t p = 0; p < len; p++) {
+        if (s[p] >= 0x80)
+            continue;
+        size_t end = s_ascii_match (s, len, p);
+        if (end == 0)
+            continue;
+        int rc = pcre2_match (tok->re, s, len, p, 0, md, NULL);
+        PCRE2_SIZE *ov = pcre2_get_ovector_pointer (md);
+        if (rc < 0 || ov[0] != p || ov[1] != end)
+            fprintf (
+                stderr, "ar_tokenizer: ascii match at %zu of \"%.*s\": %zu, pcre2 %d %zu-%zu\n", p,
+                (int)len, text, end, rc, rc < 0 ? 0 : (size_t)ov[0], rc < 0 ? 0 : (size_t)ov[1]);
+        assert (rc >= 0 && ov[0] == p && ov[1] == end);
+    }
+    pcre2_match_data_free (md);
+    s_sink_t ref = {NULL, 0, 0};
+    s_encode (tok, text, len, &ref, false);
+    assert (ar_tokenizer_count (tok, text, len) == ref.n);
 }
 
 static char *s_corpus (bool skip_long, int reps, size_t *len)
@@ -554,6 +756,96 @@ void ar_tokenizer_test (bool verbose)
             s_check_merges_agree (tok, (const uint8_t *)v->text + i, pn);
         }
     }
+
+    //  The ASCII matcher against PCRE2: random strings over the characters each branch of the
+    //  pattern turns on (case mixes, contractions, digit runs, every kind of white space and
+    //  line break, '/', controls) next to non-ASCII letters, marks, digits, spaces and
+    //  invalid bytes; then the golden texts.
+    static const char *atoms[] = {"a",
+                                  "Z",
+                                  "q",
+                                  "Ab",
+                                  "HTTP",
+                                  "x",
+                                  "9",
+                                  "12",
+                                  "0",
+                                  " ",
+                                  " ",
+                                  "  ",
+                                  "\t",
+                                  "\n",
+                                  "\r",
+                                  "\r\n",
+                                  "\x0B",
+                                  "\f",
+                                  "'",
+                                  "'s",
+                                  "'S",
+                                  "'t",
+                                  "'re",
+                                  "'RE",
+                                  "'rE",
+                                  "'ve",
+                                  "'m",
+                                  "'ll",
+                                  "'Ll",
+                                  "'d",
+                                  "'D",
+                                  "'x",
+                                  "/",
+                                  "//",
+                                  ".",
+                                  ",",
+                                  "-",
+                                  "_",
+                                  "\"",
+                                  "{",
+                                  "}",
+                                  "(",
+                                  "\\",
+                                  "#",
+                                  "\x00",
+                                  "\x01",
+                                  "\x1C",
+                                  "\x1F",
+                                  "\x7F",
+                                  "\xc3\xa9",
+                                  "\xc3\x89",
+                                  "\xca\xb0",
+                                  "\xcc\x81",
+                                  "\xc2\xb2",
+                                  "\xd9\xa3",
+                                  "\xc2\xa0",
+                                  "\xe3\x80\x80",
+                                  "\xe2\x80\xa8",
+                                  "\xc2\x85",
+                                  "\xe6\xbc\xa2",
+                                  "\xe2\x80\x94",
+                                  "\xc2\xab",
+                                  "\xf0\x9f\x98\x80",
+                                  "\x80",
+                                  "\xff",
+                                  "\xc3"};
+    size_t natoms = sizeof atoms / sizeof atoms[0];
+    for (int round = 0; round < 4000; round++) {
+        char buf[256];
+        size_t n = 0, want = 1 + s_rand () % 40;
+        //  Mostly ASCII, like real text; sometimes any atom.
+        while (n < want) {
+            uint32_t k = s_rand () % 100;
+            const char *atom = atoms[k < 85 ? s_rand () % 48 : s_rand () % natoms];
+            size_t al = strlen (atom) ? strlen (atom) : 1; // "\x00" is one NUL byte
+            if (n + al > sizeof buf)
+                break;
+            memcpy (buf + n, atom, al);
+            n += al;
+        }
+        s_check_ascii_match (tok, buf, n);
+    }
+    for (size_t g = 0; g < sizeof s_golden / sizeof s_golden[0]; g++)
+        if (s_golden[g].len < 4096)
+            s_check_ascii_match (tok, s_golden[g].text, s_golden[g].len);
 
     //  Huge single pieces (1 MB of one letter, of CJK, of invalid bytes) stay fast and exact.
     size_t big = 1 << 20;

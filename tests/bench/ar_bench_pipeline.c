@@ -18,11 +18,13 @@
     again and again (an agent loop resending its history). A "tokenizer" line per case times
     ar_tokenizer_count over the whole body, so the share of counting is visible.
 
-    ar_bench_pipeline [--quick] [--stash memory|sqlite] [--cap-s S]
+    ar_bench_pipeline [--quick] [--stash memory|sqlite] [--cap-s S] [--write-bodies DIR]
       --quick    a tenth of the iterations (at least 5), for a smoke run
       --stash    memory (default): originals are copied into memory, ids from a counter;
                  sqlite: a real ar_stash (AES-256-GCM rows) on a database in a temp directory
       --cap-s    seconds one case/mode may take before it stops early (default 10)
+      --write-bodies  write the first cold bodies of every case (up to 20 each) as
+                 DIR/<case>-<i>.json and exit, e.g. to compare token counts across builds
 */
 #include "ar_chat_view.h"
 #include "ar_clock.h"
@@ -768,10 +770,33 @@ static int s_case (s_bench_t *bench, const s_case_t *c, double *cold_p99)
     return rc;
 }
 
+//  The bodies the cold passes would see first, one file each: the same bytes on every build.
+static int s_write_bodies (const char *dir, const s_case_t *cases, size_t count)
+{
+    for (size_t c = 0; c < count; c++)
+        for (size_t i = 0; i < cases[c].iterations && i < 20; i++) {
+            size_t len;
+            char *body = s_generate (cases[c].size, cases[c].shape, cases[c].seed + i, &len);
+            char path[4096];
+            snprintf (path, sizeof path, "%s/%s-%02zu.json", dir, cases[c].name, i);
+            FILE *file = fopen (path, "wb");
+            bool ok = file && fwrite (body, 1, len, file) == len;
+            if (file && fclose (file) != 0)
+                ok = false;
+            free (body);
+            if (!ok) {
+                perror (path);
+                return 1;
+            }
+        }
+    return 0;
+}
+
 int main (int argc, char *argv[])
 {
     bool quick = false, sqlite = false;
     double cap_s = 10;
+    const char *write_dir = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp (argv[i], "--quick") == 0)
             quick = true;
@@ -784,7 +809,9 @@ int main (int argc, char *argv[])
             cap_s = atof (argv[++i]);
             if (cap_s <= 0 || cap_s > 600)
                 goto usage;
-        } else
+        } else if (strcmp (argv[i], "--write-bodies") == 0 && i + 1 < argc)
+            write_dir = argv[++i];
+        else
             goto usage;
     }
 
@@ -797,6 +824,16 @@ int main (int argc, char *argv[])
         if (sched_setaffinity (0, sizeof set, &set) != 0)
             cpu = -1;
     }
+
+    s_case_t cases[] = {
+        {"1k-openai", S_1K, AR_SHAPE_OPENAI_CHAT, "/v1/chat/completions", 200, 1000},
+        {"100k-openai", S_100K, AR_SHAPE_OPENAI_CHAT, "/v1/chat/completions", 100, 2000},
+        {"100k-anthropic", S_100K, AR_SHAPE_ANTHROPIC_MESSAGES, "/v1/messages", 100, 3000},
+        {"1m-openai", S_1M, AR_SHAPE_OPENAI_CHAT, "/v1/chat/completions", 20, 4000},
+    };
+    size_t count = sizeof cases / sizeof cases[0];
+    if (write_dir)
+        return s_write_bodies (write_dir, cases, count);
 
     s_bench_t bench = {.cap_s = cap_s, .stash_name = sqlite ? "sqlite" : "memory"};
     bench.config = ar_optimizer_config_default ();
@@ -832,14 +869,6 @@ int main (int argc, char *argv[])
         bench.memory = &memory;
         bench.puts = &memory.puts;
     }
-
-    s_case_t cases[] = {
-        {"1k-openai", S_1K, AR_SHAPE_OPENAI_CHAT, "/v1/chat/completions", 200, 1000},
-        {"100k-openai", S_100K, AR_SHAPE_OPENAI_CHAT, "/v1/chat/completions", 100, 2000},
-        {"100k-anthropic", S_100K, AR_SHAPE_ANTHROPIC_MESSAGES, "/v1/messages", 100, 3000},
-        {"1m-openai", S_1M, AR_SHAPE_OPENAI_CHAT, "/v1/chat/completions", 20, 4000},
-    };
-    size_t count = sizeof cases / sizeof cases[0];
 
     char kinds[512] = "";
     ar_request_facts_t facts = {.endpoint = "/v1/chat/completions"};
@@ -896,6 +925,7 @@ int main (int argc, char *argv[])
     return rc == 0 ? 0 : 1;
 
 usage:
-    fprintf (stderr, "usage: ar_bench_pipeline [--quick] [--stash memory|sqlite] [--cap-s S]\n");
+    fprintf (stderr, "usage: ar_bench_pipeline [--quick] [--stash memory|sqlite] [--cap-s S] "
+                     "[--write-bodies DIR]\n");
     return 2;
 }
