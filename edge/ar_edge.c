@@ -8,11 +8,15 @@
     check, with no heap. The edge's own timers decide; broker ERRORs only let it decide sooner.
 */
 #include "ar_edge.h"
+#include "ar_admin.h"
 #include "ar_buf.h"
 #include "ar_chat_request.h"
 #include "ar_client.h"
 #include "ar_env.h"
 #include "ar_http_error.h"
+#include "ar_optimizer_exchange.h"
+#include "ar_optimizer_message.h"
+#include "ar_optimizer_stats.h"
 #include "ar_router.h"
 #include "ar_spend_outbox.h"
 #include <errno.h>
@@ -29,7 +33,15 @@
 #define AR_DRAIN_MAX         (1ull << 30) // oversized bodies up to this are read and dropped
 #define AR_HANGUP_CHECK_MS   1000         // how often suspended calls are checked for a client gone
 
-typedef enum { EP_CHAT, EP_MODELS, EP_HEALTH, EP_NOT_FOUND, EP_BAD_METHOD } s_endpoint_t;
+typedef enum {
+    EP_CHAT,
+    EP_MODELS,
+    EP_HEALTH,
+    EP_OPTIMIZER, // Optimizer Protocol v1 on the optimizer port
+    EP_ADMIN,     // /admin/... on either port
+    EP_NOT_FOUND,
+    EP_BAD_METHOD
+} s_endpoint_t;
 
 typedef enum {
     S_RECEIVING,
@@ -58,7 +70,10 @@ struct ar_edge_t {
     ar_edge_config_t config;
     char broker_endpoint[512];
     struct MHD_Daemon *daemon;
+    struct MHD_Daemon *optimizer_daemon; // Optimizer Protocol v1 for other gateways
     ar_client_t *client;
+    ar_admin_t *admin;
+    ar_optimizer_stats_t stats;
     ar_router_t *fallback_router;  // the static plan when the router is down
     ar_spend_outbox_t *spend;      // rows held until the spend actor commits them
     zhashx_t *stages;              // stage id hex -> s_stage_t (not owned)
@@ -74,6 +89,9 @@ struct s_call_t {
     struct MHD_Connection *conn;
     void *calls_handle;
     s_endpoint_t endpoint;
+    ar_optimizer_op_t op; // EP_OPTIMIZER
+    char path[128];       // the URL path (endpoints as the stage metadata names them)
+    char method[16];
     s_state_t state;
     bool suspended, response_queued;
     //  Request.
@@ -84,12 +102,16 @@ struct s_call_t {
     size_t sent_len;
     ar_chat_request_t chat;
     char user[129], team[129], session[129], provider[64];
+    char *metadata;   // x-anyray-metadata's scalar members, compact, for the optimizer's rules
     const char *auth; // the caller's Authorization header (MHD owns it for the request)
     uint8_t request_id[AR_ID_LEN];
     char request_hex[2 * AR_ID_LEN + 1];
     s_stage_t stages[STAGE_COUNT];
     bool optimize_done, route_done;
     bool optimized, failed_open;
+    char optimizations[256]; // x-anyray-optimizations
+    int64_t tokens_saved;
+    char savings[1536]; // the spend row's "savings" array, "" when none
     char target_provider[64], target_base_url[512];
     //  Response.
     int status;
@@ -199,8 +221,7 @@ static int s_stage_begin (s_call_t *call, s_stage_kind_t kind, const char *servi
     env.budget_ms = timeout_ms;
     //  Content-free metadata only: who, where, which model. Never prompt text.
     ar_envelope_meta_set (&env, "request_id", call->request_hex);
-    ar_envelope_meta_set (&env, "endpoint",
-                          call->endpoint == EP_CHAT ? "/v1/chat/completions" : "/v1/models");
+    ar_envelope_meta_set (&env, "endpoint", call->path);
     if (*call->chat.model)
         ar_envelope_meta_set (&env, "model", call->chat.model);
     if (*call->user)
@@ -319,18 +340,47 @@ static void s_optimize_done (s_call_t *call)
     s_maybe_provide (call);
 }
 
-//  Start OPTIMIZE (chat only) and ROUTE together.
+//  The whole OPTIMIZE failed open: the original goes on unchanged, and it is counted.
+static void s_fail_open (s_call_t *call, ar_fail_open_t why)
+{
+    call->failed_open = true;
+    ar_optimizer_stats_add_fail_open (&call->edge->stats, why);
+    s_optimize_done (call);
+}
+
+//  Start OPTIMIZE (chat only: the request wrapped as a /v1/optimize message) and ROUTE
+//  together.
 static void s_prepare (s_call_t *call)
 {
     call->state = S_PREPARING;
     call->optimize_done = call->endpoint != EP_CHAT;
-    if (call->endpoint == EP_CHAT && s_stage_begin (call, STAGE_OPTIMIZE, "optimizer", "optimize",
-                                                    call->body, call->body_len, NULL) != 0) {
-        call->failed_open = true;
-        call->optimize_done = true;
+    if (call->endpoint == EP_CHAT) {
+        size_t len = 0;
+        //  A cached answer is served only where the edge can answer it as is: not to a stream.
+        char *message = ar_exchange_wrap (call->path, "openai.chat", call->metadata,
+                                          !call->chat.stream, call->edge->timeouts[STAGE_OPTIMIZE],
+                                          call->body, call->body_len, &len);
+        int rc = message ? s_stage_begin (call, STAGE_OPTIMIZE, "optimizer", "optimize", message,
+                                          len, NULL)
+                         : -1;
+        free (message);
+        if (rc != 0) {
+            call->failed_open = true;
+            call->optimize_done = true;
+            ar_optimizer_stats_add_fail_open (&call->edge->stats, AR_FAIL_OPEN_NO_WORKER);
+        }
     }
     if (s_stage_begin (call, STAGE_ROUTE, "router", "route", NULL, 0, s_route_meta) != 0)
         s_route_fallback (call);
+}
+
+//  Optimizer Protocol v1 from another gateway: the message goes to the optimizer as it came.
+static void s_prepare_protocol (s_call_t *call)
+{
+    call->state = S_PROVIDING;
+    if (s_stage_begin (call, STAGE_OPTIMIZE, "optimizer", ar_optimizer_op_kind (call->op),
+                       call->body ? call->body : "", call->body_len, NULL) != 0)
+        s_fail (call, 503, "No optimizer worker can take this right now.", NULL, "no_worker");
 }
 
 //  --------------------------------------------------------------------------
@@ -414,23 +464,85 @@ static void s_on_provide_reply (s_call_t *call, ar_msg_t *msg)
     s_fail (call, status, message, NULL, code);
 }
 
-static void s_on_optimize_reply (s_call_t *call, ar_msg_t *msg)
+//  The optimizer's answer to another gateway goes back as it is, with its status.
+static void s_on_protocol_reply (s_call_t *call, ar_msg_t *msg)
 {
     s_stage_end (&call->stages[STAGE_OPTIMIZE], false);
-    if (msg->cmd == AR_CMD_END) {
-        call->optimized = true;
-        if (msg->body && zframe_size (msg->body) && msg->env.has_status &&
-            strcmp (msg->env.status_reason, "changed") == 0) {
+    if (msg->cmd != AR_CMD_END || !msg->env.has_status || !msg->body) {
+        const char *reason = msg->env.has_status ? msg->env.status_reason : "optimizer error";
+        if (strcmp (reason, AR_REASON_NO_WORKER) == 0 || strcmp (reason, AR_REASON_OVERLOADED) == 0)
+            s_fail (call, 503, "No optimizer worker can take this right now.", NULL, "no_worker");
+        else if (strcmp (reason, AR_REASON_EXPIRED) == 0)
+            s_fail (call, 504, "The optimizer did not answer in time.", NULL, "optimizer_timeout");
+        else
+            s_fail (call, 502, "The optimizer failed on this message.", NULL, "optimizer_error");
+        return;
+    }
+    call->status = msg->env.status_code;
+    call->status_known = true;
+    snprintf (call->content_type, sizeof call->content_type, "application/json");
+    call->reply_frame = msg->body; // served as is, no copy
+    msg->body = NULL;
+    call->upstream_done = true;
+    call->state = S_REPLYING;
+    s_resume (call);
+}
+
+//  A semantic_cache hit for a call that can take it: answer without the provider.
+static void s_serve_cached (s_call_t *call, const ar_exchange_reply_t *reply)
+{
+    s_stages_end (call, true); // ROUTE is not needed any more
+    call->out.len = call->out_off = 0;
+    s_append (call, reply->cached_response, reply->cached_response_len);
+    call->status = 200;
+    call->status_known = true;
+    snprintf (call->content_type, sizeof call->content_type, "application/json");
+    snprintf (call->target_provider, sizeof call->target_provider, "cache");
+    call->upstream_done = true;
+    call->state = S_REPLYING;
+    s_resume (call);
+}
+
+static void s_on_optimize_reply (s_call_t *call, ar_msg_t *msg)
+{
+    if (call->endpoint == EP_OPTIMIZER) {
+        s_on_protocol_reply (call, msg);
+        return;
+    }
+    s_stage_end (&call->stages[STAGE_OPTIMIZE], false);
+    ar_exchange_reply_t reply;
+    if (msg->cmd != AR_CMD_END) {
+        const char *reason = msg->env.has_status ? msg->env.status_reason : "";
+        bool no_worker =
+            strcmp (reason, AR_REASON_NO_WORKER) == 0 || strcmp (reason, AR_REASON_OVERLOADED) == 0;
+        s_fail_open (call, no_worker ? AR_FAIL_OPEN_NO_WORKER : AR_FAIL_OPEN_ERROR);
+        return;
+    }
+    if (!msg->env.has_status || msg->env.status_code != 200 || !msg->body ||
+        ar_exchange_read ((const char *)zframe_data (msg->body), zframe_size (msg->body), &reply) !=
+            0) {
+        s_fail_open (call, AR_FAIL_OPEN_ERROR); // any optimizer error: forward the original
+        return;
+    }
+    ar_optimizer_stats_add_reply (&call->edge->stats, &reply);
+    call->optimized = true;
+    ar_exchange_header (&reply, call->optimizations, sizeof call->optimizations);
+    call->tokens_saved = reply.tokens_before - reply.tokens_after;
+    if (ar_exchange_savings_json (&reply, call->savings, sizeof call->savings) < 0)
+        call->savings[0] = 0;
+    if (reply.cache_hit && !call->chat.stream) {
+        s_serve_cached (call, &reply);
+        return;
+    }
+    if (reply.changed) {
+        char *copy = malloc (reply.request_len);
+        if (copy) {
+            memcpy (copy, reply.request, reply.request_len);
             free (call->sent_body);
-            call->sent_len = zframe_size (msg->body);
-            call->sent_body = malloc (call->sent_len);
-            if (call->sent_body)
-                memcpy (call->sent_body, zframe_data (msg->body), call->sent_len);
-            else
-                call->sent_len = 0;
+            call->sent_body = copy;
+            call->sent_len = reply.request_len; // strategies never touch stream options
         }
-    } else
-        call->failed_open = true; // any optimizer error: forward the original
+    }
     s_optimize_done (call);
 }
 
@@ -471,10 +583,14 @@ static void s_stage_lapsed (s_stage_t *stage, bool cancel)
 {
     s_call_t *call = stage->call;
     s_stage_end (stage, cancel);
-    if (stage->kind == STAGE_OPTIMIZE) {
-        call->failed_open = true; // 800 ms passed: the original goes on unchanged
-        s_optimize_done (call);
-    } else if (stage->kind == STAGE_ROUTE)
+    if (stage->kind == STAGE_OPTIMIZE && call->endpoint == EP_OPTIMIZER)
+        s_fail (call, cancel ? 504 : 502,
+                cancel ? "The optimizer did not answer in time."
+                       : "The gateway lost its broker during the call.",
+                NULL, cancel ? "optimizer_timeout" : "broker_unavailable");
+    else if (stage->kind == STAGE_OPTIMIZE) // 800 ms passed: the original goes on unchanged
+        s_fail_open (call, cancel ? AR_FAIL_OPEN_TIMEOUT : AR_FAIL_OPEN_NO_WORKER);
+    else if (stage->kind == STAGE_ROUTE)
         s_route_fallback (call);
     else if (call->state == S_STREAMING) {
         static const char event[] =
@@ -525,36 +641,51 @@ static void s_send_spend (s_call_t *call, int status)
     ar_json_escape (provider, sizeof provider,
                     *call->target_provider ? call->target_provider : call->provider);
     int64_t now = ar_mono_us ();
-    char row[2048];
+    char row[4096];
     int len = snprintf (
         row, sizeof row,
         "{\"request_id\":\"%s\",\"ts_ms\":%llu,\"user\":%s%s%s,\"team\":%s%s%s,"
         "\"session\":%s%s%s,\"endpoint\":\"/v1/chat/completions\",\"provider\":\"%s\","
         "\"model\":\"%s\",\"input_tokens\":%ld,\"output_tokens\":%ld,\"latency_ms\":%lld,"
-        "\"ttfb_ms\":%lld,\"status\":%d,\"stream\":%s,\"optimized\":%s}",
+        "\"ttfb_ms\":%lld,\"status\":%d,\"stream\":%s,\"optimized\":%s%s%s}",
         call->request_hex, (unsigned long long)ar_wall_now (), *user ? "\"" : "",
         *user ? user : "null", *user ? "\"" : "", *team ? "\"" : "", *team ? team : "null",
         *team ? "\"" : "", *session ? "\"" : "", *session ? session : "null", *session ? "\"" : "",
         provider, model, call->input_tokens, call->output_tokens,
         (long long)((now - call->start_us) / 1000),
         (long long)(call->first_byte_us ? (call->first_byte_us - call->start_us) / 1000 : 0),
-        status, call->chat.stream ? "true" : "false", call->optimized ? "true" : "false");
+        status, call->chat.stream ? "true" : "false", call->optimized ? "true" : "false",
+        *call->savings ? ",\"savings\":" : "", call->savings);
+    if (len < 0 || (size_t)len >= sizeof row)
+        return; // cannot happen with the bounded fields above
     ar_spend_outbox_send (self->spend, call->request_hex, row, (size_t)len);
 }
 
 //  --------------------------------------------------------------------------
 //  HTTP.
 
-static s_endpoint_t s_classify (const char *method, const char *url)
+//  What a URL is. The gateway port serves the SDK endpoints; the optimizer port serves
+//  Optimizer Protocol v1 (op set); both serve /healthz and /admin/...
+static s_endpoint_t s_classify (const char *method, const char *url, bool optimizer_port,
+                                ar_optimizer_op_t *op)
 {
     bool post = strcmp (method, "POST") == 0, get = strcmp (method, "GET") == 0;
+    if (strcmp (url, "/admin") == 0 || strncmp (url, "/admin/", 7) == 0)
+        return EP_ADMIN;
+    if (strcmp (url, "/healthz") == 0)
+        return get ? EP_HEALTH : EP_BAD_METHOD;
+    if (optimizer_port) {
+        int found = ar_optimizer_op_from_path (url);
+        if (found < 0)
+            return EP_NOT_FOUND;
+        *op = (ar_optimizer_op_t)found;
+        return post ? EP_OPTIMIZER : EP_BAD_METHOD;
+    }
     //  The OpenAI SDKs use a base URL with /v1; the seeds' examples set it without. Both work.
     if (strcmp (url, "/v1/chat/completions") == 0 || strcmp (url, "/chat/completions") == 0)
         return post ? EP_CHAT : EP_BAD_METHOD;
     if (strcmp (url, "/v1/models") == 0 || strcmp (url, "/models") == 0)
         return get ? EP_MODELS : EP_BAD_METHOD;
-    if (strcmp (url, "/healthz") == 0)
-        return get ? EP_HEALTH : EP_BAD_METHOD;
     return EP_NOT_FOUND;
 }
 
@@ -564,6 +695,14 @@ static enum MHD_Result s_queue (s_call_t *call, int status, const char *content_
     MHD_add_response_header (response, "Content-Type", content_type);
     if (*call->request_hex)
         MHD_add_response_header (response, "x-anyray-request-id", call->request_hex);
+    if (call->endpoint == EP_CHAT && call->optimized) {
+        //  What the optimizer did, content-free: the kinds that changed it, tokens saved.
+        char saved[32];
+        snprintf (saved, sizeof saved, "%lld", (long long)call->tokens_saved);
+        if (*call->optimizations)
+            MHD_add_response_header (response, "x-anyray-optimizations", call->optimizations);
+        MHD_add_response_header (response, "x-anyray-tokens-saved", saved);
+    }
     call->status = status;
     call->response_queued = true;
     enum MHD_Result rc = MHD_queue_response (call->conn, (unsigned)status, response);
@@ -651,7 +790,39 @@ static int s_read_metadata (s_call_t *call, const char *header)
         }
         snprintf (fields[i].out, 129, "%s", json_string_value (value));
     }
+    //  The targeting rules may match any member: the scalar ones go to the optimizer.
+    const char *key;
+    json_t *value;
+    void *tmp;
+    json_object_foreach_safe (root, tmp, key,
+                              value) if (json_is_object (value) || json_is_array (value) ||
+                                         json_is_null (value)) json_object_del (root, key);
+    if (rc == 0 && json_object_size (root) <= 64)
+        call->metadata = json_dumps (root, JSON_COMPACT);
     json_decref (root);
+    return rc;
+}
+
+//  /admin/...: answered here and now (the store is local SQLite; admin calls are rare).
+static enum MHD_Result s_admin (ar_edge_t *self, s_call_t *call)
+{
+    struct MHD_Connection *conn = call->conn;
+    ar_admin_request_t request = {
+        .method = call->method,
+        .path = call->path,
+        .authorization = MHD_lookup_connection_value (conn, MHD_HEADER_KIND, "Authorization"),
+        .actor = MHD_lookup_connection_value (conn, MHD_HEADER_KIND, "x-anyray-admin-actor"),
+        .since_ms = MHD_lookup_connection_value (conn, MHD_GET_ARGUMENT_KIND, "since_ms"),
+        .limit = MHD_lookup_connection_value (conn, MHD_GET_ARGUMENT_KIND, "limit"),
+        .body = call->body,
+        .body_len = call->body_len,
+    };
+    char *reply = NULL;
+    int status = ar_admin_handle (self->admin, &request, &reply);
+    if (!reply)
+        return s_reply_error_now (call, 500, "out of memory", NULL, "internal_error");
+    enum MHD_Result rc = s_reply_now (call, status, reply);
+    free (reply);
     return rc;
 }
 
@@ -671,6 +842,8 @@ static enum MHD_Result s_start (ar_edge_t *self, s_call_t *call)
                   (unsigned long long)self->config.max_body_bytes);
         return s_reply_error_now (call, 413, message, NULL, "request_too_large");
     }
+    if (call->endpoint == EP_ADMIN)
+        return s_admin (self, call);
     const char *metadata = MHD_lookup_connection_value (conn, MHD_HEADER_KIND, "x-anyray-metadata");
     if (metadata && s_read_metadata (call, metadata) != 0)
         return s_reply_error_now (call, 400,
@@ -684,6 +857,13 @@ static enum MHD_Result s_start (ar_edge_t *self, s_call_t *call)
     if (!ar_client_broker_alive (self->client))
         return s_reply_error_now (call, 503, "The gateway's broker is not reachable right now.",
                                   NULL, "broker_unavailable");
+    if (call->endpoint == EP_OPTIMIZER) {
+        s_prepare_protocol (call);
+        if (call->state == S_REPLYING)
+            return s_queue_result (call);
+        s_suspend (call);
+        return MHD_YES;
+    }
     if (call->endpoint == EP_CHAT) {
         if (ar_chat_request_parse (&call->chat, call->body ? call->body : "", call->body_len) != 0)
             return s_reply_error_now (call, 400, call->chat.error, call->chat.param,
@@ -710,7 +890,15 @@ static enum MHD_Result s_access (void *cls, struct MHD_Connection *conn, const c
         call->edge = self;
         call->conn = conn;
         call->start_us = ar_mono_us ();
-        call->endpoint = s_classify (method, url);
+        const union MHD_ConnectionInfo *daemon =
+            MHD_get_connection_info (conn, MHD_CONNECTION_INFO_DAEMON);
+        bool optimizer_port = daemon && daemon->daemon == self->optimizer_daemon;
+        call->endpoint = s_classify (method, url, optimizer_port, &call->op);
+        snprintf (call->method, sizeof call->method, "%s", method);
+        snprintf (call->path, sizeof call->path, "%s",
+                  call->endpoint == EP_CHAT     ? "/v1/chat/completions"
+                  : call->endpoint == EP_MODELS ? "/v1/models"
+                                                : url);
         ar_envelope_t id;
         ar_envelope_new_id (&id);
         memcpy (call->request_id, id.id, AR_ID_LEN);
@@ -805,6 +993,7 @@ static void s_completed (void *cls, struct MHD_Connection *conn, void **con_cls,
     zframe_destroy (&call->reply_frame);
     free (call->body);
     free (call->sent_body);
+    free (call->metadata);
     ar_buf_free (&call->out);
     free (call);
     *con_cls = NULL;
@@ -825,6 +1014,38 @@ void ar_edge_config_from_env (ar_edge_config_t *config, char *endpoint_buf, size
     config->route_timeout_ms = (uint32_t)ar_env_int ("ANYRAY_ROUTE_TIMEOUT_MS", 250, 1, 60000);
     config->request_timeout_ms =
         (uint32_t)ar_env_int ("ANYRAY_REQUEST_TIMEOUT_MS", 600000, 100, 3600000);
+    config->optimizer_host = ar_env_str ("ANYRAY_OPTIMIZER_HOST", "127.0.0.1");
+    config->optimizer_port = (uint16_t)ar_env_int ("ANYRAY_OPTIMIZER_PORT", 8088, 0, 65535);
+    config->admin_token = ar_env_str ("ANYRAY_ADMIN_TOKEN", "");
+}
+
+static char *s_stats_json (void *arg)
+{
+    ar_edge_t *self = arg;
+    return ar_optimizer_stats_json (&self->stats);
+}
+
+//  One listener. External epoll, no internal thread: our loop drives MHD and the broker socket
+//  together. The per-connection pool is small on purpose: MHD 0.9.75 zeroes the whole pool for
+//  each request (a 256 KB pool cost a fifth of the edge's CPU and ~190 KB per held stream),
+//  and 32 KB still holds headers and reads bodies in big enough slices.
+static struct MHD_Daemon *s_listen (ar_edge_t *self, const char *host, uint16_t port)
+{
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons (port)};
+    if (inet_pton (AF_INET, host, &addr.sin_addr) != 1) {
+        fprintf (stderr, "anyray-edge: %s is not an IPv4 address\n", host);
+        return NULL;
+    }
+    struct MHD_Daemon *daemon = MHD_start_daemon (
+        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, port, NULL, NULL, s_access, self,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_LISTENING_ADDRESS_REUSE,
+        (unsigned int)1, MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)60000, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned int)900, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32 * 1024,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)4096, MHD_OPTION_END);
+    if (!daemon)
+        fprintf (stderr, "anyray-edge: cannot listen on %s:%u\n", host, port);
+    return daemon;
 }
 
 ar_edge_t *ar_edge_new (const ar_edge_config_t *config)
@@ -848,26 +1069,23 @@ ar_edge_t *ar_edge_new (const ar_edge_config_t *config)
     self->timeouts[STAGE_OPTIMIZE] = config->optimize_timeout_ms;
     self->timeouts[STAGE_ROUTE] = config->route_timeout_ms;
     self->timeouts[STAGE_PROVIDE] = config->request_timeout_ms;
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons (config->port)};
-    if (inet_pton (AF_INET, config->host, &addr.sin_addr) != 1) {
-        fprintf (stderr, "anyray-edge: ANYRAY_HOST=%s is not an IPv4 address\n", config->host);
+    char db[1024], error[512];
+    snprintf (db, sizeof db, "%s/anyray.db", ar_env_data_dir ());
+    self->admin = ar_admin_new (config->admin_token, db, s_stats_json, self, error, sizeof error);
+    if (!self->admin) {
+        fprintf (stderr, "anyray-edge: admin API: %s\n", error);
         ar_edge_destroy (&self);
         return NULL;
     }
-    //  External epoll, no internal thread: our loop drives MHD and the broker socket together.
-    //  The per-connection pool is small on purpose: MHD 0.9.75 zeroes the whole pool for each
-    //  request (a 256 KB pool cost a fifth of the edge's CPU and ~190 KB per held stream), and
-    //  32 KB still holds headers and reads bodies in big enough slices.
-    self->daemon = MHD_start_daemon (
-        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, config->port, NULL, NULL, s_access, self,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_LISTENING_ADDRESS_REUSE,
-        (unsigned int)1, MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)60000, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned int)900, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32 * 1024,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int)4096, MHD_OPTION_END);
-    if (!self->client || !self->daemon) {
-        fprintf (stderr, "anyray-edge: cannot listen on %s:%u or reach the broker at %s\n",
-                 config->host, config->port, self->broker_endpoint);
+    if (!self->client) {
+        fprintf (stderr, "anyray-edge: cannot reach the broker at %s\n", self->broker_endpoint);
+        ar_edge_destroy (&self);
+        return NULL;
+    }
+    self->daemon = s_listen (self, config->host, config->port);
+    if (self->daemon && config->optimizer_port)
+        self->optimizer_daemon = s_listen (self, config->optimizer_host, config->optimizer_port);
+    if (!self->daemon || (config->optimizer_port && !self->optimizer_daemon)) {
         ar_edge_destroy (&self);
         return NULL;
     }
@@ -880,15 +1098,19 @@ void ar_edge_destroy (ar_edge_t **self_p)
     ar_edge_t *self = *self_p;
     if (!self)
         return;
-    if (self->daemon) {
-        //  MHD forbids stopping with suspended connections: wake them all first.
-        for (s_call_t *call = zlistx_first (self->calls); call; call = zlistx_next (self->calls)) {
-            call->upstream_done = true;
-            s_resume (call);
-        }
-        MHD_run (self->daemon);
-        MHD_stop_daemon (self->daemon);
+    //  MHD forbids stopping with suspended connections: wake them all first.
+    for (s_call_t *call = self->calls ? zlistx_first (self->calls) : NULL; call;
+         call = zlistx_next (self->calls)) {
+        call->upstream_done = true;
+        s_resume (call);
     }
+    struct MHD_Daemon *daemons[2] = {self->daemon, self->optimizer_daemon};
+    for (int i = 0; i < 2; i++)
+        if (daemons[i]) {
+            MHD_run (daemons[i]);
+            MHD_stop_daemon (daemons[i]);
+        }
+    ar_admin_destroy (&self->admin);
     ar_spend_outbox_destroy (&self->spend); // spools what the spend actor has not committed
     ar_client_destroy (&self->client);
     ar_router_destroy (&self->fallback_router);
@@ -948,7 +1170,16 @@ static ar_mono_ms s_next_deadline (ar_edge_t *self)
 int ar_edge_run (ar_edge_t *self)
 {
     const union MHD_DaemonInfo *info = MHD_get_daemon_info (self->daemon, MHD_DAEMON_INFO_EPOLL_FD);
-    int mhd_fd = info->epoll_fd;
+    int mhd_fd = info->epoll_fd, optimizer_fd = -1;
+    if (self->optimizer_daemon) {
+        info = MHD_get_daemon_info (self->optimizer_daemon, MHD_DAEMON_INFO_EPOLL_FD);
+        optimizer_fd = info->epoll_fd;
+        printf ("anyray-edge: Optimizer Protocol v1 on http://%s:%u\n", self->config.optimizer_host,
+                self->config.optimizer_port);
+    }
+    printf ("anyray-edge: admin API %s\n", ar_admin_enabled (self->admin)
+                                               ? "on (ANYRAY_ADMIN_TOKEN)"
+                                               : "off (set ANYRAY_ADMIN_TOKEN to turn it on)");
     printf ("anyray-edge: listening on http://%s:%u\n", self->config.host, self->config.port);
     fflush (stdout);
     while (!zsys_interrupted) {
@@ -963,10 +1194,15 @@ int ar_edge_run (ar_edge_t *self)
         if (MHD_get_timeout (self->daemon, &mhd_timeout) == MHD_YES &&
             (int64_t)mhd_timeout < timeout)
             timeout = (int64_t)mhd_timeout;
-        zmq_pollitem_t items[2] = {
+        if (self->optimizer_daemon &&
+            MHD_get_timeout (self->optimizer_daemon, &mhd_timeout) == MHD_YES &&
+            (int64_t)mhd_timeout < timeout)
+            timeout = (int64_t)mhd_timeout;
+        zmq_pollitem_t items[3] = {
             {zsock_resolve (ar_client_sock (self->client)), 0, ZMQ_POLLIN, 0},
-            {NULL, mhd_fd, ZMQ_POLLIN, 0}};
-        if (zmq_poll (items, 2, (long)timeout) == -1 && errno != EINTR)
+            {NULL, mhd_fd, ZMQ_POLLIN, 0},
+            {NULL, optimizer_fd, ZMQ_POLLIN, 0}};
+        if (zmq_poll (items, optimizer_fd >= 0 ? 3 : 2, (long)timeout) == -1 && errno != EINTR)
             break;
         for (int i = 0; i < 8192; i++) {
             ar_msg_t msg;
@@ -992,6 +1228,8 @@ int ar_edge_run (ar_edge_t *self)
         }
         self->broker_was_alive = alive;
         MHD_run (self->daemon);
+        if (self->optimizer_daemon)
+            MHD_run (self->optimizer_daemon);
     }
     return 0;
 }
@@ -1021,17 +1259,28 @@ void ar_edge_test (bool verbose)
     unsetenv ("ANYRAY_BROKER_ENDPOINT");
 
     //  Both SDK base-URL styles reach the same endpoints; everything else is refused.
-    assert (s_classify ("POST", "/v1/chat/completions") == EP_CHAT);
-    assert (s_classify ("POST", "/chat/completions") == EP_CHAT);
-    assert (s_classify ("GET", "/v1/chat/completions") == EP_BAD_METHOD);
-    assert (s_classify ("GET", "/v1/models") == EP_MODELS);
-    assert (s_classify ("GET", "/models") == EP_MODELS);
-    assert (s_classify ("GET", "/healthz") == EP_HEALTH);
-    assert (s_classify ("POST", "/v1/chat/completions/x") == EP_NOT_FOUND);
-    assert (s_classify ("GET", "/") == EP_NOT_FOUND);
+    ar_optimizer_op_t op = AR_OP_COUNT;
+    assert (s_classify ("POST", "/v1/chat/completions", false, &op) == EP_CHAT);
+    assert (s_classify ("POST", "/chat/completions", false, &op) == EP_CHAT);
+    assert (s_classify ("GET", "/v1/chat/completions", false, &op) == EP_BAD_METHOD);
+    assert (s_classify ("GET", "/v1/models", false, &op) == EP_MODELS);
+    assert (s_classify ("GET", "/models", false, &op) == EP_MODELS);
+    assert (s_classify ("GET", "/healthz", false, &op) == EP_HEALTH);
+    assert (s_classify ("POST", "/v1/chat/completions/x", false, &op) == EP_NOT_FOUND);
+    assert (s_classify ("GET", "/", false, &op) == EP_NOT_FOUND);
+    assert (s_classify ("PUT", "/admin/optimizer/settings", false, &op) == EP_ADMIN);
+    assert (s_classify ("POST", "/v1/optimize", false, &op) == EP_NOT_FOUND);
+    //  The optimizer port: the protocol, health and admin, and nothing of the SDK surface.
+    assert (s_classify ("POST", "/v1/optimize", true, &op) == EP_OPTIMIZER && op == AR_OP_OPTIMIZE);
+    assert (s_classify ("POST", "/v1/retrieve", true, &op) == EP_OPTIMIZER && op == AR_OP_RETRIEVE);
+    assert (s_classify ("GET", "/v1/optimize", true, &op) == EP_BAD_METHOD);
+    assert (s_classify ("POST", "/v1/chat/completions", true, &op) == EP_NOT_FOUND);
+    assert (s_classify ("GET", "/healthz", true, &op) == EP_HEALTH);
+    assert (s_classify ("GET", "/admin/audit", true, &op) == EP_ADMIN);
 
     //  A bad bind address is refused cleanly.
     config.host = "not-an-address";
+    config.admin_token = NULL;
     config.broker_endpoint = "inproc://ar-edge-test";
     ar_edge_t *edge = ar_edge_new (&config);
     assert (edge == NULL);

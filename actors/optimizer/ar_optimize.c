@@ -162,10 +162,10 @@ json_t *ar_optimize_report_json (const ar_optimize_report_t *report)
         const ar_optimize_step_result_t *step = &report->steps[i];
         json_t *row;
         if (step->status == AR_OPTIMIZE_RAN) {
-            row = json_pack ("{s:s, s:I, s:I, s:f}", "kind", step->kind, "tokensBefore",
-                             (json_int_t)step->result.tokens_before, "tokensAfter",
-                             (json_int_t)step->result.tokens_after, "ms",
-                             (double)step->result.micros / 1000.0);
+            row = json_pack (
+                "{s:s, s:b, s:I, s:I, s:f}", "kind", step->kind, "changed", step->result.applied,
+                "tokensBefore", (json_int_t)step->result.tokens_before, "tokensAfter",
+                (json_int_t)step->result.tokens_after, "ms", (double)step->result.micros / 1000.0);
             if (row && *step->result.note &&
                 json_object_set_new (row, "note", json_string (step->result.note)) != 0)
                 goto fail_row;
@@ -1139,6 +1139,7 @@ void ar_optimize_test (bool verbose)
     json_array_foreach (applied, i, row)
     {
         assert (json_is_string (json_object_get (row, "kind")));
+        assert (json_is_boolean (json_object_get (row, "changed")));
         assert (json_is_integer (json_object_get (row, "tokensBefore")));
         assert (json_is_integer (json_object_get (row, "tokensAfter")));
         assert (json_is_number (json_object_get (row, "ms")));

@@ -73,7 +73,7 @@ int ar_optimize_run (const ar_pipeline_t *pipeline, ar_strategy_ctx_t *ctx,
 int ar_optimize_run_steps (const ar_optimize_step_t *steps, size_t count, ar_strategy_ctx_t *ctx,
                            ar_optimize_report_t *report);
 
-//  The reply's part: {"applied":[{"kind","tokensBefore","tokensAfter","ms","note"}],
+//  The reply's part: {"applied":[{"kind","changed","tokensBefore","tokensAfter","ms","note"}],
 //  "skipped":[{"kind","reason"}],"tokensBefore","tokensAfter","stashIds":[...]}. "applied"
 //  lists every step that ran, in order, whether or not it changed anything (as the protocol
 //  says); "note" only when there is one. New reference, NULL only when out of memory.

@@ -357,7 +357,7 @@ int ar_optimizer_answer (ar_optimizer_t *self, ar_optimizer_op_t op, const char 
     return status;
 }
 
-char *ar_optimizer_stats_json (ar_optimizer_t *self)
+char *ar_optimizer_counters_json (ar_optimizer_t *self)
 {
     json_t *kinds = json_object ();
     for (size_t k = 0; k < ar_strategy_registry_count (); k++)
@@ -493,7 +493,7 @@ void ar_optimizer_test (bool verbose)
     }
     unsetenv ("ANYRAY_FAULT_STRATEGY");
     s_fault_from_env ();
-    char *stats = ar_optimizer_stats_json (self);
+    char *stats = ar_optimizer_counters_json (self);
     json_t *root = json_loads (stats, 0, NULL);
     json_t *tuning = json_object_get (json_object_get (root, "strategies"), "param_tuning");
     assert (json_integer_value (json_object_get (tuning, "failed")) == 1);

@@ -39,7 +39,7 @@ int64_t ar_optimizer_config_version (ar_optimizer_t *self);
 
 //  Counters since start, as {"configVersion", "strategies": {kind: {runs, applied, failed,
 //  overran, unavailable}}}. Caller frees.
-char *ar_optimizer_stats_json (ar_optimizer_t *self);
+char *ar_optimizer_counters_json (ar_optimizer_t *self);
 
 //  The actor's on_request; arg is the ar_optimizer_t.
 void ar_optimizer_handle (ar_actor_t *actor, ar_job_t *job, void *arg);
