@@ -287,7 +287,7 @@ static json_t *s_conversation (ar_shape_t shape, size_t turns, size_t words)
             messages, json_pack ("{s:s, s:s}", "role", "system", "content", "You are terse."));
     json_array_append_new (messages, json_pack ("{s:s, s:s}", "role", "user", "content", "task"));
     for (size_t t = 0; t < turns; t++) {
-        char id[16];
+        char id[32];
         snprintf (id, sizeof id, "call_%zu", t);
         if (shape == AR_SHAPE_OPENAI_CHAT) {
             json_array_append_new (
