@@ -95,6 +95,30 @@ static inline uint64_t s_hash (const uint8_t *p, size_t n)
     return h ^ (h >> 29);
 }
 
+//  a[0..n) == b[0..n) with word loads (pieces are short; a libc call costs more than them).
+static inline bool s_equal (const uint8_t *a, const uint8_t *b, size_t n)
+{
+    if (n >= 8) {
+        for (size_t i = 0; i + 8 < n; i += 8) {
+            uint64_t x, y;
+            memcpy (&x, a + i, 8);
+            memcpy (&y, b + i, 8);
+            if (x != y)
+                return false;
+        }
+        uint64_t x, y;
+        memcpy (&x, a + n - 8, 8);
+        memcpy (&y, b + n - 8, 8);
+        return x == y;
+    }
+    if (n >= 4)
+        return s_load32 (a) == s_load32 (b) && s_load32 (a + n - 4) == s_load32 (b + n - 4);
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i])
+            return false;
+    return true;
+}
+
 //  Rank of the token whose bytes are p[0..n), or S_NONE.
 static inline uint32_t s_rank (const ar_tokenizer_t *self, const uint8_t *p, size_t n)
 {
@@ -112,7 +136,7 @@ static inline uint32_t s_rank (const ar_tokenizer_t *self, const uint8_t *p, siz
         if (slot == 0)
             return S_NONE;
         if ((slot & ~((1ull << 39) - 1)) == want &&
-            memcmp (blob + (slot >> 18 & ((1u << 21) - 1)), p, n) == 0)
+            s_equal (blob + (slot >> 18 & ((1u << 21) - 1)), p, n))
             return (uint32_t)(slot & ((1u << 18) - 1)) - 1;
     }
 }
@@ -301,7 +325,7 @@ static size_t s_count_piece (const ar_tokenizer_t *self, const uint8_t *p, size_
     }
     uint64_t h = s_hash (p, n);
     s_cached_t *entry = &s_cache[h >> (64 - S_CACHE_BITS)];
-    if (entry->len == n && memcmp (entry->bytes, p, n) == 0)
+    if (entry->len == n && s_equal (entry->bytes, p, n))
         return entry->count;
     s_piece (self, p, n, &sink);
     entry->len = (uint8_t)n;

@@ -1,8 +1,10 @@
 /*  ar_tokenizer: the o200k_base byte-level BPE (the GPT-4o / o-series tokenizer), in C.
     Every "tokens" figure of the optimizer comes from here. The rank table is generated from a
     published npm package into data/ (see data/README.md) and embedded, so nothing is read at
-    run time. Pieces are cut by tiktoken's o200k pre-tokenizer pattern (PCRE2 JIT), then merged
-    by rank exactly as tiktoken's encode_ordinary: special-token text counts as plain text.
+    run time. Pieces are cut by tiktoken's o200k pre-tokenizer pattern (by hand where only ASCII
+    decides, else PCRE2 JIT), then merged by rank exactly as tiktoken's encode_ordinary:
+    special-token text counts as plain text. Counting keeps a 128 KB per-thread cache of short
+    pieces and their counts.
     Bytes that are not valid UTF-8 are never dropped: each run of them is one byte-level piece.
     After ar_tokenizer_new, a tokenizer is read-only and may be shared by threads.
     Known gap: PCRE2 10.42 (Debian 12) knows Unicode 14, so a character assigned later (e.g.
