@@ -945,6 +945,13 @@ int ar_launch_main (int argc, char *argv[])
                self->port);
         return 1;
     }
+    int optimizer_port = s_env_int ("ANYRAY_OPTIMIZER_PORT", 8088, 0, 65535);
+    if (optimizer_port && s_port_accepts (optimizer_port)) {
+        s_log ("127.0.0.1:%d is already taken (another Anyray running?); set "
+               "ANYRAY_OPTIMIZER_PORT (0 turns the optimizer port off)",
+               optimizer_port);
+        return 1;
+    }
     if (s_setup_dirs (self) != 0 || (self->demo && s_setup_demo (self) != 0) ||
         s_setup_children (self) != 0)
         goto done;

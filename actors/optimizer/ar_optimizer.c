@@ -43,7 +43,7 @@ static int s_fault_apply (ar_strategy_ctx_t *ctx, const json_t *params, ar_strat
     if (!s_fault.stall)
         return -1;
     ar_mono_ms now = ar_mono_now ();
-    ar_mono_ms wait = ctx->deadline > now ? ctx->deadline - now + 20 : 20;
+    ar_mono_ms wait = ctx->deadline > now ? ctx->deadline - now + 5 : 5;
     struct timespec pause = {(time_t)(wait / 1000), (long)(wait % 1000) * 1000000L};
     nanosleep (&pause, NULL);
     return 0;
@@ -242,8 +242,14 @@ static int s_optimize (ar_optimizer_t *self, const ar_optimizer_message_t *msg, 
         steps[count++] =
             (ar_optimize_step_t){info->kind, strategy, ar_pipeline_params (pipeline, i)};
     }
-    if (msg->budget_ms && ar_mono_now () + msg->budget_ms < deadline)
-        deadline = ar_mono_now () + msg->budget_ms;
+    ar_mono_ms now = ar_mono_now ();
+    if (msg->budget_ms && now + msg->budget_ms < deadline)
+        deadline = now + msg->budget_ms;
+    //  A tenth of what is left (at least S_REPLY_SLACK) is kept back to ship the reply: a step
+    //  that overruns the pipeline's deadline is undone and the answer still arrives in time.
+    ar_mono_ms reserve = (deadline - now) / 10;
+    if (reserve < S_REPLY_SLACK)
+        reserve = S_REPLY_SLACK;
     ar_strategy_ctx_t ctx = {
         .shape = msg->shape,
         .request = request,
@@ -251,7 +257,7 @@ static int s_optimize (ar_optimizer_t *self, const ar_optimizer_message_t *msg, 
         .model = facts.model,
         .tokenizer = self->tokenizer,
         .stash = &self->sink,
-        .deadline = deadline - S_REPLY_SLACK,
+        .deadline = deadline - reserve,
     };
     ar_optimize_report_t report;
     int rc = pipeline ? ar_optimize_run_steps (steps, count, &ctx, &report) : -1;

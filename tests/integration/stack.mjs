@@ -323,12 +323,15 @@ export async function startMock({ key = `sk-test-${randomBytes(12).toString('hex
 const KINDS = ['broker', 'optimizer', 'router', 'provider', 'spend', 'edge'];
 
 class Stack {
-  constructor(dir, mock, port, env) {
+  constructor(dir, mock, port, optimizerPort, env) {
     this.dir = dir;
     this.mock = mock;
     this.port = port;
+    this.optimizerPort = optimizerPort;
+    this.adminToken = `adm-${randomBytes(16).toString('hex')}`;
     this.env = env;
     this.base = `http://127.0.0.1:${port}`;
+    this.optimizerBase = `http://127.0.0.1:${optimizerPort}`;
     this.lines = [];
     this.seenPids = new Set();
     this.launcher = null;
@@ -413,6 +416,28 @@ class Stack {
     });
   }
 
+  // The admin API, with this stack's token unless told otherwise (token: null sends none).
+  admin(method, p, body, { token = this.adminToken, headers = {}, base = this.base } = {}) {
+    const h = { ...headers };
+    if (token !== null) h.authorization = `Bearer ${token}`;
+    if (body !== undefined) h['content-type'] = 'application/json';
+    return request(base + p, {
+      method,
+      headers: h,
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+  }
+
+  // Optimizer Protocol v1 on the optimizer port, as another gateway would call it.
+  optimizerCall(p, body, { timeoutMs = 15000 } = {}) {
+    return request(this.optimizerBase + p, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+      timeoutMs,
+    });
+  }
+
   // Start the launcher and wait until the pipeline works end to end.
   async start({ readyTimeoutMs = 60000 } = {}) {
     // Nothing from the caller's own ANYRAY_* settings: each stack is exactly what it says.
@@ -421,6 +446,8 @@ class Stack {
       ...inherited,
       ANYRAY_DATA_DIR: this.dir,
       ANYRAY_PORT: String(this.port),
+      ANYRAY_OPTIMIZER_PORT: String(this.optimizerPort),
+      ANYRAY_ADMIN_TOKEN: this.adminToken,
       ANYRAY_HOST: '127.0.0.1',
       ANYRAY_PROVIDER_URL_OPENAI: this.mock.url,
       ANYRAY_PROVIDER_KEY_OPENAI: this.mock.key,
@@ -545,7 +572,9 @@ export async function startStack({ env = {}, mockArgs = [], readyTimeoutMs = 600
     // Short path: the broker's ipc socket lives in here (sun_path is ~108 bytes).
     const dir = fs.mkdtempSync('/tmp/ar-');
     const port = await freePort();
-    const stack = new Stack(dir, mock, port, env);
+    let optimizerPort = await freePort();
+    while (optimizerPort === port) optimizerPort = await freePort();
+    const stack = new Stack(dir, mock, port, optimizerPort, env);
     live.add(stack);
     try {
       return await stack.start({ readyTimeoutMs });
