@@ -73,23 +73,32 @@ bool ar_chat_view_has_results (ar_shape_t shape, const json_t *message)
     return false;
 }
 
+//  An elision marker a strategy left ("[anyray: 12 earlier messages elided; ...]") is ours,
+//  not the person's: it must not become "the latest user turn" the next strategy reads.
+static bool s_is_marker (const json_t *text)
+{
+    const char *value = json_string_value (text);
+    return value && strncmp (value, "[anyray: ", 9) == 0;
+}
+
 bool ar_chat_view_is_user_text (ar_shape_t shape, const json_t *message)
 {
     if (ar_chat_view_role (shape, message) != AR_CHAT_ROLE_USER)
         return false;
-    if (shape == AR_SHAPE_OPENAI_CHAT)
-        return true;
     json_t *content = json_object_get (message, "content");
     if (!json_is_array (content))
-        return true;
+        return !s_is_marker (content);
     size_t i;
     json_t *block;
     json_array_foreach (content, i, block)
     {
-        if (!s_is (block, "type", "tool_result"))
+        if (shape == AR_SHAPE_OPENAI_CHAT && !s_is_marker (json_object_get (block, "text")))
+            return true;
+        if (shape == AR_SHAPE_ANTHROPIC_MESSAGES && !s_is (block, "type", "tool_result") &&
+            !s_is_marker (json_object_get (block, "text")))
             return true;
     }
-    return false;
+    return shape == AR_SHAPE_OPENAI_CHAT && json_array_size (content) == 0;
 }
 
 //  Content that is a string or an array of parts/blocks with "text" (OpenAI parts and Anthropic
@@ -569,6 +578,16 @@ void ar_chat_view_test (bool verbose)
     assert (strcmp (ar_chat_view_tool_choice_name (AR_SHAPE_ANTHROPIC_MESSAGES, an), "ls") == 0);
     assert (ar_chat_view_is_user_text (AR_SHAPE_ANTHROPIC_MESSAGES, json_array_get (m, 0)));
     assert (!ar_chat_view_is_user_text (AR_SHAPE_ANTHROPIC_MESSAGES, json_array_get (m, 2)));
+    json_t *marker = json_pack ("{s:s, s:s}", "role", "user", "content",
+                                "[anyray: 3 earlier messages elided; retrieve with id x]");
+    assert (!ar_chat_view_is_user_text (AR_SHAPE_OPENAI_CHAT, marker));
+    assert (!ar_chat_view_is_user_text (AR_SHAPE_ANTHROPIC_MESSAGES, marker));
+    json_decref (marker);
+    marker = json_pack ("{s:s, s:[{s:s, s:s}, {s:s, s:s}]}", "role", "user", "content", "type",
+                        "tool_result", "tool_use_id", "t1", "type", "text", "text",
+                        "[anyray: 2 earlier messages elided; retrieve with id y]");
+    assert (!ar_chat_view_is_user_text (AR_SHAPE_ANTHROPIC_MESSAGES, marker));
+    json_decref (marker);
     assert (ar_chat_view_has_results (AR_SHAPE_ANTHROPIC_MESSAGES, json_array_get (m, 2)));
     calls[0] = 0;
     assert (ar_chat_view_each_call (AR_SHAPE_ANTHROPIC_MESSAGES, json_array_get (m, 1), s_collect,
