@@ -277,9 +277,9 @@ int ar_optimizer_message_parse (ar_optimizer_op_t op, const char *body, size_t l
     }
     if (SEEN (M_BUDGET) && (scan.seen[M_BUDGET].type != AR_JSON_NUMBER ||
                             s_int_member (scan.seen[M_BUDGET].value, scan.seen[M_BUDGET].len, 1,
-                                          600000, &msg->budget_ms) != 0))
+                                          60000, &msg->budget_ms) != 0))
         return s_fail (param, param_size, "budgetMs", error, error_size,
-                       "must be a number of milliseconds from 1 to 600000");
+                       "must be a number of milliseconds from 1 to 60000");
     if (SEEN (M_TTL) && (scan.seen[M_TTL].type != AR_JSON_NUMBER ||
                          s_int_member (scan.seen[M_TTL].value, scan.seen[M_TTL].len, 1, 366 * 86400,
                                        &msg->ttl_seconds) != 0))

@@ -5,6 +5,7 @@
 import { before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startStack, logged, sleep, waitFor, randomMarker } from './stack.mjs';
+import { assertConforms, violations, loadSchema } from './schema.mjs';
 
 let stack;
 const it = (name, fn) => test(name, logged(() => stack, fn));
@@ -174,6 +175,7 @@ it('a PUT reaches both optimizer replicas within a second, with no restart, and 
   // The cropped originals come back through the protocol port.
   const got = await stack.optimizerCall('/v1/retrieve', { id: stashId });
   assert.equal(got.status, 200, got.text);
+  assertConforms(assert, 'optimizer/retrieve.response.schema.json', got.json);
   const original = JSON.parse(got.json.content);
   assert.ok(Array.isArray(original) && original.length > 10);
   assert.ok(got.json.content.includes(`question 1 ${marker}`));
@@ -214,11 +216,14 @@ it('every change is in the audit log: who, what, when, and never the body', asyn
 
 it('Optimizer Protocol v1 on the optimizer port: optimize, optimize-response, cache, retrieve', async () => {
   const request = { model: 'gpt-4o', max_tokens: 8192, messages: [{ role: 'user', content: 'Summarize this changelog' }] };
-  let r = await stack.optimizerCall('/v1/optimize', {
+  const message = {
     endpoint: '/v1/chat/completions', request, metadata: { user: 'alice', team: 'platform' },
     canShortCircuit: true, budgetMs: 800,
-  });
+  };
+  assertConforms(assert, 'optimizer/optimize.request.schema.json', message);
+  let r = await stack.optimizerCall('/v1/optimize', message);
   assert.equal(r.status, 200, r.text);
+  assertConforms(assert, 'optimizer/optimize.response.schema.json', r.json);
   assert.equal(r.json.changed, true);
   assert.equal(r.json.cacheHit, false);
   assert.equal(r.json.request.max_tokens, 4096);
@@ -246,21 +251,32 @@ it('Optimizer Protocol v1 on the optimizer port: optimize, optimize-response, ca
   ]) {
     r = await stack.optimizerCall('/v1/optimize', body);
     assert.equal(r.status, 400, r.text);
+    assertConforms(assert, 'optimizer/error.schema.json', r.json);
+    // What the server refuses, the published schema refuses too (the request one is the
+    // provider's business, not the schema's).
+    if (param !== 'request')
+      assert.ok(violations(loadSchema('optimizer/optimize.request.schema.json'), body).length > 0, param);
     assert.equal(r.json.error.param, param);
     assert.equal(r.json.error.type, 'invalid_request_error');
   }
   r = await stack.optimizerCall('/v1/optimize', '{"endpoint": "/v1/chat/completions", "request": {');
   assert.equal(r.status, 400);
 
-  r = await stack.optimizerCall('/v1/optimize-response', {
-    endpoint: '/v1/chat/completions', request, response: { id: 'chatcmpl-1', choices: [] } });
+  const responseMessage = { endpoint: '/v1/chat/completions', request, response: { id: 'chatcmpl-1', choices: [] } };
+  assertConforms(assert, 'optimizer/optimize-response.request.schema.json', responseMessage);
+  r = await stack.optimizerCall('/v1/optimize-response', responseMessage);
   assert.equal(r.status, 200, r.text);
+  assertConforms(assert, 'optimizer/optimize-response.response.schema.json', r.json);
   assert.deepEqual(r.json, { changed: false, applied: [], skipped: [], response: { id: 'chatcmpl-1', choices: [] } });
-  r = await stack.optimizerCall('/v1/cache', { endpoint: '/v1/chat/completions', request, response: {} });
+  const cacheMessage = { endpoint: '/v1/chat/completions', request, response: {}, ttlSeconds: 60 };
+  assertConforms(assert, 'optimizer/cache.request.schema.json', cacheMessage);
+  r = await stack.optimizerCall('/v1/cache', cacheMessage);
   assert.equal(r.status, 200, r.text);
+  assertConforms(assert, 'optimizer/cache.response.schema.json', r.json);
   assert.equal(r.json.stored, false);
   r = await stack.optimizerCall('/v1/retrieve', { id: '0123456789abcdef0123456789abcdef' });
   assert.equal(r.status, 404, r.text);
+  assertConforms(assert, 'optimizer/error.schema.json', r.json);
   assert.equal(r.json.error.param, 'id');
 
   // The protocol port is not the SDK surface, and the SDK port is not the protocol.
