@@ -480,6 +480,12 @@ static void s_on_protocol_reply (s_call_t *call, ar_msg_t *msg)
     }
     call->status = msg->env.status_code;
     call->status_known = true;
+    ar_exchange_reply_t reply;
+    if (call->op == AR_OP_OPTIMIZE && call->status == 200 &&
+        ar_exchange_read ((const char *)zframe_data (msg->body), zframe_size (msg->body), &reply) ==
+            0)
+        ar_optimizer_stats_add_reply (&call->edge->stats,
+                                      &reply); // other gateways' calls count too
     snprintf (call->content_type, sizeof call->content_type, "application/json");
     call->reply_frame = msg->body; // served as is, no copy
     msg->body = NULL;
