@@ -7,10 +7,14 @@
       100k-anthropic   the same conversation in Anthropic messages shape (/v1/messages)
       1m-openai        a long agent conversation: ~200 assistant tool calls with their results
                        and a user turn every few steps, ~1 MB
-    and for each runs what the optimizer does with a request body: parse it (jansson), resolve
-    the baked-in default config for the endpoint (ar_optimizer_config_default ->
-    ar_optimizer_config_resolve) and run it (ar_optimize_run) with the real o200k tokenizer and
-    a stash sink, then serialize the result. Single-threaded, pinned to the CPU it starts on.
+    and for each runs what the optimizer does with a request body: parse it (ar_json_fast_load,
+    as the optimizer does), resolve the baked-in default config for the endpoint
+    (ar_optimizer_config_default -> ar_optimizer_config_resolve) and run it (ar_optimize_run)
+    with the real o200k tokenizer and a stash sink, then serialize the result
+    (ar_json_fast_dump). Single-threaded, pinned to the CPU it starts on. A "json" line per case
+    and mode times jansson (json_loadb, json_dumps JSON_COMPACT) against ar_json_fast on the
+    same whole bodies in the same iterations (each dumps what it parsed; the order of the two
+    alternates between iterations, so neither always runs on a warm cache), in us.
 
     Two modes per case, because token counts are memoized per thread by text hash
     (ar_chat_view): "cold" gives every iteration a request generated from a different seed
@@ -28,6 +32,7 @@
 */
 #include "ar_chat_view.h"
 #include "ar_clock.h"
+#include "ar_json_fast.h"
 #include "ar_optimize.h"
 #include "ar_optimizer_config.h"
 #include "ar_stash.h"
@@ -585,6 +590,7 @@ typedef struct {
 
 typedef struct {
     int64_t *parse, *pipeline, *dump, *count;
+    int64_t *json_ns[4]; // jansson parse, fast parse, jansson dump, fast dump (ns)
     size_t n;
     size_t bytes;
     int64_t tokens_before, tokens_after, raw_tokens;
@@ -594,17 +600,49 @@ typedef struct {
     size_t steps;
 } s_run_t;
 
+static int64_t s_ns (void)
+{
+    struct timespec now;
+    clock_gettime (CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+}
+
+//  jansson against ar_json_fast on the whole body: each parses it, then dumps what it parsed
+//  (the same DOM), into ns[0..3]; the order alternates with flip. The results are thrown away.
+static int s_json_compare (const char *body, size_t len, bool flip, int64_t ns[4])
+{
+    int rc = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        bool fast = (pass == 0) == flip;
+        int64_t t0 = s_ns ();
+        json_t *value = fast ? ar_json_fast_load (body, len, 0) : json_loadb (body, len, 0, NULL);
+        int64_t t1 = s_ns ();
+        char *text = !value ? NULL
+                     : fast ? ar_json_fast_dump (value, NULL)
+                            : json_dumps (value, JSON_COMPACT);
+        int64_t t2 = s_ns ();
+        rc |= value && text ? 0 : -1;
+        json_decref (value);
+        free (text);
+        ns[fast ? 1 : 0] = t1 - t0;
+        ns[fast ? 3 : 2] = t2 - t1;
+    }
+    return rc;
+}
+
 //  One iteration over body: parse, resolve + run, dump; the same body's token count alone.
 static int s_iterate (s_bench_t *bench, const s_case_t *c, const char *body, size_t len,
                       s_run_t *run, bool record)
 {
     int64_t t0 = ar_mono_us ();
-    json_error_t error;
-    json_t *request = json_loadb (body, len, 0, &error);
+    json_t *request = ar_json_fast_load (body, len, 0);
     int64_t t1 = ar_mono_us ();
     if (!request) {
+        json_error_t error;
+        json_t *slow = json_loadb (body, len, 0, &error);
         fprintf (stderr, "ar_bench_pipeline: %s: generated body does not parse: %s\n", c->name,
-                 error.text);
+                 slow ? "(only ar_json_fast_load refuses it)" : error.text);
+        json_decref (slow);
         return -1;
     }
     const char *model = json_string_value (json_object_get (request, "model"));
@@ -620,9 +658,12 @@ static int s_iterate (s_bench_t *bench, const s_case_t *c, const char *body, siz
     ar_optimize_report_t report;
     int rc = pipeline ? ar_optimize_run (pipeline, &ctx, &report) : -1;
     int64_t t2 = ar_mono_us ();
-    char *out = rc == 0 ? json_dumps (request, JSON_COMPACT) : NULL;
+    char *out = rc == 0 ? ar_json_fast_dump (request, NULL) : NULL;
     int64_t t3 = ar_mono_us ();
     bool dumped = out != NULL;
+    int64_t json_ns[4] = {0};
+    if (dumped && record && s_json_compare (body, len, run->n % 2, json_ns) != 0)
+        dumped = false;
     ar_pipeline_destroy (&pipeline);
     json_decref (request);
     free (out);
@@ -659,6 +700,8 @@ static int s_iterate (s_bench_t *bench, const s_case_t *c, const char *body, siz
     run->pipeline[run->n] = t2 - t1;
     run->dump[run->n] = t3 - t2;
     run->count[run->n] = t5 - t4;
+    for (int i = 0; i < 4; i++)
+        run->json_ns[i][run->n] = json_ns[i];
     run->n++;
     return 0;
 }
@@ -694,6 +737,23 @@ static void s_print (s_bench_t *bench, const s_case_t *c, const char *mode, s_ru
     printf (" runner_counting_and_copies=%.3f\n", (double)(total - in_steps) / (double)n / 1000.0);
     if (p99_out)
         *p99_out = s_pct (run->pipeline, n, 99);
+    //  jansson against ar_json_fast, same bodies, same iterations (s_pct's ms are us here).
+    double pct[4][2];
+    for (int i = 0; i < 4; i++) {
+        qsort (run->json_ns[i], n, sizeof (int64_t), s_compare);
+        pct[i][0] = s_pct (run->json_ns[i], n, 50);
+        pct[i][1] = s_pct (run->json_ns[i], n, 99);
+    }
+    printf ("json case=%s mode=%s n=%zu bytes=%zu jansson_parse_p50_us=%.1f "
+            "jansson_parse_p99_us=%.1f fast_parse_p50_us=%.1f fast_parse_p99_us=%.1f "
+            "parse_speedup_p50=%.2f parse_speedup_p99=%.2f jansson_dump_p50_us=%.1f "
+            "jansson_dump_p99_us=%.1f fast_dump_p50_us=%.1f fast_dump_p99_us=%.1f "
+            "dump_speedup_p50=%.2f dump_speedup_p99=%.2f\n",
+            c->name, mode, n, run->bytes, pct[0][0], pct[0][1], pct[1][0], pct[1][1],
+            pct[1][0] > 0 ? pct[0][0] / pct[1][0] : 0.0,
+            pct[1][1] > 0 ? pct[0][1] / pct[1][1] : 0.0, pct[2][0], pct[2][1], pct[3][0], pct[3][1],
+            pct[3][0] > 0 ? pct[2][0] / pct[3][0] : 0.0,
+            pct[3][1] > 0 ? pct[2][1] / pct[3][1] : 0.0);
 }
 
 static void s_run_init (s_run_t *run, size_t iterations)
@@ -705,6 +765,9 @@ static void s_run_init (s_run_t *run, size_t iterations)
     run->count = calloc (iterations, sizeof (int64_t));
     if (!run->parse || !run->pipeline || !run->dump || !run->count)
         abort ();
+    for (int i = 0; i < 4; i++)
+        if (!(run->json_ns[i] = calloc (iterations, sizeof (int64_t))))
+            abort ();
 }
 
 static void s_run_free (s_run_t *run)
@@ -713,6 +776,8 @@ static void s_run_free (s_run_t *run)
     free (run->pipeline);
     free (run->dump);
     free (run->count);
+    for (int i = 0; i < 4; i++)
+        free (run->json_ns[i]);
 }
 
 //  Both modes of one case; the cold p99 in *cold_p99. -1 on failure.
