@@ -1,4 +1,5 @@
 /*  ar_json_fast: a faster loader and compact dumper for the jansson DOM (see the header). */
+#include "ar_rng.h"
 #include "ar_json_fast.h"
 #include <assert.h>
 #include <errno.h>
@@ -632,25 +633,6 @@ char *ar_json_fast_dump (const json_t *value, size_t *len_out)
 //  Self test: golden cases, then generated documents (and mutations of them) compared with
 //  jansson itself, then the development corpus and bench-like chat bodies.
 
-typedef struct {
-    uint64_t state;
-} s_rng_t;
-
-static uint64_t s_next (s_rng_t *rng)
-{
-    uint64_t x = rng->state; // xorshift64*
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    rng->state = x;
-    return x * 0x2545f4914f6cdd1dull;
-}
-
-static size_t s_below (s_rng_t *rng, size_t n)
-{
-    return (size_t)(s_next (rng) % n);
-}
-
 //  Same values (json_equal) AND the same member order everywhere.
 static bool s_same (const json_t *a, const json_t *b)
 {
@@ -728,11 +710,11 @@ static bool s_check (const char *text, size_t len, s_tally_t *tally, bool verbos
     return ok;
 }
 
-static void s_gen_ws (s_rng_t *rng, s_buf_t *out)
+static void s_gen_ws (ar_rng_t *rng, s_buf_t *out)
 {
-    if (s_below (rng, 4) == 0)
-        for (size_t n = 1 + s_below (rng, 3); n; n--)
-            assert (s_add (out, &" \t\n\r"[s_below (rng, 4)], 1) == 0);
+    if (ar_rng_below (rng, 4) == 0)
+        for (size_t n = 1 + ar_rng_below (rng, 3); n; n--)
+            assert (s_add (out, &" \t\n\r"[ar_rng_below (rng, 4)], 1) == 0);
 }
 
 static void s_gen_utf8 (s_buf_t *out, uint32_t cp)
@@ -752,57 +734,59 @@ static void s_gen_utf8 (s_buf_t *out, uint32_t cp)
     free (tmp.data);
 }
 
-static uint32_t s_gen_codepoint (s_rng_t *rng)
+static uint32_t s_gen_codepoint (ar_rng_t *rng)
 {
-    switch (s_below (rng, 5)) {
+    switch (ar_rng_below (rng, 5)) {
     case 0:
-        return 0x80 + (uint32_t)s_below (rng, 0x780); // 2 bytes
+        return 0x80 + (uint32_t)ar_rng_below (rng, 0x780); // 2 bytes
     case 1:
-        return 0x800 + (uint32_t)s_below (rng, 0xd800 - 0x800);
+        return 0x800 + (uint32_t)ar_rng_below (rng, 0xd800 - 0x800);
     case 2:
-        return 0xe000 + (uint32_t)s_below (rng, 0x2000);
+        return 0xe000 + (uint32_t)ar_rng_below (rng, 0x2000);
     case 3:
-        return 0x10000 + (uint32_t)s_below (rng, 0x100000); // 4 bytes
+        return 0x10000 + (uint32_t)ar_rng_below (rng, 0x100000); // 4 bytes
     default:
-        return 0x4e00 + (uint32_t)s_below (rng, 0x5000); // CJK
+        return 0x4e00 + (uint32_t)ar_rng_below (rng, 0x5000); // CJK
     }
 }
 
-static void s_gen_string (s_rng_t *rng, s_buf_t *out, bool key)
+static void s_gen_string (ar_rng_t *rng, s_buf_t *out, bool key)
 {
     static const char *keys[] = {"a", "b", "role", "content", "", "x y", "\\u00e9", "a\\nb"};
     assert (s_add (out, "\"", 1) == 0);
-    if (key && s_below (rng, 2)) {
-        const char *name = keys[s_below (rng, sizeof keys / sizeof keys[0])];
+    if (key && ar_rng_below (rng, 2)) {
+        const char *name = keys[ar_rng_below (rng, sizeof keys / sizeof keys[0])];
         assert (s_add (out, name, strlen (name)) == 0);
         assert (s_add (out, "\"", 1) == 0);
         return;
     }
-    size_t pieces = s_below (rng, 8) == 0 ? 50 + s_below (rng, 400) : s_below (rng, 12);
+    size_t pieces =
+        ar_rng_below (rng, 8) == 0 ? 50 + ar_rng_below (rng, 400) : ar_rng_below (rng, 12);
     for (size_t i = 0; i < pieces; i++) {
         char text[16];
-        size_t kind = s_below (rng, 12);
+        size_t kind = ar_rng_below (rng, 12);
         if (kind < 5) { // a run of plain ASCII (long ones exercise the 16-byte scan)
-            size_t n = s_below (rng, 5) == 0 ? 17 + s_below (rng, 60) : 1 + s_below (rng, 6);
+            size_t n = ar_rng_below (rng, 5) == 0 ? 17 + ar_rng_below (rng, 60)
+                                                  : 1 + ar_rng_below (rng, 6);
             for (size_t j = 0; j < n; j++) {
-                char c = (char)(0x20 + s_below (rng, 0x60)); // 0x20..0x7f, DEL included
+                char c = (char)(0x20 + ar_rng_below (rng, 0x60)); // 0x20..0x7f, DEL included
                 if (c == '"' || c == '\\')
                     c = '/';
                 assert (s_add (out, &c, 1) == 0);
             }
         } else if (kind == 5) {
-            const char *simple = &"\"\\/bfnrt"[s_below (rng, 8)];
+            const char *simple = &"\"\\/bfnrt"[ar_rng_below (rng, 8)];
             snprintf (text, sizeof text, "\\%c", *simple);
             assert (s_add (out, text, 2) == 0);
         } else if (kind == 6) { // \u escapes of controls and others, either case
-            unsigned cp = s_below (rng, 2) ? 1 + (unsigned)s_below (rng, 0x7f)
-                                           : (unsigned)s_gen_codepoint (rng) & 0xffff;
+            unsigned cp = ar_rng_below (rng, 2) ? 1 + (unsigned)ar_rng_below (rng, 0x7f)
+                                                : (unsigned)s_gen_codepoint (rng) & 0xffff;
             if (cp >= 0xd800 && cp <= 0xdfff)
                 cp = 0x20ac;
-            snprintf (text, sizeof text, s_below (rng, 2) ? "\\u%04x" : "\\u%04X", cp);
+            snprintf (text, sizeof text, ar_rng_below (rng, 2) ? "\\u%04x" : "\\u%04X", cp);
             assert (s_add (out, text, 6) == 0);
         } else if (kind == 7) { // a surrogate pair
-            uint32_t cp = 0x10000 + (uint32_t)s_below (rng, 0x100000) - 0x10000;
+            uint32_t cp = 0x10000 + (uint32_t)ar_rng_below (rng, 0x100000) - 0x10000;
             snprintf (text, sizeof text, "\\u%04X\\u%04x", 0xd800 + (cp >> 10),
                       0xdc00 + (cp & 0x3ff));
             assert (s_add (out, text, 12) == 0);
@@ -812,7 +796,7 @@ static void s_gen_string (s_rng_t *rng, s_buf_t *out, bool key)
     assert (s_add (out, "\"", 1) == 0);
 }
 
-static void s_gen_number (s_rng_t *rng, s_buf_t *out, bool reals)
+static void s_gen_number (ar_rng_t *rng, s_buf_t *out, bool reals)
 {
     static const char *edges[] = {"0",
                                   "-0",
@@ -832,52 +816,52 @@ static void s_gen_number (s_rng_t *rng, s_buf_t *out, bool reals)
                                   "0.1",
                                   "123456789012345678901234567890.5"};
     char text[64];
-    size_t kind = s_below (rng, reals ? 4 : 2);
-    if (s_below (rng, 400) == 0) { // overflow: both loaders refuse the whole document
+    size_t kind = ar_rng_below (rng, reals ? 4 : 2);
+    if (ar_rng_below (rng, 400) == 0) { // overflow: both loaders refuse the whole document
         const char *over[] = {"9223372036854775808", "-9223372036854775809", "1e400", "-1e309"};
-        const char *pick = over[s_below (rng, reals ? 4 : 2)];
+        const char *pick = over[ar_rng_below (rng, reals ? 4 : 2)];
         assert (s_add (out, pick, strlen (pick)) == 0);
         return;
     }
     //  One draw per statement: argument evaluation order would make the sequence differ
     //  between compilers.
     if (kind == 0) {
-        uint64_t magnitude = s_next (rng) >> 1;
-        magnitude >>= s_below (rng, 63);
-        const char *sign = s_below (rng, 2) ? "-" : "";
+        uint64_t magnitude = ar_rng_next (rng) >> 1;
+        magnitude >>= ar_rng_below (rng, 63);
+        const char *sign = ar_rng_below (rng, 2) ? "-" : "";
         snprintf (text, sizeof text, "%s%llu", sign, (unsigned long long)magnitude);
     } else if (kind == 1) {
-        const char *pick = edges[s_below (rng, reals ? 17 : 6)];
+        const char *pick = edges[ar_rng_below (rng, reals ? 17 : 6)];
         snprintf (text, sizeof text, "%s", pick);
     } else if (kind == 2) { // a random double, exactly written
-        double value = (double)(s_next (rng) >> 11);
-        value /= (double)(1ull << s_below (rng, 60));
-        value *= pow (10, (double)s_below (rng, 40) - 20);
-        int digits = 1 + (int)s_below (rng, 17);
-        snprintf (text, sizeof text, "%.*g", digits, s_below (rng, 2) ? value : -value);
+        double value = (double)(ar_rng_next (rng) >> 11);
+        value /= (double)(1ull << ar_rng_below (rng, 60));
+        value *= pow (10, (double)ar_rng_below (rng, 40) - 20);
+        int digits = 1 + (int)ar_rng_below (rng, 17);
+        snprintf (text, sizeof text, "%.*g", digits, ar_rng_below (rng, 2) ? value : -value);
         if (!strpbrk (text, ".e"))
             strcat (text, ".5");
     } else { // a decimal with fraction and exponent in the forms the grammar allows
-        const char *sign = s_below (rng, 2) ? "-" : "";
-        unsigned whole = (unsigned)s_below (rng, 1000);
-        unsigned fraction = (unsigned)s_below (rng, 100000);
-        const char *e = s_below (rng, 2) ? "e" : "E";
-        const char *exponent_sign = (const char *[]){"", "+", "-"}[s_below (rng, 3)];
-        unsigned exponent = (unsigned)s_below (rng, 300);
+        const char *sign = ar_rng_below (rng, 2) ? "-" : "";
+        unsigned whole = (unsigned)ar_rng_below (rng, 1000);
+        unsigned fraction = (unsigned)ar_rng_below (rng, 100000);
+        const char *e = ar_rng_below (rng, 2) ? "e" : "E";
+        const char *exponent_sign = (const char *[]){"", "+", "-"}[ar_rng_below (rng, 3)];
+        unsigned exponent = (unsigned)ar_rng_below (rng, 300);
         snprintf (text, sizeof text, "%s%u.%u%s%s%u", sign, whole, fraction, e, exponent_sign,
                   exponent);
     }
     assert (s_add (out, text, strlen (text)) == 0);
 }
 
-static void s_gen_value (s_rng_t *rng, s_buf_t *out, int depth, bool reals)
+static void s_gen_value (ar_rng_t *rng, s_buf_t *out, int depth, bool reals)
 {
-    size_t kind = depth == 0 ? s_below (rng, 2) : s_below (rng, depth > 6 ? 7 : 10);
+    size_t kind = depth == 0 ? ar_rng_below (rng, 2) : ar_rng_below (rng, depth > 6 ? 7 : 10);
     s_gen_ws (rng, out);
     if (kind < 2 || kind >= 7) {
         bool object = kind % 2 == 0;
         assert (s_add (out, object ? "{" : "[", 1) == 0);
-        size_t count = s_below (rng, 4) == 0 ? 0 : s_below (rng, 7);
+        size_t count = ar_rng_below (rng, 4) == 0 ? 0 : ar_rng_below (rng, 7);
         for (size_t i = 0; i < count; i++) {
             if (i)
                 assert (s_add (out, ",", 1) == 0);
@@ -896,14 +880,14 @@ static void s_gen_value (s_rng_t *rng, s_buf_t *out, int depth, bool reals)
     else if (kind == 4)
         s_gen_number (rng, out, reals);
     else {
-        const char *word = (const char *[]){"true", "false", "null"}[s_below (rng, 3)];
+        const char *word = (const char *[]){"true", "false", "null"}[ar_rng_below (rng, 3)];
         assert (s_add (out, word, strlen (word)) == 0);
     }
     s_gen_ws (rng, out);
 }
 
 //  A chat request like the bench's: long tool results of code and logs, in a few shapes.
-static char *s_gen_chat (s_rng_t *rng, size_t bytes, size_t *len)
+static char *s_gen_chat (ar_rng_t *rng, size_t bytes, size_t *len)
 {
     static const char *lines[] = {
         "    if (rc != 0) {\n        fprintf (stderr, \"failed: %s\\n\", why);\n",
@@ -917,9 +901,9 @@ static char *s_gen_chat (s_rng_t *rng, size_t bytes, size_t *len)
     size_t total = 0;
     for (int turn = 0; total < bytes; turn++) {
         s_buf_t text = {0};
-        size_t want = 200 + s_below (rng, bytes / 4 + 1);
+        size_t want = 200 + ar_rng_below (rng, bytes / 4 + 1);
         while (text.len < want) {
-            const char *line = lines[s_below (rng, 5)];
+            const char *line = lines[ar_rng_below (rng, 5)];
             assert (s_add (&text, line, strlen (line)) == 0);
         }
         total += text.len;
@@ -1119,7 +1103,7 @@ void ar_json_fast_test (bool verbose)
 
     //  Generated documents, and each cut short and with one byte changed: the fast loader must
     //  agree with jansson on all of them, not only on the valid ones.
-    s_rng_t rng = {0x9e3779b97f4a7c15ull};
+    ar_rng_t rng = {0x9e3779b97f4a7c15ull};
     size_t originals_loaded = 0;
     static const char mutants[] = "\"\\{}[],:0-e.+ u\x01\x1f\x80\xc3\xedtn9";
     for (int i = 0; i < 6000; i++) {
@@ -1129,12 +1113,12 @@ void ar_json_fast_test (bool verbose)
         assert (s_check (doc.data, doc.len, &random, verbose));
         originals_loaded += random.loaded > loaded;
         for (int m = 0; m < 3; m++) {
-            size_t at = s_below (&rng, doc.len);
+            size_t at = ar_rng_below (&rng, doc.len);
             char saved = doc.data[at];
             if (m == 0)
                 assert (s_check (doc.data, at, &random, verbose)); // cut
             else {
-                doc.data[at] = mutants[s_below (&rng, sizeof mutants - 1)];
+                doc.data[at] = mutants[ar_rng_below (&rng, sizeof mutants - 1)];
                 assert (s_check (doc.data, doc.len, &random, verbose));
                 doc.data[at] = saved;
             }

@@ -30,6 +30,7 @@
       --write-bodies  write the first cold bodies of every case (up to 20 each) as
                  DIR/<case>-<i>.json and exit, e.g. to compare token counts across builds
 */
+#include "ar_rng.h"
 #include "ar_chat_view.h"
 #include "ar_clock.h"
 #include "ar_json_fast.h"
@@ -49,30 +50,11 @@
 //  ---------------------------------------------------------------------------------------------
 //  Deterministic text.
 
-typedef struct {
-    uint64_t state;
-} s_rng_t;
-
-static uint64_t s_next (s_rng_t *rng)
+static ar_rng_t s_rng (uint64_t seed)
 {
-    uint64_t x = rng->state; // xorshift64*
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    rng->state = x;
-    return x * 0x2545f4914f6cdd1dull;
-}
-
-static size_t s_below (s_rng_t *rng, size_t n)
-{
-    return (size_t)(s_next (rng) % n);
-}
-
-static s_rng_t s_rng (uint64_t seed)
-{
-    s_rng_t rng = {seed * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull};
+    ar_rng_t rng = {seed * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull};
     for (int i = 0; i < 4; i++)
-        s_next (&rng);
+        ar_rng_next (&rng);
     return rng;
 }
 
@@ -135,17 +117,17 @@ static const char *s_words[] = {
 };
 #define S_WORDS (sizeof s_words / sizeof s_words[0])
 
-static const char *s_word (s_rng_t *rng)
+static const char *s_word (ar_rng_t *rng)
 {
-    return s_words[s_below (rng, S_WORDS)];
+    return s_words[ar_rng_below (rng, S_WORDS)];
 }
 
 //  Prose of about bytes bytes: sentences of 6..20 words, now and then a number or a path.
-static void s_prose (s_rng_t *rng, s_buf_t *buf, size_t bytes)
+static void s_prose (ar_rng_t *rng, s_buf_t *buf, size_t bytes)
 {
     size_t end = buf->len + bytes;
     while (buf->len < end) {
-        size_t words = 6 + s_below (rng, 15);
+        size_t words = 6 + ar_rng_below (rng, 15);
         for (size_t i = 0; i < words; i++) {
             const char *word = s_word (rng);
             if (i == 0) {
@@ -154,26 +136,26 @@ static void s_prose (s_rng_t *rng, s_buf_t *buf, size_t bytes)
                 first[0] = (char)(first[0] - ('a' <= first[0] && first[0] <= 'z' ? 32 : 0));
                 s_add (buf, first, strlen (first));
             } else {
-                size_t pick = s_below (rng, 40);
+                size_t pick = ar_rng_below (rng, 40);
                 if (pick == 0)
-                    s_addf (buf, " %zu", s_below (rng, 5000));
+                    s_addf (buf, " %zu", ar_rng_below (rng, 5000));
                 else if (pick == 1)
                     s_addf (buf, " src/%s_%s.c", s_word (rng), s_word (rng));
                 else
                     s_addf (buf, " %s", word);
             }
         }
-        s_add (buf, s_below (rng, 6) ? ". " : "?\n\n", 2);
+        s_add (buf, ar_rng_below (rng, 6) ? ". " : "?\n\n", 2);
     }
 }
 
-static void s_ident (s_rng_t *rng, char *out, size_t size)
+static void s_ident (ar_rng_t *rng, char *out, size_t size)
 {
     snprintf (out, size, "%s_%s", s_word (rng), s_word (rng));
 }
 
 //  A C-like source file of about bytes bytes (what read_file returns).
-static void s_code (s_rng_t *rng, s_buf_t *buf, size_t bytes)
+static void s_code (ar_rng_t *rng, s_buf_t *buf, size_t bytes)
 {
     size_t end = buf->len + bytes;
     s_addf (buf, "/*  %s_%s.c: ", s_word (rng), s_word (rng));
@@ -186,18 +168,18 @@ static void s_code (s_rng_t *rng, s_buf_t *buf, size_t bytes)
         s_ident (rng, b, sizeof b);
         s_ident (rng, c, sizeof c);
         s_addf (buf, "//  %s ", fn);
-        s_prose (rng, buf, 40 + s_below (rng, 80));
+        s_prose (rng, buf, 40 + ar_rng_below (rng, 80));
         s_addf (buf, "\nstatic int s_%s (ar_%s_t *self, const char *%s, size_t %s)\n{\n", fn, a, b,
                 c);
-        size_t lines = 4 + s_below (rng, 14);
+        size_t lines = 4 + ar_rng_below (rng, 14);
         for (size_t i = 0; i < lines; i++) {
-            switch (s_below (rng, 6)) {
+            switch (ar_rng_below (rng, 6)) {
             case 0:
                 s_addf (buf, "    if (!self->%s || %s > %zu)\n        return -1;\n", a, c,
-                        s_below (rng, 65536));
+                        ar_rng_below (rng, 65536));
                 break;
             case 1:
-                s_addf (buf, "    size_t %s = strlen (%s) + %zu;\n", c, b, s_below (rng, 64));
+                s_addf (buf, "    size_t %s = strlen (%s) + %zu;\n", c, b, ar_rng_below (rng, 64));
                 break;
             case 2:
                 s_addf (buf,
@@ -209,7 +191,7 @@ static void s_code (s_rng_t *rng, s_buf_t *buf, size_t bytes)
                 break;
             case 4:
                 s_addf (buf, "    self->%s = ar_%s_new (\"%s\", %zu);\n", c, b, s_word (rng),
-                        s_below (rng, 1000));
+                        ar_rng_below (rng, 1000));
                 break;
             default:
                 s_addf (buf, "    //  %s %s %s.\n", s_word (rng), s_word (rng), s_word (rng));
@@ -220,29 +202,32 @@ static void s_code (s_rng_t *rng, s_buf_t *buf, size_t bytes)
 }
 
 //  Test or shell output of about bytes bytes.
-static void s_log (s_rng_t *rng, s_buf_t *buf, size_t bytes)
+static void s_log (ar_rng_t *rng, s_buf_t *buf, size_t bytes)
 {
     size_t end = buf->len + bytes;
     while (buf->len < end) {
-        switch (s_below (rng, 4)) {
+        switch (ar_rng_below (rng, 4)) {
         case 0:
             s_addf (buf, "2026-11-21T13:%02zu:%02zu.%03zuZ INFO  %s-%zu: %s %08zx %s in %zu ms\n",
-                    s_below (rng, 60), s_below (rng, 60), s_below (rng, 1000), s_word (rng),
-                    s_below (rng, 8), s_word (rng), (size_t)(s_next (rng) & 0xffffffff),
-                    s_word (rng), s_below (rng, 900));
+                    ar_rng_below (rng, 60), ar_rng_below (rng, 60), ar_rng_below (rng, 1000),
+                    s_word (rng), ar_rng_below (rng, 8), s_word (rng),
+                    (size_t)(ar_rng_next (rng) & 0xffffffff), s_word (rng),
+                    ar_rng_below (rng, 900));
             break;
         case 1:
             s_addf (buf, "test %s_%s ... %s (%zu.%02zus)\n", s_word (rng), s_word (rng),
-                    s_below (rng, 9) ? "ok" : "FAILED", s_below (rng, 3), s_below (rng, 100));
+                    ar_rng_below (rng, 9) ? "ok" : "FAILED", ar_rng_below (rng, 3),
+                    ar_rng_below (rng, 100));
             break;
         case 2:
             s_addf (buf, "src/%s_%s.c:%zu:%zu: warning: %s %s '%s' [-W%s]\n", s_word (rng),
-                    s_word (rng), s_below (rng, 2000), s_below (rng, 80), s_word (rng),
+                    s_word (rng), ar_rng_below (rng, 2000), ar_rng_below (rng, 80), s_word (rng),
                     s_word (rng), s_word (rng), s_word (rng));
             break;
         default:
             s_addf (buf, "src/%s/%s_%s.c:%zu:    %s (%s, %s);\n", s_word (rng), s_word (rng),
-                    s_word (rng), s_below (rng, 2000), s_word (rng), s_word (rng), s_word (rng));
+                    s_word (rng), ar_rng_below (rng, 2000), s_word (rng), s_word (rng),
+                    s_word (rng));
         }
     }
 }
@@ -258,7 +243,7 @@ static const char *s_tool_names[] = {
 
 typedef struct {
     ar_shape_t shape;
-    s_rng_t rng;
+    ar_rng_t rng;
     json_t *request, *messages;
     size_t bytes; // rough size so far (text added + per-message overhead)
     int calls;    // tool call ids handed out
@@ -296,15 +281,15 @@ static void s_gen_init (s_gen_t *gen, ar_shape_t shape, uint64_t seed, size_t sy
     }
     json_t *list = json_array ();
     for (size_t i = 0; i < tools && i < S_TOOLS; i++) {
-        s_prose (&gen->rng, &buf, 120 + s_below (&gen->rng, 240));
+        s_prose (&gen->rng, &buf, 120 + ar_rng_below (&gen->rng, 240));
         json_t *description = s_text_json (&buf);
         json_t *properties = json_object ();
         json_t *required = json_array ();
-        size_t params = 1 + s_below (&gen->rng, 4);
+        size_t params = 1 + ar_rng_below (&gen->rng, 4);
         for (size_t p = 0; p < params; p++) {
             char name[64];
             s_ident (&gen->rng, name, sizeof name);
-            s_prose (&gen->rng, &buf, 40 + s_below (&gen->rng, 60));
+            s_prose (&gen->rng, &buf, 40 + ar_rng_below (&gen->rng, 60));
             json_object_set_new (properties, name,
                                  json_pack ("{s:s, s:o}", "type", p % 3 ? "string" : "integer",
                                             "description", s_text_json (&buf)));
@@ -385,7 +370,7 @@ static void s_gen_assistant (s_gen_t *gen, size_t bytes)
 static void s_gen_step (s_gen_t *gen, size_t calls, size_t result_bytes, int last_tool)
 {
     s_buf_t buf = {0};
-    s_prose (&gen->rng, &buf, 60 + s_below (&gen->rng, 200));
+    s_prose (&gen->rng, &buf, 60 + ar_rng_below (&gen->rng, 200));
     json_t *thought = s_text_json (&buf);
     json_t *assistant, *tool_calls;
     if (gen->shape == AR_SHAPE_ANTHROPIC_MESSAGES) {
@@ -405,8 +390,8 @@ static void s_gen_step (s_gen_t *gen, size_t calls, size_t result_bytes, int las
     for (size_t i = 0; i < calls; i++) {
         snprintf (ids[i], sizeof ids[i],
                   gen->shape == AR_SHAPE_OPENAI_CHAT ? "call_%016llx%04d" : "toolu_%016llx%04d",
-                  (unsigned long long)s_next (&gen->rng), ++gen->calls);
-        kinds[i] = s_below (&gen->rng, 7); // read_file .. run_tests
+                  (unsigned long long)ar_rng_next (&gen->rng), ++gen->calls);
+        kinds[i] = ar_rng_below (&gen->rng, 7); // read_file .. run_tests
         if (i + 1 == calls && last_tool >= 0)
             kinds[i] = (size_t)last_tool;
         char path[96];
@@ -435,7 +420,7 @@ static void s_gen_step (s_gen_t *gen, size_t calls, size_t result_bytes, int las
                                json_pack ("{s:s, s:o}", "role", "user", "content", results));
     }
     for (size_t i = 0; i < calls; i++) {
-        size_t bytes = i + 1 == calls ? result_bytes : 300 + s_below (&gen->rng, 1500);
+        size_t bytes = i + 1 == calls ? result_bytes : 300 + ar_rng_below (&gen->rng, 1500);
         if (kinds[i] <= 2)
             s_code (&gen->rng, &buf, bytes);
         else
@@ -476,7 +461,8 @@ static char *s_generate (s_size_t size, ar_shape_t shape, uint64_t seed, size_t 
         s_gen_init (&gen, shape, seed, 2400, S_TOOLS);
         s_gen_user (&gen, 500);
         for (int i = 0; i < 4; i++)
-            s_gen_step (&gen, 1 + s_below (&gen.rng, 2), 1500 + s_below (&gen.rng, 2500), -1);
+            s_gen_step (&gen, 1 + ar_rng_below (&gen.rng, 2), 1500 + ar_rng_below (&gen.rng, 2500),
+                        -1);
         s_gen_assistant (&gen, 400);
         s_gen_user (&gen, 300);
         s_gen_measure (&gen);
@@ -488,12 +474,13 @@ static char *s_generate (s_size_t size, ar_shape_t shape, uint64_t seed, size_t 
         s_gen_init (&gen, shape, seed, 2400, S_TOOLS);
         s_gen_user (&gen, 600);
         for (int step = 0; gen.bytes < 1024 * 1024 - 4096; step++) {
-            s_gen_step (&gen, 1 + s_below (&gen.rng, 3), 800 + s_below (&gen.rng, 7000), -1);
+            s_gen_step (&gen, 1 + ar_rng_below (&gen.rng, 3), 800 + ar_rng_below (&gen.rng, 7000),
+                        -1);
             if (step % 16 == 15)
                 s_gen_measure (&gen);
             if (step % 8 == 7) {
-                s_gen_assistant (&gen, 200 + s_below (&gen.rng, 600));
-                s_gen_user (&gen, 80 + s_below (&gen.rng, 400));
+                s_gen_assistant (&gen, 200 + ar_rng_below (&gen.rng, 600));
+                s_gen_user (&gen, 80 + ar_rng_below (&gen.rng, 400));
             }
         }
     }
