@@ -1,6 +1,6 @@
 /*  ar_json_fast: a faster loader and compact dumper for the jansson DOM (see the header). */
-#include "ar_rng.h"
 #include "ar_json_fast.h"
+#include "ar_rng.h"
 #include <assert.h>
 #include <errno.h>
 #include <limits.h>
