@@ -68,7 +68,41 @@ static const ar_param_spec_t s_param_tuning_params[] = {
 
 #define S_PARAMS(a) a, sizeof (a) / sizeof (a[0])
 
-//  The built strategies, one file each (strategy_<kind>.c).
+//  The built strategies, one file each (strategy_<kind>.c). CMake compiles the files that exist
+//  and defines AR_HAVE_STRATEGY_<KIND> for each, so a new strategy is one new file: its kind
+//  turns from "unavailable" to available here without an edit.
+#define S_STRATEGY(kind) &ar_strategy_##kind, true
+#define S_MISSING        NULL, false
+#ifdef AR_HAVE_STRATEGY_PROMPT_COMPRESSION
+extern const ar_strategy_t ar_strategy_prompt_compression;
+#define S_PROMPT_COMPRESSION S_STRATEGY (prompt_compression)
+#else
+#define S_PROMPT_COMPRESSION S_MISSING
+#endif
+#ifdef AR_HAVE_STRATEGY_CONTEXT_COMPRESSION
+extern const ar_strategy_t ar_strategy_context_compression;
+#define S_CONTEXT_COMPRESSION S_STRATEGY (context_compression)
+#else
+#define S_CONTEXT_COMPRESSION S_MISSING
+#endif
+#ifdef AR_HAVE_STRATEGY_CODE_SKELETON
+extern const ar_strategy_t ar_strategy_code_skeleton;
+#define S_CODE_SKELETON S_STRATEGY (code_skeleton)
+#else
+#define S_CODE_SKELETON S_MISSING
+#endif
+#ifdef AR_HAVE_STRATEGY_CODE_GRAPH
+extern const ar_strategy_t ar_strategy_code_graph;
+#define S_CODE_GRAPH S_STRATEGY (code_graph)
+#else
+#define S_CODE_GRAPH S_MISSING
+#endif
+#ifdef AR_HAVE_STRATEGY_RELEVANCE_FILTER
+extern const ar_strategy_t ar_strategy_relevance_filter;
+#define S_RELEVANCE_FILTER S_STRATEGY (relevance_filter)
+#else
+#define S_RELEVANCE_FILTER S_MISSING
+#endif
 extern const ar_strategy_t ar_strategy_window_budget;
 extern const ar_strategy_t ar_strategy_tool_pruning;
 extern const ar_strategy_t ar_strategy_param_tuning;
@@ -81,25 +115,27 @@ static const ar_strategy_info_t s_strategies[] = {
      "Swap a pasted text-only screenshot for its OCR'd text (local Tesseract, "
      "confidence-gated). Reversible via POST /v1/retrieve.",
      false, false, S_PARAMS (s_vision_ocr_params), NULL},
-    {"prompt_compression", "Shorten / restructure the prompt and system message.", true, false,
-     S_PARAMS (s_prompt_compression_params), NULL},
+    {"prompt_compression", "Shorten / restructure the prompt and system message.", true,
+     S_PROMPT_COMPRESSION_BUILT, S_PARAMS (s_prompt_compression_params), S_PROMPT_COMPRESSION_IMPL},
     {"context_compression",
      "Shrink bulky tool/function output the agent reads back (minify JSON, collapse "
      "whitespace, cap oversized blobs). Reversible via POST /v1/retrieve.",
-     true, false, S_PARAMS (s_context_compression_params), NULL},
+     true, S_CONTEXT_COMPRESSION_BUILT, S_PARAMS (s_context_compression_params),
+     S_CONTEXT_COMPRESSION_IMPL},
     {"code_skeleton",
      "Outline a source file the agent read back to its signatures/structure, eliding "
      "statement bodies. Reversible via POST /v1/retrieve.",
-     true, false, S_PARAMS (s_code_skeleton_params), NULL},
+     true, S_CODE_SKELETON_BUILT, S_PARAMS (s_code_skeleton_params), S_CODE_SKELETON_IMPL},
     {"code_graph",
      "Graph-aware multi-file skeletonization: keep the bodies of the symbols the live question "
      "touches (plus their graph neighbors), elide the rest. Enable this or code_skeleton, not "
      "both. Reversible via POST /v1/retrieve.",
-     false, false, S_PARAMS (s_code_graph_params), NULL},
+     false, S_CODE_GRAPH_BUILT, S_PARAMS (s_code_graph_params), S_CODE_GRAPH_IMPL},
     {"relevance_filter",
      "Keep only the lines of a large tool output relevant to the live question (BM25, "
      "lexical). Reversible via POST /v1/retrieve.",
-     false, false, S_PARAMS (s_relevance_filter_params), NULL},
+     false, S_RELEVANCE_FILTER_BUILT, S_PARAMS (s_relevance_filter_params),
+     S_RELEVANCE_FILTER_IMPL},
     {"window_budget",
      "Fit the conversation into a context-window token budget by cropping the oldest middle "
      "messages, pinning the system prompt and most recent turns. Reversible via POST "
