@@ -71,37 +71,45 @@ static const ar_param_spec_t s_param_tuning_params[] = {
 //  The built strategies, one file each (strategy_<kind>.c). CMake compiles the files that exist
 //  and defines AR_HAVE_STRATEGY_<KIND> for each, so a new strategy is one new file: its kind
 //  turns from "unavailable" to available here without an edit.
-#define S_STRATEGY(kind) &ar_strategy_##kind, true
-#define S_MISSING        NULL, false
 #ifdef AR_HAVE_STRATEGY_PROMPT_COMPRESSION
 extern const ar_strategy_t ar_strategy_prompt_compression;
-#define S_PROMPT_COMPRESSION S_STRATEGY (prompt_compression)
+#define S_PROMPT_COMPRESSION_BUILT true
+#define S_PROMPT_COMPRESSION_IMPL  &ar_strategy_prompt_compression
 #else
-#define S_PROMPT_COMPRESSION S_MISSING
+#define S_PROMPT_COMPRESSION_BUILT false
+#define S_PROMPT_COMPRESSION_IMPL  NULL
 #endif
 #ifdef AR_HAVE_STRATEGY_CONTEXT_COMPRESSION
 extern const ar_strategy_t ar_strategy_context_compression;
-#define S_CONTEXT_COMPRESSION S_STRATEGY (context_compression)
+#define S_CONTEXT_COMPRESSION_BUILT true
+#define S_CONTEXT_COMPRESSION_IMPL  &ar_strategy_context_compression
 #else
-#define S_CONTEXT_COMPRESSION S_MISSING
+#define S_CONTEXT_COMPRESSION_BUILT false
+#define S_CONTEXT_COMPRESSION_IMPL  NULL
 #endif
 #ifdef AR_HAVE_STRATEGY_CODE_SKELETON
 extern const ar_strategy_t ar_strategy_code_skeleton;
-#define S_CODE_SKELETON S_STRATEGY (code_skeleton)
+#define S_CODE_SKELETON_BUILT true
+#define S_CODE_SKELETON_IMPL  &ar_strategy_code_skeleton
 #else
-#define S_CODE_SKELETON S_MISSING
+#define S_CODE_SKELETON_BUILT false
+#define S_CODE_SKELETON_IMPL  NULL
 #endif
 #ifdef AR_HAVE_STRATEGY_CODE_GRAPH
 extern const ar_strategy_t ar_strategy_code_graph;
-#define S_CODE_GRAPH S_STRATEGY (code_graph)
+#define S_CODE_GRAPH_BUILT true
+#define S_CODE_GRAPH_IMPL  &ar_strategy_code_graph
 #else
-#define S_CODE_GRAPH S_MISSING
+#define S_CODE_GRAPH_BUILT false
+#define S_CODE_GRAPH_IMPL  NULL
 #endif
 #ifdef AR_HAVE_STRATEGY_RELEVANCE_FILTER
 extern const ar_strategy_t ar_strategy_relevance_filter;
-#define S_RELEVANCE_FILTER S_STRATEGY (relevance_filter)
+#define S_RELEVANCE_FILTER_BUILT true
+#define S_RELEVANCE_FILTER_IMPL  &ar_strategy_relevance_filter
 #else
-#define S_RELEVANCE_FILTER S_MISSING
+#define S_RELEVANCE_FILTER_BUILT false
+#define S_RELEVANCE_FILTER_IMPL  NULL
 #endif
 extern const ar_strategy_t ar_strategy_window_budget;
 extern const ar_strategy_t ar_strategy_tool_pruning;
