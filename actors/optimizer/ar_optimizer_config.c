@@ -14,6 +14,10 @@
 
 #define S_PATH_MAX 512
 
+#define S_EXCLUSIVE                                                                                \
+    "code_graph and code_skeleton cannot both be enabled (code_graph outlines the files "          \
+    "itself); enable one"
+
 //  Matchers of a rule's "when", in canonical order; metadata is separate.
 static const char *const s_matcher_names[] = {"endpoints", "models", "users", "teams"};
 #define S_MATCHERS 4
@@ -248,6 +252,21 @@ static int s_parse_list (s_ctx_t *ctx, const char *path, json_t *in, s_list_t *o
         out->items[out->count++] =
             (s_entry_t){kind, json_is_true (enabled), json_object_get (entry, "params")};
     }
+    //  code_graph outlines files itself: running code_skeleton too would outline them twice.
+    int skeleton = ar_strategy_registry_index ("code_skeleton");
+    int graph = ar_strategy_registry_index ("code_graph");
+    size_t on_skeleton = SIZE_MAX, on_graph = SIZE_MAX;
+    for (size_t j = 0; j < out->count; j++)
+        if (out->items[j].enabled && out->items[j].kind == skeleton)
+            on_skeleton = j;
+        else if (out->items[j].enabled && out->items[j].kind == graph)
+            on_graph = j;
+    if (on_skeleton != SIZE_MAX && on_graph != SIZE_MAX) {
+        char at[S_PATH_MAX], field[S_PATH_MAX];
+        s_index (at, path, on_skeleton > on_graph ? on_skeleton : on_graph);
+        s_join (field, at, "enabled");
+        return s_fail (ctx, field, S_EXCLUSIVE);
+    }
     return 0;
 }
 
@@ -367,6 +386,10 @@ static int s_parse_rule (s_ctx_t *ctx, const char *path, json_t *in, s_rule_t *r
         uint64_t set = s_kind_list (ctx, at, value, &rc);
         if (rc)
             return -1;
+        uint64_t both = (UINT64_C (1) << ar_strategy_registry_index ("code_skeleton")) |
+                        (UINT64_C (1) << ar_strategy_registry_index ("code_graph"));
+        if (a == 0 && (set & both) == both)
+            return s_fail (ctx, at, S_EXCLUSIVE);
         *(a ? &rule->disable : &rule->enable) = set;
         json_object_set_new (*canon, actions[a], json_deep_copy (value));
     }
@@ -738,11 +761,23 @@ ar_pipeline_t *ar_optimizer_config_resolve (const ar_optimizer_config_t *self,
         count++;
     }
 
+    //  Rules may turn on code_graph where the list has code_skeleton (the validator refuses
+    //  both in one list or one rule): then code_graph, the narrower choice, runs alone.
+    uint64_t on_set = 0;
+    for (size_t i = 0; i < count; i++) {
+        uint64_t bit = UINT64_C (1) << order[i];
+        if (((entry[i] && entry[i]->enabled) || (enable & bit)) && !(disable & bit))
+            on_set |= bit;
+    }
+    int skeleton = ar_strategy_registry_index ("code_skeleton");
+    int graph = ar_strategy_registry_index ("code_graph");
+    if ((on_set & (UINT64_C (1) << graph)) && (on_set & (UINT64_C (1) << skeleton)))
+        on_set &= ~(UINT64_C (1) << skeleton);
+
     ar_pipeline_t *pipeline = calloc (1, sizeof *pipeline);
     for (size_t i = 0; pipeline && i < count; i++) {
         uint64_t bit = UINT64_C (1) << order[i];
-        bool on = (entry[i] && entry[i]->enabled) || (enable & bit);
-        if (!on || (disable & bit))
+        if (!(on_set & bit))
             continue;
         s_step_t *step = &pipeline->steps[pipeline->count];
         step->info = ar_strategy_registry_at (order[i]);
@@ -1448,6 +1483,16 @@ static uint32_t s_rand (uint32_t *state)
     return *state >> 8;
 }
 
+static bool s_enabled_in (const json_t *list, const char *kind)
+{
+    size_t i;
+    json_t *entry;
+    json_array_foreach (
+        list, i, entry) if (strcmp (json_string_value (json_object_get (entry, "kind")), kind) ==
+                            0) return json_is_true (json_object_get (entry, "enabled"));
+    return false;
+}
+
 static json_t *s_random_list (uint32_t *seed)
 {
     json_t *list = json_array ();
@@ -1466,8 +1511,13 @@ static json_t *s_random_list (uint32_t *seed)
         const ar_strategy_info_t *info = ar_strategy_registry_at (perm[i]);
         json_t *params =
             s_rand (seed) % 2 ? ar_strategy_registry_default_params (info) : json_object ();
+        bool enabled = s_rand (seed) % 2;
+        if (strcmp (info->kind, "code_graph") == 0 && s_enabled_in (list, "code_skeleton"))
+            enabled = false; // the validator refuses both (tested in s_test_exclusive)
+        if (strcmp (info->kind, "code_skeleton") == 0 && s_enabled_in (list, "code_graph"))
+            enabled = false;
         json_array_append_new (list, json_pack ("{s:s, s:b, s:o}", "kind", info->kind, "enabled",
-                                                (int)(s_rand (seed) % 2), "params", params));
+                                                (int)enabled, "params", params));
     }
     return list;
 }
@@ -1475,10 +1525,41 @@ static json_t *s_random_list (uint32_t *seed)
 static json_t *s_random_kinds (uint32_t *seed)
 {
     json_t *kinds = json_array ();
-    for (size_t k = 0; k < ar_strategy_registry_count (); k++)
-        if (s_rand (seed) % 5 == 0)
-            json_array_append_new (kinds, json_string (ar_strategy_registry_at (k)->kind));
+    bool skeleton = false;
+    for (size_t k = 0; k < ar_strategy_registry_count (); k++) {
+        const char *kind = ar_strategy_registry_at (k)->kind;
+        if (s_rand (seed) % 5 != 0 || (skeleton && strcmp (kind, "code_graph") == 0))
+            continue;
+        skeleton |= strcmp (kind, "code_skeleton") == 0;
+        json_array_append_new (kinds, json_string (kind));
+    }
     return kinds;
+}
+
+//  code_graph and code_skeleton: never both in one list or one rule's enable; when rules make
+//  both apply, code_graph runs alone.
+static void s_test_exclusive (void)
+{
+    s_bad ("{\"strategies\":[{\"kind\":\"code_skeleton\",\"enabled\":true},"
+           "{\"kind\":\"code_graph\",\"enabled\":true}]}",
+           "strategies[1].enabled: " S_EXCLUSIVE);
+    s_bad ("{\"strategies\":[],\"overrides\":{\"byEndpoint\":{\"/v1/messages\":{\"strategies\":["
+           "{\"kind\":\"code_graph\",\"enabled\":true},{\"kind\":\"code_skeleton\","
+           "\"enabled\":true}]}}}}",
+           "overrides.byEndpoint[\"/v1/messages\"].strategies[1].enabled: " S_EXCLUSIVE);
+    s_bad ("{\"strategies\":[],\"overrides\":{\"rules\":[{\"when\":{},\"enable\":["
+           "\"code_skeleton\",\"code_graph\"]}]}}",
+           "overrides.rules[0].enable: " S_EXCLUSIVE);
+    //  One on, the other listed off: fine.
+    ar_optimizer_config_t *self =
+        s_ok ("{\"strategies\":[{\"kind\":\"code_skeleton\",\"enabled\":true},"
+              "{\"kind\":\"code_graph\",\"enabled\":false}],\"overrides\":{\"rules\":["
+              "{\"when\":{\"teams\":\"graph\"},\"enable\":[\"code_graph\"]}]}}");
+    ar_request_facts_t facts = {"/v1/chat/completions", NULL, NULL, "other", NULL, 0};
+    assert (strcmp (s_kinds (self, &facts), "code_skeleton") == 0);
+    facts.team = "graph";
+    assert (strcmp (s_kinds (self, &facts), "code_graph") == 0);
+    ar_optimizer_config_destroy (&self);
 }
 
 static void s_test_generated (void)
@@ -1598,5 +1679,6 @@ void ar_optimizer_config_test (bool verbose)
     s_test_canonical ();
     s_test_files ();
     s_test_schema_file ();
+    s_test_exclusive ();
     s_test_generated ();
 }
