@@ -53,6 +53,8 @@ struct ar_optimizer_config_t {
     s_rule_t *rules;
     size_t rule_count;
     json_t *defaults[AR_STRATEGY_MAX]; // registry default params, built once
+    bool retrieve_tool;                // "retrieveTool": {"enabled": true}
+    int retrieve_max_calls;
 };
 
 typedef struct {
@@ -496,10 +498,48 @@ static int s_parse_overrides (s_ctx_t *ctx, ar_optimizer_config_t *self, json_t 
     return 0;
 }
 
+//  "retrieveTool": {"enabled": bool, "maxCalls": 1..8}: offer the model a tool that fetches
+//  elided originals, answered by the gateway. Off unless given.
+static int s_parse_retrieve_tool (s_ctx_t *ctx, ar_optimizer_config_t *self, json_t *in)
+{
+    static const char *const fields[] = {"enabled", "maxCalls", NULL};
+    if (!json_is_object (in))
+        return s_fail (ctx, "retrieveTool", "must be an object, not %s", s_type_of (in));
+    if (s_only (ctx, "retrieveTool", in, fields))
+        return -1;
+    json_t *enabled = json_object_get (in, "enabled");
+    if (!enabled)
+        return s_fail (ctx, "retrieveTool.enabled", "required");
+    if (!json_is_boolean (enabled))
+        return s_fail (ctx, "retrieveTool.enabled", "must be true or false, not %s",
+                       s_type_of (enabled));
+    json_t *max = json_object_get (in, "maxCalls");
+    json_int_t calls = 3;
+    if (max) {
+        if (!json_is_integer (max) || json_integer_value (max) < 1 || json_integer_value (max) > 8)
+            return s_fail (ctx, "retrieveTool.maxCalls", "must be an integer from 1 to 8");
+        calls = json_integer_value (max);
+    }
+    self->retrieve_tool = json_is_true (enabled);
+    self->retrieve_max_calls = (int)calls;
+    json_object_set_new (
+        self->doc, "retrieveTool",
+        json_pack ("{s:b, s:I}", "enabled", self->retrieve_tool, "maxCalls", calls));
+    return 0;
+}
+
+bool ar_optimizer_config_retrieve_tool (const ar_optimizer_config_t *self, int *max_calls)
+{
+    if (max_calls)
+        *max_calls = self->retrieve_max_calls;
+    return self->retrieve_tool;
+}
+
 ar_optimizer_config_t *ar_optimizer_config_parse (const char *json, size_t len, char *error,
                                                   size_t error_size)
 {
-    static const char *const fields[] = {"$schema", "strategies", "overrides", NULL};
+    static const char *const fields[] = {"$schema", "strategies", "overrides", "retrieveTool",
+                                         NULL};
     s_ctx_t ctx = {error, error_size};
     if (error && error_size)
         *error = 0;
@@ -549,6 +589,9 @@ ar_optimizer_config_t *ar_optimizer_config_parse (const char *json, size_t len, 
         if (overrides)
             rc = s_parse_overrides (&ctx, self, overrides, canon);
     }
+    json_t *retrieve = rc == 0 ? json_object_get (in, "retrieveTool") : NULL;
+    if (retrieve)
+        rc = s_parse_retrieve_tool (&ctx, self, retrieve);
     for (size_t k = 0; rc == 0 && k < ar_strategy_registry_count (); k++) {
         self->defaults[k] = ar_strategy_registry_default_params (ar_strategy_registry_at (k));
         if (!self->defaults[k])
@@ -1206,7 +1249,7 @@ static void s_test_errors (void)
     s_bad ("{}", "strategies: required");
     s_bad ("{\"strategies\": {}}", "strategies: must be a list, not an object");
     s_bad ("{\"strategies\": [], \"overides\": {}}",
-           "overides: unknown field (expected $schema, strategies, overrides)");
+           "overides: unknown field (expected $schema, strategies, overrides, retrieveTool)");
     s_bad ("{\"$schema\": 1, \"strategies\": []}", "$schema: must be a string, not a number");
     s_bad ("{\"strategies\": [1]}", "strategies[0]: must be an object, not a number");
     s_bad ("{\"strategies\": [{\"enabled\": true}]}", "strategies[0].kind: required");
@@ -1562,6 +1605,28 @@ static void s_test_exclusive (void)
     ar_optimizer_config_destroy (&self);
 }
 
+static void s_test_retrieve_tool (void)
+{
+    ar_optimizer_config_t *self = s_ok ("{\"strategies\":[]}");
+    int calls = 0;
+    assert (!ar_optimizer_config_retrieve_tool (self, &calls));
+    ar_optimizer_config_destroy (&self);
+    self = s_ok ("{\"strategies\":[],\"retrieveTool\":{\"enabled\":true}}");
+    assert (ar_optimizer_config_retrieve_tool (self, &calls) && calls == 3);
+    s_round_trip (self);
+    ar_optimizer_config_destroy (&self);
+    self = s_ok ("{\"strategies\":[],\"retrieveTool\":{\"enabled\":false,\"maxCalls\":8}}");
+    assert (!ar_optimizer_config_retrieve_tool (self, &calls) && calls == 8);
+    ar_optimizer_config_destroy (&self);
+    s_bad ("{\"strategies\":[],\"retrieveTool\":true}",
+           "retrieveTool: must be an object, not a boolean");
+    s_bad ("{\"strategies\":[],\"retrieveTool\":{}}", "retrieveTool.enabled: required");
+    s_bad ("{\"strategies\":[],\"retrieveTool\":{\"enabled\":true,\"maxCalls\":9}}",
+           "retrieveTool.maxCalls: must be an integer from 1 to 8");
+    s_bad ("{\"strategies\":[],\"retrieveTool\":{\"enabled\":true,\"x\":1}}",
+           "retrieveTool.x: unknown field (expected enabled, maxCalls)");
+}
+
 static void s_test_generated (void)
 {
     static const char *globs[] = {"*",     "gpt-4o*", "claude-?", "/v1/*",    "/v1/embeddings",
@@ -1686,5 +1751,6 @@ void ar_optimizer_config_test (bool verbose)
     s_test_files ();
     s_test_schema_file ();
     s_test_exclusive ();
+    s_test_retrieve_tool ();
     s_test_generated ();
 }

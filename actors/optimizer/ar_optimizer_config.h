@@ -6,7 +6,8 @@
         "overrides": {
           "byEndpoint": { "<endpoint>": { "strategies": [ ... ] } },   replaces the base list
           "rules": [ { "when": { "endpoints", "models", "users", "teams", "metadata" },
-                       "enable": [kinds], "disable": [kinds], "params": { kind: {...} } } ] } }
+                       "enable": [kinds], "disable": [kinds], "params": { kind: {...} } } ] },
+        "retrieveTool": { "enabled": false, "maxCalls": 3 } }                optional
 
     Validation is strict so a typo is caught, not silently ignored: unknown fields anywhere
     (top level, entries, overrides, rules, when, params) are rejected, as are duplicate JSON
@@ -100,6 +101,10 @@ const json_t *ar_pipeline_params (const ar_pipeline_t *self, size_t i);
 //  [{"kind":..,"params":{..}}, ...] compact; caller frees.
 char *ar_pipeline_to_json (const ar_pipeline_t *self);
 void ar_pipeline_destroy (ar_pipeline_t **self_p);
+
+//  Whether the model is offered the gateway's retrieve tool ("retrieveTool": {"enabled":
+//  true, "maxCalls": N}; off when absent), and how many rounds of it one call may take.
+bool ar_optimizer_config_retrieve_tool (const ar_optimizer_config_t *self, int *max_calls);
 
 void ar_optimizer_config_test (bool verbose);
 
