@@ -65,15 +65,19 @@ static void s_missing (mock_error_t *err, const char *param)
                     "Missing required parameter: '%s'.", param);
 }
 
-//  A fresh id that looks like the real ones: chatcmpl- and 29 base62 chars
-static void s_new_id (char *id, size_t size)
+//  A fresh id that looks like the real ones: prefix and chars base62 chars
+//  (chatcmpl- and 29, call_ and 24)
+static void s_new_id (char *id, size_t size, const char *prefix, int chars)
 {
     static const char alphabet[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     uint64_t state =
         atomic_fetch_add (&s_id_counter, 1) * 0x9E3779B97F4A7C15ull + (uint64_t)time (NULL);
+    //  Salt by kind, or a call id would repeat the next chatcmpl id's digits
+    for (const char *c = prefix; *c; c++)
+        state = (state ^ (unsigned char)*c) * 0x100000001B3ull;
     uint64_t x = 0;
-    char *p = id + snprintf (id, size, "chatcmpl-");
-    for (int i = 0; i < 29 && p + 1 < id + size; i++) {
+    char *p = id + snprintf (id, size, "%s", prefix);
+    for (int i = 0; i < chars && p + 1 < id + size; i++) {
         if (i % 10 == 0) {
             //  splitmix64 step: cheap and well spread
             state += 0x9E3779B97F4A7C15ull;
@@ -123,9 +127,149 @@ static bool s_valid_role (mock_json_t *doc, uint32_t role)
     return false;
 }
 
+//  True if both are strings that decode to the same bytes
+static bool s_same_string (mock_json_t *doc, uint32_t a, uint32_t b)
+{
+    if (!s_is (doc, a, MOCK_JSON_STRING) || !s_is (doc, b, MOCK_JSON_STRING) ||
+        mock_json_string_length (doc, a) != mock_json_string_length (doc, b))
+        return false;
+    mock_buf_t x = {0};
+    mock_buf_t y = {0};
+    mock_json_string (doc, a, &x);
+    mock_json_string (doc, b, &y);
+    bool same = !x.broken && !y.broken && (x.len == 0 || memcmp (x.data, y.data, x.len) == 0);
+    mock_buf_free (&x);
+    mock_buf_free (&y);
+    return same;
+}
+
+//  Member key of object obj must be a string; param is "<where>.<key>"
+static bool s_need_string (mock_json_t *doc, uint32_t obj, const char *key, const char *where,
+                           mock_error_t *err)
+{
+    char param[64];
+    snprintf (param, sizeof param, "%s.%s", where, key);
+    uint32_t value = mock_json_get (doc, obj, key);
+    if (!value)
+        s_missing (err, param);
+    else if (!s_is (doc, value, MOCK_JSON_STRING))
+        s_invalid_type (err, param, "a string", doc, value);
+    else
+        return true;
+    return false;
+}
+
+static void s_empty_array (mock_error_t *err, const char *param)
+{
+    mock_error_set (err, 400, "invalid_request_error", param, "empty_array",
+                    "Invalid '%s': empty array. Expected an array with minimum length 1, but got "
+                    "an empty array instead.",
+                    param);
+}
+
+//  An assistant message's tool_calls: [{"id","type":"function","function":{"name","arguments"}}]
+static bool s_check_tool_calls (mock_json_t *doc, uint32_t calls, const char *where,
+                                mock_error_t *err)
+{
+    char param[64];
+    snprintf (param, sizeof param, "%s.tool_calls", where);
+    if (!s_is (doc, calls, MOCK_JSON_ARRAY)) {
+        s_invalid_type (err, param, "an array", doc, calls);
+        return false;
+    }
+    if (mock_json_first (doc, calls) == 0) {
+        s_empty_array (err, param);
+        return false;
+    }
+    size_t index = 0;
+    for (uint32_t call = mock_json_first (doc, calls); call;
+         call = mock_json_next (doc, calls, call), index++) {
+        snprintf (param, sizeof param, "%s.tool_calls[%zu]", where, index);
+        if (!s_is (doc, call, MOCK_JSON_OBJECT)) {
+            s_invalid_type (err, param, "an object", doc, call);
+            return false;
+        }
+        if (!s_need_string (doc, call, "id", param, err) ||
+            !s_need_string (doc, call, "type", param, err))
+            return false;
+        uint32_t type = mock_json_get (doc, call, "type");
+        if (!mock_json_string_is (doc, type, "function")) {
+            mock_buf_t name = {0};
+            mock_json_string (doc, type, &name);
+            char at[128];
+            snprintf (at, sizeof at, "%s.type", param);
+            mock_error_set (err, 400, "invalid_request_error", at, "invalid_value",
+                            "Invalid value: '%.64s'. Supported values are: 'function'.",
+                            name.data ? name.data : "");
+            mock_buf_free (&name);
+            return false;
+        }
+        uint32_t function = mock_json_get (doc, call, "function");
+        char at[128];
+        snprintf (at, sizeof at, "%s.function", param);
+        if (!function) {
+            s_missing (err, at);
+            return false;
+        }
+        if (!s_is (doc, function, MOCK_JSON_OBJECT)) {
+            s_invalid_type (err, at, "an object", doc, function);
+            return false;
+        }
+        if (!s_need_string (doc, function, "name", at, err) ||
+            !s_need_string (doc, function, "arguments", at, err))
+            return false;
+    }
+    return true;
+}
+
+//  True if the assistant message's tool_calls hold a call with this id
+static bool s_has_call (mock_json_t *doc, uint32_t assistant, uint32_t id)
+{
+    uint32_t calls = mock_json_get (doc, assistant, "tool_calls");
+    for (uint32_t call = mock_json_first (doc, calls); call;
+         call = mock_json_next (doc, calls, call))
+        if (s_same_string (doc, mock_json_get (doc, call, "id"), id))
+            return true;
+    return false;
+}
+
+//  Every call of the assistant message must have a tool message among the
+//  ones after it, up to stop (0 = the end). index is where the error points.
+static bool s_all_answered (mock_json_t *doc, uint32_t messages, uint32_t assistant, uint32_t stop,
+                            size_t index, mock_error_t *err)
+{
+    mock_buf_t missing = {0};
+    uint32_t calls = mock_json_get (doc, assistant, "tool_calls");
+    for (uint32_t call = mock_json_first (doc, calls); call;
+         call = mock_json_next (doc, calls, call)) {
+        uint32_t id = mock_json_get (doc, call, "id");
+        bool answered = false;
+        for (uint32_t m = mock_json_next (doc, messages, assistant); m && m != stop && !answered;
+             m = mock_json_next (doc, messages, m))
+            answered = s_same_string (doc, mock_json_get (doc, m, "tool_call_id"), id);
+        if (!answered) {
+            if (missing.len)
+                mock_buf_puts (&missing, ", ");
+            mock_json_string (doc, id, &missing);
+        }
+    }
+    if (missing.len == 0 && !missing.broken)
+        return true;
+    char param[48];
+    snprintf (param, sizeof param, "messages.[%zu].role", index);
+    mock_error_set (err, 400, "invalid_request_error", param, NULL,
+                    "An assistant message with 'tool_calls' must be followed by tool messages "
+                    "responding to each 'tool_call_id'. The following tool_call_ids did not have "
+                    "response messages: %s",
+                    missing.data ? missing.data : "");
+    mock_buf_free (&missing);
+    return false;
+}
+
 //  Check the messages array; count text bytes; find the last user message
+//  and the last message
 static bool s_check_messages (mock_chat_t *self, mock_json_t *doc, uint32_t messages,
-                              uint32_t *last_user, mock_error_t *err)
+                              uint32_t *last_user, uint32_t *last, mock_error_t *err)
 {
     if (mock_json_first (doc, messages) == 0) {
         mock_error_set (err, 400, "invalid_request_error", "messages", "empty_array",
@@ -135,6 +279,8 @@ static bool s_check_messages (mock_chat_t *self, mock_json_t *doc, uint32_t mess
     }
     size_t bytes = 0;
     size_t index = 0;
+    uint32_t calling = 0; //  assistant message whose tool_calls want answers
+    size_t calling_index = 0;
     for (uint32_t message = mock_json_first (doc, messages); message;
          message = mock_json_next (doc, messages, message), index++) {
         char where[48];
@@ -173,7 +319,37 @@ static bool s_check_messages (mock_chat_t *self, mock_json_t *doc, uint32_t mess
             bytes += s_content_text (doc, content, NULL);
         if (mock_json_string_is (doc, role, "user"))
             *last_user = message;
+        *last = message;
+
+        //  Tool results follow the call they answer, all of them, at once
+        bool tool = mock_json_string_is (doc, role, "tool");
+        if (calling && !tool) {
+            if (!s_all_answered (doc, messages, calling, message, index, err))
+                return false;
+            calling = 0;
+        }
+        if (tool) {
+            if (!s_need_string (doc, message, "tool_call_id", where, err))
+                return false;
+            if (!calling ||
+                !s_has_call (doc, calling, mock_json_get (doc, message, "tool_call_id"))) {
+                snprintf (param, sizeof param, "messages.[%zu].role", index);
+                mock_error_set (err, 400, "invalid_request_error", param, NULL,
+                                "Invalid parameter: messages with role 'tool' must be a response "
+                                "to a preceeding message with 'tool_calls'.");
+                return false;
+            }
+        }
+        uint32_t calls = mock_json_get (doc, message, "tool_calls");
+        if (assistant && s_given (doc, calls)) {
+            if (!s_check_tool_calls (doc, calls, where, err))
+                return false;
+            calling = message;
+            calling_index = index;
+        }
     }
+    if (calling && !s_all_answered (doc, messages, calling, 0, calling_index, err))
+        return false;
     self->prompt_tokens = (long long)((bytes + 3) / 4);
     return true;
 }
@@ -181,6 +357,38 @@ static bool s_check_messages (mock_chat_t *self, mock_json_t *doc, uint32_t mess
 static bool s_blank (char c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+//  Index the words of self->text: runs of non-blanks, whatever the blanks
+//  between them; past the limit the last word takes the rest
+static void s_index_words (mock_chat_t *self)
+{
+    self->words = 0;
+    if (self->text.broken)
+        return;
+    size_t i = 0;
+    size_t len = self->text.len;
+    const char *text = self->text.data;
+    while (i < len) {
+        while (i < len && s_blank (text[i]))
+            i++;
+        if (i == len)
+            break;
+        size_t start = i;
+        while (i < len && !s_blank (text[i]))
+            i++;
+        if (self->words == MOCK_CHAT_MAX_WORDS) {
+            size_t last = (size_t)self->words - 1;
+            size_t end = len;
+            while (end > start && s_blank (text[end - 1]))
+                end--;
+            self->word_len[last] = end - self->word_off[last];
+            break;
+        }
+        self->word_off[self->words] = start;
+        self->word_len[self->words] = i - start;
+        self->words++;
+    }
 }
 
 //  Build "Mock reply to: ..." from the user's text and index its words
@@ -203,18 +411,162 @@ static void s_natural_reply (mock_chat_t *self, const char *text, size_t len)
     }
     if (taken == 0)
         mock_buf_puts (&self->text, " (empty)");
-    if (self->text.broken)
-        return;
-    //  Words are separated by exactly one space now
-    self->words = 0;
-    size_t start = 0;
-    for (size_t p = 0; p <= self->text.len; p++)
-        if (p == self->text.len || self->text.data[p] == ' ') {
-            self->word_off[self->words] = start;
-            self->word_len[self->words] = p - start;
-            self->words++;
-            start = p + 1;
+    s_index_words (self);
+}
+
+//  "Mock reply to tool result: " and the start of the tool message's text
+static void s_tool_reply (mock_chat_t *self, mock_json_t *doc, uint32_t message)
+{
+    mock_buf_t text = {0};
+    s_content_text (doc, mock_json_get (doc, message, "content"), &text);
+    //  Characters, not bytes: the text is valid UTF-8, so skip continuations
+    size_t cut = 0;
+    for (int chars = 0; cut < text.len && chars < MOCK_CHAT_TOOL_CHARS; chars++) {
+        cut++;
+        while (cut < text.len && ((unsigned char)text.data[cut] & 0xC0) == 0x80)
+            cut++;
+    }
+    mock_buf_puts (&self->text, "Mock reply to tool result:");
+    if (cut) {
+        mock_buf_append (&self->text, " ", 1);
+        mock_buf_append (&self->text, text.data, cut);
+    } else
+        mock_buf_puts (&self->text, " (empty)");
+    if (text.broken)
+        self->text.broken = true;
+    mock_buf_free (&text);
+    s_index_words (self);
+}
+
+//  The function named name among the request's tools, or 0
+static uint32_t s_find_tool (mock_json_t *doc, uint32_t tools, const char *name)
+{
+    if (!s_is (doc, tools, MOCK_JSON_ARRAY))
+        return 0;
+    for (uint32_t tool = mock_json_first (doc, tools); tool;
+         tool = mock_json_next (doc, tools, tool)) {
+        uint32_t function = mock_json_get (doc, tool, "function");
+        if (s_is (doc, function, MOCK_JSON_OBJECT) &&
+            mock_json_string_is (doc, mock_json_get (doc, function, "name"), name))
+            return function;
+    }
+    return 0;
+}
+
+static bool s_lower_hex (char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
+
+//  The first 32 lowercase hex digits after "retrieve with id " in any
+//  message's text, into hex (33 bytes); "" if there are none
+static void s_retrieve_id (mock_json_t *doc, uint32_t messages, char *hex)
+{
+    static const char marker[] = "retrieve with id ";
+    size_t marker_len = sizeof marker - 1;
+    hex[0] = 0;
+    mock_buf_t text = {0};
+    for (uint32_t message = mock_json_first (doc, messages); message && !hex[0];
+         message = mock_json_next (doc, messages, message)) {
+        uint32_t content = mock_json_get (doc, message, "content");
+        if (!s_given (doc, content))
+            continue;
+        mock_buf_reset (&text);
+        s_content_text (doc, content, &text);
+        for (size_t i = 0; i + marker_len + 32 <= text.len && !text.broken; i++) {
+            if (memcmp (text.data + i, marker, marker_len) != 0)
+                continue;
+            const char *digits = text.data + i + marker_len;
+            size_t n = 0;
+            while (n < 32 && s_lower_hex (digits[n]))
+                n++;
+            if (n == 32) {
+                memcpy (hex, digits, 32);
+                hex[32] = 0;
+                break;
+            }
         }
+    }
+    mock_buf_free (&text);
+}
+
+//  Append one argument piece; pieces are contiguous, so no blanks between
+static void s_piece (mock_chat_t *self, const char *piece)
+{
+    if (self->words >= MOCK_CHAT_MAX_WORDS)
+        return;
+    self->word_off[self->words] = self->text.len;
+    self->word_len[self->words] = strlen (piece);
+    mock_buf_puts (&self->text, piece);
+    self->words++;
+}
+
+//  The call's arguments, cut into pieces the way the real stream cuts them:
+//  {"  id  ":"  hex in fours  "}
+static void s_tool_args (mock_chat_t *self, mock_json_t *doc, uint32_t messages, uint32_t function)
+{
+    self->words = 0;
+    uint32_t params = mock_json_get (doc, function, "parameters");
+    uint32_t props =
+        s_is (doc, params, MOCK_JSON_OBJECT) ? mock_json_get (doc, params, "properties") : 0;
+    bool wants_id = (s_is (doc, props, MOCK_JSON_OBJECT) && mock_json_get (doc, props, "id")) ||
+                    strstr (self->ctl.tool, "retrieve") != NULL;
+    if (!wants_id) {
+        s_piece (self, "{}");
+        return;
+    }
+    char hex[33];
+    s_retrieve_id (doc, messages, hex);
+    s_piece (self, "{\"");
+    s_piece (self, "id");
+    s_piece (self, "\":\"");
+    for (size_t i = 0; hex[i]; i += 8) {
+        char part[9];
+        snprintf (part, sizeof part, "%.8s", hex + i);
+        s_piece (self, part);
+    }
+    s_piece (self, "\"}");
+}
+
+//  The request's tools: [{"type":"function","function":{"name",...}}, ...]
+static bool s_check_tools (mock_json_t *doc, uint32_t tools, mock_error_t *err)
+{
+    if (!s_is (doc, tools, MOCK_JSON_ARRAY)) {
+        s_invalid_type (err, "tools", "an array", doc, tools);
+        return false;
+    }
+    if (mock_json_first (doc, tools) == 0) {
+        s_empty_array (err, "tools");
+        return false;
+    }
+    size_t index = 0;
+    for (uint32_t tool = mock_json_first (doc, tools); tool;
+         tool = mock_json_next (doc, tools, tool), index++) {
+        char where[32];
+        char param[64];
+        snprintf (where, sizeof where, "tools[%zu]", index);
+        if (!s_is (doc, tool, MOCK_JSON_OBJECT)) {
+            s_invalid_type (err, where, "an object", doc, tool);
+            return false;
+        }
+        if (!s_need_string (doc, tool, "type", where, err))
+            return false;
+        if (!mock_json_string_is (doc, mock_json_get (doc, tool, "type"), "function"))
+            continue; //  other kinds of tool are not the mock's business
+        uint32_t function = mock_json_get (doc, tool, "function");
+        snprintf (param, sizeof param, "%s.function", where);
+        if (!function) {
+            s_missing (err, param);
+            return false;
+        }
+        if (!s_is (doc, function, MOCK_JSON_OBJECT)) {
+            s_invalid_type (err, param, "an object", doc, function);
+            return false;
+        }
+        if (!s_need_string (doc, function, "name", param, err))
+            return false;
+    }
+    return true;
 }
 
 //  Validate the top-level fields; fills self on success
@@ -286,7 +638,11 @@ static bool s_check (mock_chat_t *self, mock_json_t *doc, mock_error_t *err)
         }
     }
     uint32_t last_user = 0;
-    if (!s_check_messages (self, doc, messages, &last_user, err))
+    uint32_t last = 0;
+    if (!s_check_messages (self, doc, messages, &last_user, &last, err))
+        return false;
+    uint32_t tools = mock_json_get (doc, 0, "tools");
+    if (s_given (doc, tools) && !s_check_tools (doc, tools, err))
         return false;
 
     //  The reply comes from the last user message, after its [mock ...]
@@ -295,7 +651,22 @@ static bool s_check (mock_chat_t *self, mock_json_t *doc, mock_error_t *err)
         s_content_text (doc, mock_json_get (doc, last_user, "content"), &text);
     const char *data = text.data ? text.data : "";
     size_t used = mock_control_parse (&self->ctl, data, text.len);
-    if (self->ctl.chunks >= 0)
+    //  ... unless a tool result came last, or the switches ask for a call
+    bool tool_result = mock_json_string_is (doc, mock_json_get (doc, last, "role"), "tool");
+    uint32_t function = 0;
+    if (!tool_result && self->ctl.tool[0] &&
+        !mock_json_string_is (doc, mock_json_get (doc, 0, "tool_choice"), "none"))
+        function = s_find_tool (doc, tools, self->ctl.tool);
+    if (tool_result) {
+        self->ctl.chunks = -1;
+        s_tool_reply (self, doc, last);
+    } else if (function) {
+        self->ctl.chunks = -1;
+        self->tool_call = true;
+        s_tool_args (self, doc, messages, function);
+        s_new_id (self->call_id, sizeof self->call_id, "call_", 24);
+        snprintf (self->finish_reason, sizeof self->finish_reason, "tool_calls");
+    } else if (self->ctl.chunks >= 0)
         self->words = self->ctl.chunks;
     else
         s_natural_reply (self, data + used, text.len - used);
@@ -315,7 +686,7 @@ static bool s_check (mock_chat_t *self, mock_json_t *doc, mock_error_t *err)
         mock_error_set (err, 500, "server_error", NULL, NULL, "Mock out of memory.");
         return false;
     }
-    s_new_id (self->id, sizeof self->id);
+    s_new_id (self->id, sizeof self->id, "chatcmpl-", 29);
     self->created = (long long)time (NULL);
     return true;
 }
@@ -356,17 +727,27 @@ void mock_chat_free (mock_chat_t *self)
     mock_buf_free (&self->head);
 }
 
-//  The text of word index (0-based), without separators
-static void s_word (mock_chat_t *self, int index, char *tmp, size_t tmp_size, const char **word,
-                    size_t *len)
+//  Stream chunk index (0-based): word index and the blanks up to the next
+//  word, none after the last, so the chunks join to the non-stream text
+static void s_chunk (mock_chat_t *self, int index, char *tmp, size_t tmp_size, const char **chunk,
+                     size_t *len)
 {
+    bool more = index + 1 < self->words;
     if (self->ctl.chunks >= 0) {
-        *len = (size_t)snprintf (tmp, tmp_size, "w%d", index + 1);
-        *word = tmp;
+        *len = (size_t)snprintf (tmp, tmp_size, more ? "w%d " : "w%d", index + 1);
+        *chunk = tmp;
     } else {
-        *word = self->text.data + self->word_off[index];
-        *len = self->word_len[index];
+        *chunk = self->text.data + self->word_off[index];
+        *len = more ? self->word_off[index + 1] - self->word_off[index] : self->word_len[index];
     }
+}
+
+//  Bytes of text the non-stream answer carries: up to the end of the last word
+static size_t s_text_len (mock_chat_t *self)
+{
+    if (self->words <= 0)
+        return 0;
+    return self->word_off[self->words - 1] + self->word_len[self->words - 1];
 }
 
 static void s_usage (mock_chat_t *self, mock_buf_t *out)
@@ -390,18 +771,22 @@ void mock_chat_render (mock_chat_t *self, mock_buf_t *out)
     mock_buf_append (out, self->model_json.data, self->model_json.len);
     mock_buf_puts (out, ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
                         "\"content\":");
-    if (self->ctl.chunks >= 0) {
+    if (self->tool_call) {
+        //  The id and name need no escaping: base62 and [A-Za-z0-9_-]
+        mock_buf_printf (out,
+                         "null,\"tool_calls\":[{\"id\":\"%s\",\"type\":\"function\","
+                         "\"function\":{\"name\":\"%s\",\"arguments\":",
+                         self->call_id, self->ctl.tool);
+        mock_buf_json_string (out, self->text.data ? self->text.data : "", s_text_len (self));
+        mock_buf_puts (out, "}}]");
+    } else if (self->ctl.chunks >= 0) {
         //  w1 w2 ... need no escaping
         mock_buf_puts (out, "\"");
         for (int i = 0; i < self->words; i++)
             mock_buf_printf (out, i ? " w%d" : "w%d", i + 1);
         mock_buf_puts (out, "\"");
-    } else {
-        size_t len = 0;
-        if (self->words > 0)
-            len = self->word_off[self->words - 1] + self->word_len[self->words - 1];
-        mock_buf_json_string (out, self->text.data ? self->text.data : "", len);
-    }
+    } else
+        mock_buf_json_string (out, self->text.data ? self->text.data : "", s_text_len (self));
     mock_buf_printf (out,
                      ",\"refusal\":null,\"annotations\":[]},\"logprobs\":null,"
                      "\"finish_reason\":\"%s\"}],\"usage\":",
@@ -433,6 +818,17 @@ static void s_event_end (mock_chat_t *self, mock_buf_t *out)
 void mock_chat_event_role (mock_chat_t *self, mock_buf_t *out)
 {
     s_event_start (self, out);
+    if (self->tool_call) {
+        //  The call's id and name come first, its arguments after in pieces
+        mock_buf_printf (out,
+                         "[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":null,"
+                         "\"tool_calls\":[{\"index\":0,\"id\":\"%s\",\"type\":\"function\","
+                         "\"function\":{\"name\":\"%s\",\"arguments\":\"\"}}],"
+                         "\"refusal\":null},\"logprobs\":null,\"finish_reason\":null}]",
+                         self->call_id, self->ctl.tool);
+        s_event_end (self, out);
+        return;
+    }
     mock_buf_puts (out, "[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\","
                         "\"refusal\":null},\"logprobs\":null,\"finish_reason\":null}]");
     s_event_end (self, out);
@@ -441,17 +837,18 @@ void mock_chat_event_role (mock_chat_t *self, mock_buf_t *out)
 void mock_chat_event_word (mock_chat_t *self, int index, mock_buf_t *out)
 {
     char tmp[16];
-    const char *word;
+    const char *chunk;
     size_t len;
-    s_word (self, index, tmp, sizeof tmp, &word, &len);
+    s_chunk (self, index, tmp, sizeof tmp, &chunk, &len);
     s_event_start (self, out);
-    mock_buf_puts (out, "[{\"index\":0,\"delta\":{\"content\":");
-    //  Joined chunks equal the non-stream content: a space after every
-    //  word but the last
-    mock_buf_json_string (out, word, len);
-    if (index + 1 < self->words && !out->broken) {
-        out->len--; //  reopen the string to add the space
-        mock_buf_puts (out, " \"");
+    if (self->tool_call) {
+        mock_buf_puts (out, "[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,"
+                            "\"function\":{\"arguments\":");
+        mock_buf_json_string (out, chunk, len);
+        mock_buf_puts (out, "}}]");
+    } else {
+        mock_buf_puts (out, "[{\"index\":0,\"delta\":{\"content\":");
+        mock_buf_json_string (out, chunk, len);
     }
     mock_buf_puts (out, "},\"logprobs\":null,\"finish_reason\":null}]");
     s_event_end (self, out);

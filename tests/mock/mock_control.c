@@ -19,6 +19,7 @@ void mock_control_init (mock_control_t *self)
     self->chunk_delay_ms = 0;
     self->hang = false;
     self->drop_after = -1;
+    self->tool[0] = 0;
 }
 
 //  Parse a decimal in [0, max]; false on anything else
@@ -43,10 +44,31 @@ static bool s_is (const char *key, size_t key_len, const char *name)
     return strlen (name) == key_len && memcmp (key, name, key_len) == 0;
 }
 
+//  A function name as the real API accepts it: [A-Za-z0-9_-]{1,64}
+static bool s_tool_name (const char *s, size_t len)
+{
+    if (len == 0 || len > MOCK_CONTROL_TOOL_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
 static void s_apply (mock_control_t *self, const char *key, size_t key_len, const char *val,
                      size_t val_len)
 {
     int n;
+    if (s_is (key, key_len, "tool")) {
+        if (s_tool_name (val, val_len)) {
+            memcpy (self->tool, val, val_len);
+            self->tool[val_len] = 0;
+        }
+        return;
+    }
     if (!s_number (val, val_len, MAX_DELAY_MS, &n))
         return;
     if (s_is (key, key_len, "latency"))

@@ -13,6 +13,9 @@
         hang=1           never answer; hold the request until the client leaves
         drop=1           cut the connection halfway through the body
         drop_after=K     stream: cut the connection after K content chunks
+        tool=NAME        answer with a call to the request's tool NAME
+                         ([A-Za-z0-9_-]{1,64}) unless the last message is
+                         already a tool result (see mock_chat.h)
     =========================================================================
 */
 #ifndef MOCK_CONTROL_H_INCLUDED
@@ -21,6 +24,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#define MOCK_CONTROL_TOOL_MAX 64
+
 typedef struct {
     int latency_ms;     //  before headers; 0 = none
     int status;         //  0 = answer normally
@@ -28,7 +33,8 @@ typedef struct {
     int chunks;         //  -1 = the natural "Mock reply to: ..." words
     int chunk_delay_ms; //  stream only; 0 = as fast as the socket takes it
     bool hang;
-    int drop_after; //  -1 = never, -2 = halfway, K = after K chunks
+    int drop_after;                       //  -1 = never, -2 = halfway, K = after K chunks
+    char tool[MOCK_CONTROL_TOOL_MAX + 1]; //  "" = answer with text
 } mock_control_t;
 
 //  Defaults when no CLI flag says otherwise
