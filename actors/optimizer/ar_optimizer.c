@@ -5,6 +5,7 @@
 #include "ar_env.h"
 #include "ar_json_fast.h"
 #include "ar_optimizer_settings.h"
+#include "ar_retrieve_tool.h"
 #include "ar_stash.h"
 #include <assert.h>
 #include <math.h>
@@ -241,10 +242,23 @@ static int s_optimize (ar_optimizer_t *self, const ar_optimizer_message_t *msg, 
     ar_optimize_report_t report;
     int rc = pipeline ? ar_optimize_run_steps (steps, count, &ctx, &report) : -1;
     char *head = NULL;
+    //  Something was elided: the model may be offered the tool that fetches it back (the
+    //  tool's own tokens count in tokensAfter).
+    int max_calls = 0;
+    bool offered = false;
+    if (rc == 0 && report.stash_id_count &&
+        ar_optimizer_config_retrieve_tool (ar_optimizer_settings_config (self->settings),
+                                           &max_calls) &&
+        ar_retrieve_tool_offer (msg->shape, request)) {
+        offered = true;
+        report.tokens_after = ar_chat_view_count_tokens (msg->shape, request, self->tokenizer);
+    }
     if (rc == 0) {
         ar_optimize_counters_add (&self->counters, &report);
         json_t *top = json_pack ("{s:b, s:b, s:n}", "changed", report.changed, "cacheHit", 0,
                                  "cachedResponse");
+        if (top && offered)
+            json_object_set_new (top, "retrieveTool", json_pack ("{s:i}", "maxCalls", max_calls));
         json_t *parts = ar_optimize_report_json (&report);
         if (top && parts && json_object_update (top, parts) == 0)
             head = json_dumps (top, JSON_COMPACT | JSON_REAL_PRECISION (6));
@@ -291,6 +305,39 @@ static int s_retrieve (ar_optimizer_t *self, const ar_optimizer_message_t *msg, 
     return *reply ? 200 : 500;
 }
 
+//  The model answered a request that offered anyray_retrieve: {"expanded":true,"request":..}
+//  to call again, {"expanded":false,"response":..} (the caller's calls without ours), or
+//  {"expanded":false} (nothing of ours: the response stands).
+static int s_expand (ar_optimizer_t *self, const ar_optimizer_message_t *msg, char **reply,
+                     size_t *reply_len)
+{
+    json_t *request = ar_json_fast_load (msg->request, msg->request_len, 0);
+    json_t *response = ar_json_fast_load (msg->response, msg->response_len, 0);
+    json_t *stripped = NULL;
+    ar_expand_t what = request && response ? ar_retrieve_tool_expand (msg->shape, request, response,
+                                                                      self->stash, &stripped)
+                                           : AR_EXPAND_NONE;
+    const json_t *part = what == AR_EXPAND_CONTINUE   ? request
+                         : what == AR_EXPAND_STRIPPED ? stripped
+                                                      : NULL;
+    size_t part_len = 0;
+    char *text = part ? ar_json_fast_dump (part, &part_len) : NULL;
+    char *head =
+        strdup (what == AR_EXPAND_CONTINUE ? "{\"expanded\":true}" : "{\"expanded\":false}");
+    if (text)
+        *reply = s_with_member (head, what == AR_EXPAND_CONTINUE ? "request" : "response", text,
+                                part_len, reply_len);
+    else {
+        *reply = head;
+        *reply_len = head ? strlen (head) : 0;
+    }
+    free (text);
+    json_decref (stripped);
+    json_decref (request);
+    json_decref (response);
+    return *reply ? 200 : 500;
+}
+
 //  True when kind runs for this message under the running config.
 static bool s_enabled_for (ar_optimizer_t *self, const ar_optimizer_message_t *msg,
                            const char *kind)
@@ -324,6 +371,8 @@ int ar_optimizer_answer (ar_optimizer_t *self, ar_optimizer_op_t op, const char 
         status = s_optimize (self, &msg, deadline, reply, reply_len);
     else if (op == AR_OP_RETRIEVE)
         status = s_retrieve (self, &msg, reply, reply_len);
+    else if (op == AR_OP_EXPAND)
+        status = s_expand (self, &msg, reply, reply_len);
     else if (op == AR_OP_OPTIMIZE_RESPONSE) {
         //  No response strategy is built yet: the response goes back as it came.
         char *head = strdup ("{\"changed\":false,\"applied\":[],\"skipped\":[]}");
@@ -511,8 +560,7 @@ void ar_optimizer_test (bool verbose)
                                        NULL, error, sizeof error) == 0);
     char *text = json_dumps (msg, JSON_COMPACT);
     out = s_answer_json (self, AR_OP_OPTIMIZE, text, 200);
-    free (text);
-    json_decref (msg);
+    assert (!json_object_get (out, "retrieveTool")); // off unless the config says so
     json_t *ids = json_object_get (out, "stashIds");
     assert (json_is_true (json_object_get (out, "changed")) && json_array_size (ids) == 1);
     assert (json_integer_value (json_object_get (out, "tokensAfter")) <= 1000);
@@ -526,6 +574,51 @@ void ar_optimizer_test (bool verbose)
     json_decref (out);
     out =
         s_answer_json (self, AR_OP_RETRIEVE, "{\"id\":\"00000000000000000000000000000000\"}", 404);
+    json_decref (out);
+
+    //  With retrieveTool on, the model is offered anyray_retrieve; when it calls it, expand
+    //  appends the call and the stashed original, and the request goes round again.
+    const char *with_tool = "{\"strategies\":[{\"kind\":\"window_budget\",\"enabled\":true,"
+                            "\"params\":{\"maxTokens\":1000}}],\"retrieveTool\":{\"enabled\":true,"
+                            "\"maxCalls\":2}}";
+    assert (ar_optimizer_settings_put (self->settings, with_tool, strlen (with_tool), "test", NULL,
+                                       error, sizeof error) == 0);
+    out = s_answer_json (self, AR_OP_OPTIMIZE, text, 200);
+    free (text);
+    json_decref (msg);
+    assert (json_integer_value (
+                json_object_get (json_object_get (out, "retrieveTool"), "maxCalls")) == 2);
+    json_t *sent = json_object_get (out, "request");
+    json_t *tool = json_array_get (json_object_get (sent, "tools"), 0);
+    assert (
+        strcmp (json_string_value (json_object_get (json_object_get (tool, "function"), "name")),
+                AR_RETRIEVE_TOOL_NAME) == 0);
+    const char *stash_id =
+        json_string_value (json_array_get (json_object_get (out, "stashIds"), 0));
+    char arguments[64];
+    snprintf (arguments, sizeof arguments, "{\"id\":\"%s\"}", stash_id);
+    json_t *expand =
+        json_pack ("{s:s, s:O, s:{s:[{s:i, s:{s:s, s:n, s:[{s:s, s:s, s:{s:s, s:s}}]}, s:s}]}}",
+                   "endpoint", "/v1/chat/completions", "request", sent, "response", "choices",
+                   "index", 0, "message", "role", "assistant", "content", "tool_calls", "id",
+                   "call_9", "type", "function", "function", "name", AR_RETRIEVE_TOOL_NAME,
+                   "arguments", arguments, "finish_reason", "tool_calls");
+    json_decref (out);
+    text = json_dumps (expand, JSON_COMPACT);
+    json_decref (expand);
+    out = s_answer_json (self, AR_OP_EXPAND, text, 200);
+    free (text);
+    assert (json_is_true (json_object_get (out, "expanded")));
+    json_t *grown = json_object_get (json_object_get (out, "request"), "messages");
+    json_t *last = json_array_get (grown, json_array_size (grown) - 1);
+    assert (strcmp (json_string_value (json_object_get (last, "tool_call_id")), "call_9") == 0);
+    assert (strstr (json_string_value (json_object_get (last, "content")), "turn 3"));
+    json_decref (out);
+    out = s_answer_json (self, AR_OP_EXPAND,
+                         "{\"endpoint\":\"/v1/chat/completions\",\"request\":{\"messages\":[]},"
+                         "\"response\":{\"choices\":[{\"message\":{\"content\":\"hi\"}}]}}",
+                         200);
+    assert (json_is_false (json_object_get (out, "expanded")) && !json_object_get (out, "request"));
     json_decref (out);
 
     //  The response path and the write-back answer honestly about what is built.

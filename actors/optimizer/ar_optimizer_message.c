@@ -43,6 +43,11 @@ static const struct {
                          BIT (M_METADATA) | BIT (M_TTL),
                      BIT (M_ENDPOINT) | BIT (M_REQUEST) | BIT (M_RESPONSE)},
     [AR_OP_RETRIEVE] = {"retrieve", "/v1/retrieve", BIT (M_ID), BIT (M_ID)},
+    //  Not on the HTTP port: only the gateway knows it offered the tool.
+    [AR_OP_EXPAND] = {"expand", NULL,
+                      BIT (M_ENDPOINT) | BIT (M_SHAPE) | BIT (M_REQUEST) | BIT (M_RESPONSE) |
+                          BIT (M_METADATA),
+                      BIT (M_ENDPOINT) | BIT (M_REQUEST) | BIT (M_RESPONSE)},
 };
 
 int ar_optimizer_op_from_kind (const char *kind)
@@ -56,7 +61,7 @@ int ar_optimizer_op_from_kind (const char *kind)
 int ar_optimizer_op_from_path (const char *path)
 {
     for (int op = 0; path && op < AR_OP_COUNT; op++)
-        if (strcmp (path, s_ops[op].path) == 0)
+        if (s_ops[op].path && strcmp (path, s_ops[op].path) == 0)
             return op;
     return -1;
 }
@@ -425,6 +430,8 @@ void ar_optimizer_message_test (bool verbose)
     assert (ar_optimizer_op_from_kind ("optimize-response") == AR_OP_OPTIMIZE_RESPONSE);
     assert (ar_optimizer_op_from_path ("/v1/retrieve") == AR_OP_RETRIEVE);
     assert (ar_optimizer_op_from_path ("/v1/nope") == -1);
+    assert (ar_optimizer_op_from_path ("expand") == -1 &&
+            ar_optimizer_op_from_kind ("expand") == AR_OP_EXPAND);
     char *err = ar_optimizer_error_body ("invalid_request_error", "bad \"x\"", "request");
     assert (err && strcmp (err, "{\"error\":{\"message\":\"bad \\\"x\\\"\",\"type\":"
                                 "\"invalid_request_error\",\"param\":\"request\"}}") == 0);

@@ -21,6 +21,7 @@ typedef enum {
     AR_OP_OPTIMIZE_RESPONSE, // POST /v1/optimize-response
     AR_OP_CACHE,             // POST /v1/cache
     AR_OP_RETRIEVE,          // POST /v1/retrieve
+    AR_OP_EXPAND,            // the gateway's own: answer the model's anyray_retrieve calls
     AR_OP_COUNT
 } ar_optimizer_op_t;
 
