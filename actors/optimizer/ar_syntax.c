@@ -1,0 +1,493 @@
+/*  ar_syntax: language detection, tree-sitter parsing and definition queries for the code
+    strategies. See ar_syntax.h.
+
+    One TSParser per thread (a pthread key frees it when the thread ends): parsers are not
+    thread-safe and cost a few KB, so the optimizer's worker threads each keep theirs. The
+    queries are compiled once per process (TSQuery is immutable, shared by all threads).
+
+    Each language has one query with the captures @def (the definition), @name (its name),
+    @decl (C/C++: the declarator the name is read from) and @body (what a skeleton elides).
+*/
+#include "ar_syntax.h"
+#include <assert.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <tree_sitter/api.h>
+
+const TSLanguage *tree_sitter_python (void);
+const TSLanguage *tree_sitter_javascript (void);
+const TSLanguage *tree_sitter_typescript (void);
+const TSLanguage *tree_sitter_tsx (void);
+const TSLanguage *tree_sitter_go (void);
+const TSLanguage *tree_sitter_rust (void);
+const TSLanguage *tree_sitter_java (void);
+const TSLanguage *tree_sitter_c (void);
+const TSLanguage *tree_sitter_cpp (void);
+
+#define S_JS_DEFS                                                                                  \
+    "(function_declaration name: (identifier) @name body: (statement_block) @body) @def\n"         \
+    "(generator_function_declaration name: (identifier) @name body: (statement_block) @body) "     \
+    "@def\n"                                                                                       \
+    "(method_definition name: (_) @name body: (statement_block) @body) @def\n"                     \
+    "(variable_declarator name: (identifier) @name value: [(arrow_function body: "                 \
+    "(statement_block) @body) (function_expression body: (statement_block) @body)]) @def\n"        \
+    "(pair key: (_) @name value: [(arrow_function body: (statement_block) @body) "                 \
+    "(function_expression body: (statement_block) @body)]) @def\n"
+
+#define S_C_DEFS                                                                                   \
+    "(function_definition declarator: (_) @decl body: (compound_statement) @body) @def\n"
+
+static const struct {
+    const char *name;
+    const TSLanguage *(*language) (void);
+    const char *query;
+} s_langs[AR_LANG_COUNT] = {
+    [AR_LANG_NONE] = {"", NULL, NULL},
+    [AR_LANG_PYTHON] =
+        {"python", tree_sitter_python,
+         "(function_definition name: (identifier) @name body: (block) @body) @def\n"},
+    [AR_LANG_JAVASCRIPT] = {"javascript", tree_sitter_javascript, S_JS_DEFS},
+    [AR_LANG_TYPESCRIPT] = {"typescript", tree_sitter_typescript, S_JS_DEFS},
+    [AR_LANG_TSX] = {"tsx", tree_sitter_tsx, S_JS_DEFS},
+    [AR_LANG_GO] = {"go", tree_sitter_go,
+                    "(function_declaration name: (identifier) @name body: (block) @body) @def\n"
+                    "(method_declaration name: (field_identifier) @name body: (block) @body) "
+                    "@def\n"},
+    [AR_LANG_RUST] = {"rust", tree_sitter_rust,
+                      "(function_item name: (identifier) @name body: (block) @body) @def\n"},
+    [AR_LANG_JAVA] = {"java", tree_sitter_java,
+                      "(method_declaration name: (identifier) @name body: (block) @body) @def\n"
+                      "(constructor_declaration name: (identifier) @name body: "
+                      "(constructor_body) @body) @def\n"},
+    [AR_LANG_C] = {"c", tree_sitter_c, S_C_DEFS},
+    [AR_LANG_CPP] = {"cpp", tree_sitter_cpp, S_C_DEFS},
+};
+
+static TSQuery *s_queries[AR_LANG_COUNT];
+static pthread_once_t s_once = PTHREAD_ONCE_INIT;
+static pthread_key_t s_parser_key;
+
+static void s_parser_free (void *parser)
+{
+    ts_parser_delete ((TSParser *)parser);
+}
+
+static void s_init (void)
+{
+    pthread_key_create (&s_parser_key, s_parser_free);
+    for (int lang = 1; lang < AR_LANG_COUNT; lang++) {
+        uint32_t offset = 0;
+        TSQueryError error = TSQueryErrorNone;
+        const TSLanguage *language = s_langs[lang].language ();
+        if (ts_language_version (language) < TREE_SITTER_MIN_COMPATIBLE_LANGUAGE_VERSION ||
+            ts_language_version (language) > TREE_SITTER_LANGUAGE_VERSION)
+            continue; // left NULL: this language is refused
+        s_queries[lang] = ts_query_new (language, s_langs[lang].query,
+                                        (uint32_t)strlen (s_langs[lang].query), &offset, &error);
+        if (!s_queries[lang])
+            fprintf (stderr, "ar_syntax: %s query error %d at %u\n", s_langs[lang].name, (int)error,
+                     offset);
+    }
+}
+
+static TSParser *s_parser (void)
+{
+    TSParser *parser = pthread_getspecific (s_parser_key);
+    if (!parser) {
+        parser = ts_parser_new ();
+        if (parser && pthread_setspecific (s_parser_key, parser) != 0) {
+            ts_parser_delete (parser);
+            parser = NULL;
+        }
+    }
+    return parser;
+}
+
+const char *ar_syntax_lang_name (ar_lang_t lang)
+{
+    return lang > AR_LANG_NONE && lang < AR_LANG_COUNT ? s_langs[lang].name : "";
+}
+
+ar_lang_t ar_syntax_lang_from_path (const char *path, size_t len)
+{
+    static const struct {
+        const char *ext;
+        ar_lang_t lang;
+    } exts[] = {{"py", AR_LANG_PYTHON},
+                {"pyi", AR_LANG_PYTHON},
+                {"js", AR_LANG_JAVASCRIPT},
+                {"mjs", AR_LANG_JAVASCRIPT},
+                {"cjs", AR_LANG_JAVASCRIPT},
+                {"jsx", AR_LANG_TSX},
+                {"ts", AR_LANG_TYPESCRIPT},
+                {"mts", AR_LANG_TYPESCRIPT},
+                {"cts", AR_LANG_TYPESCRIPT},
+                {"tsx", AR_LANG_TSX},
+                {"go", AR_LANG_GO},
+                {"rs", AR_LANG_RUST},
+                {"java", AR_LANG_JAVA},
+                {"c", AR_LANG_C},
+                {"h", AR_LANG_C},
+                {"cc", AR_LANG_CPP},
+                {"cpp", AR_LANG_CPP},
+                {"cxx", AR_LANG_CPP},
+                {"hpp", AR_LANG_CPP},
+                {"hh", AR_LANG_CPP},
+                {"hxx", AR_LANG_CPP}};
+    size_t dot = len;
+    while (dot > 0 && path[dot - 1] != '.' && path[dot - 1] != '/')
+        dot--;
+    if (dot == 0 || path[dot - 1] != '.' || len - dot > 4)
+        return AR_LANG_NONE;
+    for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++)
+        if (strlen (exts[i].ext) == len - dot &&
+            strncasecmp (path + dot, exts[i].ext, len - dot) == 0)
+            return exts[i].lang;
+    return AR_LANG_NONE;
+}
+
+static bool s_starts (const char *line, size_t len, const char *prefix)
+{
+    size_t n = strlen (prefix);
+    return len >= n && memcmp (line, prefix, n) == 0;
+}
+
+ar_lang_t ar_syntax_lang_from_content (const char *text, size_t len)
+{
+    if (s_starts (text, len, "#!")) {
+        const char *eol = memchr (text, '\n', len);
+        size_t n = eol ? (size_t)(eol - text) : len;
+        if (memmem (text, n, "python", 6))
+            return AR_LANG_PYTHON;
+        if (memmem (text, n, "node", 4) || memmem (text, n, "deno", 4))
+            return AR_LANG_JAVASCRIPT;
+    }
+    //  Votes from line starts (indentation skipped) over the first 400 lines.
+    int votes[AR_LANG_COUNT] = {0};
+    size_t lines = 0;
+    for (size_t i = 0; i < len && lines < 400; lines++) {
+        const char *eol = memchr (text + i, '\n', len - i);
+        size_t end = eol ? (size_t)(eol - text) : len;
+        size_t s = i;
+        while (s < end && (text[s] == ' ' || text[s] == '\t'))
+            s++;
+        const char *l = text + s;
+        size_t n = end - s;
+        if (s_starts (l, n, "def ") || s_starts (l, n, "from ") || s_starts (l, n, "elif ") ||
+            (s_starts (l, n, "class ") && n && l[n - 1] == ':'))
+            votes[AR_LANG_PYTHON]++;
+        if (s_starts (l, n, "func ") || s_starts (l, n, "package "))
+            votes[AR_LANG_GO] += s_starts (l, n, "package ") && memchr (l, ';', n) ? 0 : 1;
+        if (s_starts (l, n, "fn ") || s_starts (l, n, "pub fn ") || s_starts (l, n, "impl ") ||
+            s_starts (l, n, "use ") || s_starts (l, n, "let mut "))
+            votes[AR_LANG_RUST]++;
+        if (s_starts (l, n, "public class ") || s_starts (l, n, "private ") ||
+            s_starts (l, n, "@Override") || (s_starts (l, n, "package ") && memchr (l, ';', n)))
+            votes[AR_LANG_JAVA]++;
+        if (s_starts (l, n, "#include") || s_starts (l, n, "#define "))
+            votes[AR_LANG_C]++;
+        if (s_starts (l, n, "namespace ") || s_starts (l, n, "template<") ||
+            s_starts (l, n, "template <") || memmem (l, n, "std::", 5))
+            votes[AR_LANG_CPP] += 2;
+        if (s_starts (l, n, "function ") || s_starts (l, n, "const ") ||
+            s_starts (l, n, "export ") || s_starts (l, n, "module.exports"))
+            votes[AR_LANG_JAVASCRIPT]++;
+        if (s_starts (l, n, "interface ") || s_starts (l, n, "export interface ") ||
+            s_starts (l, n, "type ") || s_starts (l, n, "export type "))
+            votes[AR_LANG_TYPESCRIPT] += 2;
+        i = end + 1;
+    }
+    if (votes[AR_LANG_CPP])
+        votes[AR_LANG_CPP] += votes[AR_LANG_C];
+    if (votes[AR_LANG_TYPESCRIPT])
+        votes[AR_LANG_TYPESCRIPT] += votes[AR_LANG_JAVASCRIPT];
+    ar_lang_t best = AR_LANG_NONE;
+    int best_votes = 0, second = 0;
+    for (int lang = 1; lang < AR_LANG_COUNT; lang++) {
+        if (votes[lang] > best_votes) {
+            second = best_votes;
+            best_votes = votes[lang];
+            best = (ar_lang_t)lang;
+        } else if (votes[lang] > second)
+            second = votes[lang];
+    }
+    //  At least three telltale lines, and a clear lead over the runner-up.
+    best = best_votes >= 3 ? best : AR_LANG_NONE;
+    return best != AR_LANG_NONE && best_votes >= 2 * second ? best : AR_LANG_NONE;
+}
+
+//  Bytes under ERROR nodes (MISSING nodes count one byte each).
+static uint32_t s_error_bytes (TSNode node)
+{
+    if (!ts_node_has_error (node))
+        return 0;
+    if (ts_node_is_missing (node))
+        return 1;
+    if (strcmp (ts_node_type (node), "ERROR") == 0)
+        return ts_node_end_byte (node) - ts_node_start_byte (node);
+    uint32_t sum = 0, count = ts_node_child_count (node);
+    for (uint32_t i = 0; i < count; i++)
+        sum += s_error_bytes (ts_node_child (node, i));
+    return sum;
+}
+
+//  C/C++: the name inside a declarator (pointer, reference, function declarators, ...).
+static bool s_declarator_name (TSNode node, uint32_t *start, uint32_t *end)
+{
+    for (int depth = 0; depth < 8 && !ts_node_is_null (node); depth++) {
+        const char *type = ts_node_type (node);
+        if (strstr (type, "identifier") || strcmp (type, "destructor_name") == 0 ||
+            strcmp (type, "operator_name") == 0) {
+            *start = ts_node_start_byte (node);
+            *end = ts_node_end_byte (node);
+            return true;
+        }
+        TSNode inner = ts_node_child_by_field_name (node, "declarator", 10);
+        if (ts_node_is_null (inner) && ts_node_named_child_count (node))
+            inner = ts_node_named_child (node, 0);
+        node = inner;
+    }
+    return false;
+}
+
+//  Python: end of the first line of the docstring that opens a body, or 0.
+static uint32_t s_doc_end (const char *text, TSNode body)
+{
+    TSNode first = ts_node_named_child (body, 0);
+    if (ts_node_is_null (first) || strcmp (ts_node_type (first), "expression_statement") != 0)
+        return 0;
+    TSNode string = ts_node_named_child (first, 0);
+    if (ts_node_is_null (string) || strcmp (ts_node_type (string), "string") != 0)
+        return 0;
+    uint32_t start = ts_node_start_byte (string), end = ts_node_end_byte (string);
+    const char *eol = memchr (text + start, '\n', end - start);
+    return eol ? (uint32_t)(eol - text) : end;
+}
+
+static int s_by_start (const void *a, const void *b)
+{
+    const ar_syntax_def_t *x = a, *y = b;
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    return x->end > y->end ? -1 : x->end < y->end;
+}
+
+static int s_push (void **array, size_t *count, size_t *max, size_t size)
+{
+    if (*count < *max)
+        return 0;
+    size_t grown = *max ? *max * 2 : 64;
+    void *bigger = realloc (*array, grown * size);
+    if (!bigger)
+        return -1;
+    *array = bigger;
+    *max = grown;
+    return 0;
+}
+
+static int s_idents (TSNode root, ar_syntax_outline_t *outline)
+{
+    size_t max = 0;
+    TSTreeCursor cursor = ts_tree_cursor_new (root);
+    int rc = 0;
+    for (bool more = true; more;) {
+        TSNode node = ts_tree_cursor_current_node (&cursor);
+        if (ts_node_child_count (node) == 0) {
+            const char *type = ts_node_type (node);
+            size_t n = strlen (type);
+            if (n >= 10 && strcmp (type + n - 10, "identifier") == 0) {
+                if (s_push ((void **)&outline->idents, &outline->ident_count, &max,
+                            sizeof (ar_syntax_ident_t)) != 0) {
+                    rc = -1;
+                    break;
+                }
+                outline->idents[outline->ident_count++] =
+                    (ar_syntax_ident_t){ts_node_start_byte (node), ts_node_end_byte (node)};
+            }
+        }
+        if (ts_tree_cursor_goto_first_child (&cursor))
+            continue;
+        while (!ts_tree_cursor_goto_next_sibling (&cursor))
+            if (!ts_tree_cursor_goto_parent (&cursor)) {
+                more = false;
+                break;
+            }
+    }
+    ts_tree_cursor_delete (&cursor);
+    return rc;
+}
+
+int ar_syntax_outline (ar_lang_t lang, const char *text, size_t len, bool want_idents,
+                       double max_error_fraction, ar_mono_ms deadline, ar_syntax_outline_t *outline)
+{
+    memset (outline, 0, sizeof *outline);
+    if (lang <= AR_LANG_NONE || lang >= AR_LANG_COUNT || !text || len == 0 || len > UINT32_MAX)
+        return -1;
+    pthread_once (&s_once, s_init);
+    TSParser *parser = s_parser ();
+    TSQuery *query = s_queries[lang];
+    if (!parser || !query || !ts_parser_set_language (parser, s_langs[lang].language ()))
+        return -1;
+    if (deadline != INT64_MAX) {
+        int64_t left = deadline - ar_mono_now ();
+        if (left <= 0)
+            return -1;
+        ts_parser_set_timeout_micros (parser, (uint64_t)left * 1000);
+    } else
+        ts_parser_set_timeout_micros (parser, 0);
+    TSTree *tree = ts_parser_parse_string (parser, NULL, text, (uint32_t)len);
+    if (!tree) {
+        ts_parser_reset (parser); // timed out: the next parse starts afresh
+        return -1;
+    }
+    outline->lang = lang;
+    TSNode root = ts_tree_root_node (tree);
+    outline->error_fraction = (double)s_error_bytes (root) / (double)len;
+    int rc = -1;
+    if (outline->error_fraction > max_error_fraction)
+        goto done;
+    TSQueryCursor *cursor = ts_query_cursor_new ();
+    if (!cursor)
+        goto done;
+    ts_query_cursor_exec (cursor, query, root);
+    TSQueryMatch match;
+    size_t max = 0;
+    rc = 0;
+    while (ts_query_cursor_next_match (cursor, &match)) {
+        ar_syntax_def_t def = {0};
+        bool body = false;
+        for (uint16_t c = 0; c < match.capture_count; c++) {
+            uint32_t n;
+            const char *name = ts_query_capture_name_for_id (query, match.captures[c].index, &n);
+            TSNode node = match.captures[c].node;
+            if (strcmp (name, "def") == 0) {
+                def.start = ts_node_start_byte (node);
+                def.end = ts_node_end_byte (node);
+            } else if (strcmp (name, "name") == 0) {
+                def.name_start = ts_node_start_byte (node);
+                def.name_end = ts_node_end_byte (node);
+            } else if (strcmp (name, "decl") == 0)
+                s_declarator_name (node, &def.name_start, &def.name_end);
+            else if (strcmp (name, "body") == 0) {
+                def.body_start = ts_node_start_byte (node);
+                def.body_end = ts_node_end_byte (node);
+                if (lang == AR_LANG_PYTHON)
+                    def.doc_end = s_doc_end (text, node);
+                body = true;
+            }
+        }
+        if (!body || def.end < def.body_end)
+            continue;
+        if (s_push ((void **)&outline->defs, &outline->def_count, &max, sizeof (ar_syntax_def_t)) !=
+            0) {
+            rc = -1;
+            break;
+        }
+        outline->defs[outline->def_count++] = def;
+        if ((outline->def_count & 255) == 0 && ar_mono_now () > deadline) {
+            rc = -1;
+            break;
+        }
+    }
+    ts_query_cursor_delete (cursor);
+    if (rc == 0)
+        qsort (outline->defs, outline->def_count, sizeof (ar_syntax_def_t), s_by_start);
+    if (rc == 0 && want_idents)
+        rc = s_idents (root, outline);
+done:
+    ts_tree_delete (tree);
+    if (rc != 0)
+        ar_syntax_outline_fini (outline);
+    return rc;
+}
+
+void ar_syntax_outline_fini (ar_syntax_outline_t *outline)
+{
+    free (outline->defs);
+    free (outline->idents);
+    outline->defs = NULL;
+    outline->idents = NULL;
+    outline->def_count = outline->ident_count = 0;
+}
+
+//  --------------------------------------------------------------------------------------------
+
+static void s_expect (ar_lang_t lang, const char *text, const char *first_name, size_t defs,
+                      bool verbose)
+{
+    ar_syntax_outline_t outline;
+    int rc = ar_syntax_outline (lang, text, strlen (text), true, 0.05, INT64_MAX, &outline);
+    if (verbose)
+        printf ("ar_syntax %s: rc %d, %zu defs, %zu idents, errors %.3f\n",
+                ar_syntax_lang_name (lang), rc, outline.def_count, outline.ident_count,
+                outline.error_fraction);
+    assert (rc == 0);
+    assert (outline.def_count == defs);
+    const ar_syntax_def_t *def = &outline.defs[0];
+    assert (def->name_end - def->name_start == strlen (first_name));
+    assert (memcmp (text + def->name_start, first_name, strlen (first_name)) == 0);
+    assert (def->start <= def->body_start && def->body_end <= def->end);
+    assert (outline.ident_count > 0);
+    ar_syntax_outline_fini (&outline);
+}
+
+void ar_syntax_test (bool verbose)
+{
+    //  Every grammar has the ABI the runtime accepts and its query compiles.
+    pthread_once (&s_once, s_init);
+    for (int lang = 1; lang < AR_LANG_COUNT; lang++)
+        assert (s_queries[lang]);
+    assert (ar_syntax_lang_from_path ("a/b/c.py", 8) == AR_LANG_PYTHON);
+    assert (ar_syntax_lang_from_path ("x.TSX", 5) == AR_LANG_TSX);
+    assert (ar_syntax_lang_from_path ("src/lib.rs", 10) == AR_LANG_RUST);
+    assert (ar_syntax_lang_from_path ("Makefile", 8) == AR_LANG_NONE);
+    assert (ar_syntax_lang_from_path ("a.d/README", 10) == AR_LANG_NONE);
+    const char *py = "#!/usr/bin/env python3\nimport os\n";
+    assert (ar_syntax_lang_from_content (py, strlen (py)) == AR_LANG_PYTHON);
+    const char *go = "package main\n\nimport \"fmt\"\n\nfunc main() {\n}\nfunc f() {\n}\n";
+    assert (ar_syntax_lang_from_content (go, strlen (go)) == AR_LANG_GO);
+    const char *prose = "Hello there.\nThis is not code.\n";
+    assert (ar_syntax_lang_from_content (prose, strlen (prose)) == AR_LANG_NONE);
+
+    s_expect (AR_LANG_PYTHON,
+              "class A:\n    def f(self, x):\n        \"\"\"Doc line.\n\n        More.\"\"\"\n"
+              "        return x + 1\n\ndef g():\n    return A().f(2)\n",
+              "f", 2, verbose);
+    s_expect (AR_LANG_JAVASCRIPT,
+              "function add(a, b) {\n  return a + b;\n}\nconst mul = (a, b) => {\n  return a * "
+              "b;\n};\nclass K { m() { return add(1, 2); } }\n",
+              "add", 3, verbose);
+    s_expect (AR_LANG_TYPESCRIPT,
+              "interface P { x: number }\nexport function norm(p: P): number {\n  return p.x;\n}\n",
+              "norm", 1, verbose);
+    s_expect (AR_LANG_TSX, "export function App(): JSX.Element {\n  return <div>hi</div>;\n}\n",
+              "App", 1, verbose);
+    s_expect (AR_LANG_GO,
+              "package m\n\ntype T struct{ n int }\n\nfunc (t *T) Inc() {\n\tt.n++\n}\n\nfunc "
+              "New() *T {\n\treturn &T{}\n}\n",
+              "Inc", 2, verbose);
+    s_expect (
+        AR_LANG_RUST,
+        "struct S;\nimpl S {\n    fn go(&self) -> u32 {\n        1\n    }\n}\nfn main() {\n    "
+        "S.go();\n}\n",
+        "go", 2, verbose);
+    s_expect (AR_LANG_JAVA,
+              "class A {\n  A() {\n    super();\n  }\n  int f(int x) {\n    return x;\n  }\n}\n",
+              "A", 2, verbose);
+    s_expect (AR_LANG_C, "#include <stdio.h>\nstatic char *name (int x)\n{\n    return 0;\n}\n",
+              "name", 1, verbose);
+    s_expect (
+        AR_LANG_CPP,
+        "namespace n {\nint S::get() const {\n  return v;\n}\n}\nvoid f() { std::cout << 1; }\n",
+        "S::get", 2, verbose);
+    //  Not code: errors everywhere, refused.
+    ar_syntax_outline_t outline;
+    const char *junk = "this is ) not ( python { at all ]]] }}} \n";
+    assert (ar_syntax_outline (AR_LANG_PYTHON, junk, strlen (junk), false, 0.05, INT64_MAX,
+                               &outline) == -1);
+    //  A deadline already past: refused.
+    assert (ar_syntax_outline (AR_LANG_PYTHON, "x = 1\n", 6, false, 0.05, 1, &outline) == -1);
+}
