@@ -49,6 +49,7 @@ typedef enum {
     S_PROVIDING,
     S_REPLYING,  // a whole response is ready to queue
     S_STREAMING, // an SSE response is queued or about to be
+    S_EXPANDING, // the model called anyray_retrieve: the optimizer answers it, then we go again
     S_DONE
 } s_state_t;
 
@@ -112,6 +113,8 @@ struct s_call_t {
     char optimizations[256]; // x-anyray-optimizations
     int64_t tokens_saved;
     char savings[1536]; // the spend row's "savings" array, "" when none
+    int retrieve_left;  // rounds of anyray_retrieve the model may still take
+    int retrieved;      // rounds it took (x-anyray-retrieved)
     char target_provider[64], target_base_url[512];
     //  Response.
     int status;
@@ -390,10 +393,76 @@ static void s_usage_from (s_call_t *call, const ar_envelope_t *env)
 {
     const char *in = ar_envelope_meta_get (env, "input_tokens");
     const char *out = ar_envelope_meta_get (env, "output_tokens");
+    //  Each round with the provider adds (the retrieve tool can make a call take several).
     if (in)
-        call->input_tokens = strtol (in, NULL, 10);
+        call->input_tokens += strtol (in, NULL, 10);
     if (out)
-        call->output_tokens = strtol (out, NULL, 10);
+        call->output_tokens += strtol (out, NULL, 10);
+}
+
+//  Ask the optimizer whether the model called anyray_retrieve in the response just in.
+static int s_expand_begin (s_call_t *call)
+{
+    size_t sent_len, len = 0;
+    const char *sent = s_upstream_body (call, &sent_len);
+    char *message = ar_exchange_wrap_expand (call->path, "openai.chat", sent, sent_len,
+                                             (const char *)zframe_data (call->reply_frame),
+                                             zframe_size (call->reply_frame), &len);
+    int rc = message
+                 ? s_stage_begin (call, STAGE_OPTIMIZE, "optimizer", "expand", message, len, NULL)
+                 : -1;
+    free (message);
+    if (rc == 0)
+        call->state = S_EXPANDING;
+    return rc;
+}
+
+//  The response in hand goes to the caller (the expansion is done, refused, or failed).
+static void s_expand_finish (s_call_t *call)
+{
+    call->upstream_done = true;
+    call->state = S_REPLYING;
+    s_resume (call);
+}
+
+static void s_on_expand_reply (s_call_t *call, ar_msg_t *msg)
+{
+    s_stage_end (&call->stages[STAGE_OPTIMIZE], false);
+    ar_exchange_expand_t reply;
+    if (msg->cmd != AR_CMD_END || !msg->env.has_status || msg->env.status_code != 200 ||
+        !msg->body ||
+        ar_exchange_read_expand ((const char *)zframe_data (msg->body), zframe_size (msg->body),
+                                 &reply) != 0) {
+        s_expand_finish (call);
+        return;
+    }
+    if (reply.expanded) {
+        char *next = malloc (reply.request_len);
+        if (!next) {
+            s_expand_finish (call);
+            return;
+        }
+        memcpy (next, reply.request, reply.request_len);
+        free (call->sent_body);
+        call->sent_body = next;
+        call->sent_len = reply.request_len;
+        call->retrieve_left--;
+        call->retrieved++;
+        zframe_destroy (&call->reply_frame);
+        call->status_known = false;
+        call->state = S_PROVIDING;
+        if (s_stage_begin (call, STAGE_PROVIDE, "provider", "provide", call->sent_body,
+                           call->sent_len, s_provide_meta) != 0)
+            s_fail (call, 503, "The gateway cannot reach its provider workers right now.", NULL,
+                    "no_worker");
+        return;
+    }
+    if (reply.response) {
+        //  The caller's own tool calls, without ours.
+        zframe_destroy (&call->reply_frame);
+        call->reply_frame = zframe_new (reply.response, reply.response_len);
+    }
+    s_expand_finish (call);
 }
 
 static void s_on_provide_reply (s_call_t *call, ar_msg_t *msg)
@@ -433,6 +502,9 @@ static void s_on_provide_reply (s_call_t *call, ar_msg_t *msg)
             msg->body = NULL;
         } else if (len)
             s_append (call, zframe_data (msg->body), len);
+        if (call->retrieve_left > 0 && call->state == S_PROVIDING && call->status == 200 &&
+            call->reply_frame && s_expand_begin (call) == 0)
+            return; // the optimizer looks for anyray_retrieve calls first
         call->upstream_done = true;
         if (call->state != S_STREAMING)
             call->state = S_REPLYING;
@@ -515,6 +587,10 @@ static void s_on_optimize_reply (s_call_t *call, ar_msg_t *msg)
         s_on_protocol_reply (call, msg);
         return;
     }
+    if (call->state == S_EXPANDING) {
+        s_on_expand_reply (call, msg);
+        return;
+    }
     s_stage_end (&call->stages[STAGE_OPTIMIZE], false);
     ar_exchange_reply_t reply;
     if (msg->cmd != AR_CMD_END) {
@@ -534,6 +610,7 @@ static void s_on_optimize_reply (s_call_t *call, ar_msg_t *msg)
     call->optimized = true;
     ar_exchange_header (&reply, call->optimizations, sizeof call->optimizations);
     call->tokens_saved = reply.tokens_before - reply.tokens_after;
+    call->retrieve_left = call->chat.stream ? 0 : reply.retrieve_max_calls;
     if (ar_exchange_savings_json (&reply, call->savings, sizeof call->savings) < 0)
         call->savings[0] = 0;
     if (reply.cache_hit && !call->chat.stream) {
@@ -594,6 +671,8 @@ static void s_stage_lapsed (s_stage_t *stage, bool cancel)
                 cancel ? "The optimizer did not answer in time."
                        : "The gateway lost its broker during the call.",
                 NULL, cancel ? "optimizer_timeout" : "broker_unavailable");
+    else if (stage->kind == STAGE_OPTIMIZE && call->state == S_EXPANDING)
+        s_expand_finish (call);             // the response in hand stands
     else if (stage->kind == STAGE_OPTIMIZE) // 800 ms passed: the original goes on unchanged
         s_fail_open (call, cancel ? AR_FAIL_OPEN_TIMEOUT : AR_FAIL_OPEN_NO_WORKER);
     else if (stage->kind == STAGE_ROUTE)
@@ -707,6 +786,11 @@ static enum MHD_Result s_queue (s_call_t *call, int status, const char *content_
         snprintf (saved, sizeof saved, "%lld", (long long)call->tokens_saved);
         if (*call->optimizations)
             MHD_add_response_header (response, "x-anyray-optimizations", call->optimizations);
+        if (call->retrieved) {
+            char rounds[16];
+            snprintf (rounds, sizeof rounds, "%d", call->retrieved);
+            MHD_add_response_header (response, "x-anyray-retrieved", rounds);
+        }
         MHD_add_response_header (response, "x-anyray-tokens-saved", saved);
     }
     call->status = status;

@@ -30,18 +30,81 @@ char *ar_exchange_wrap (const char *endpoint, const char *shape, const char *met
     return out;
 }
 
+char *ar_exchange_wrap_expand (const char *endpoint, const char *shape, const char *request,
+                               size_t request_len, const char *response, size_t response_len,
+                               size_t *out_len)
+{
+    char head[512];
+    int n = snprintf (head, sizeof head,
+                      "{\"endpoint\":\"%s\",\"shape\":\"%s\",\"response\":", endpoint, shape);
+    if (n < 0 || (size_t)n >= sizeof head)
+        return NULL;
+    static const char mid[] = ",\"request\":";
+    size_t total = (size_t)n + response_len + sizeof mid - 1 + request_len + 1;
+    char *out = malloc (total + 1);
+    if (!out)
+        return NULL;
+    size_t at = 0;
+    memcpy (out, head, (size_t)n);
+    at += (size_t)n;
+    memcpy (out + at, response, response_len);
+    at += response_len;
+    memcpy (out + at, mid, sizeof mid - 1);
+    at += sizeof mid - 1;
+    memcpy (out + at, request, request_len);
+    at += request_len;
+    out[at++] = '}';
+    out[at] = 0;
+    *out_len = at;
+    return out;
+}
+
 typedef struct {
-    ar_exchange_reply_t *reply;
-    const char *applied, *skipped;
-    size_t applied_len, skipped_len;
-    bool root_object, has_changed;
-} s_read_t;
+    ar_exchange_expand_t *reply;
+    bool root_object, has_expanded;
+} s_read_expand_t;
 
 static bool s_key (const ar_json_item_t *item, const char *name)
 {
     return item->key && item->key_len == strlen (name) &&
            memcmp (item->key, name, item->key_len) == 0;
 }
+
+static int s_visit_expand (const ar_json_item_t *item, void *arg)
+{
+    s_read_expand_t *read = arg;
+    if (item->depth == 0)
+        read->root_object = item->type == AR_JSON_OBJECT;
+    else if (s_key (item, "expanded") &&
+             (item->type == AR_JSON_TRUE || item->type == AR_JSON_FALSE)) {
+        read->reply->expanded = item->type == AR_JSON_TRUE;
+        read->has_expanded = true;
+    } else if (s_key (item, "request") && item->type == AR_JSON_OBJECT) {
+        read->reply->request = item->value;
+        read->reply->request_len = item->value_len;
+    } else if (s_key (item, "response") && item->type == AR_JSON_OBJECT) {
+        read->reply->response = item->value;
+        read->reply->response_len = item->value_len;
+    }
+    return 0;
+}
+
+int ar_exchange_read_expand (const char *body, size_t len, ar_exchange_expand_t *reply)
+{
+    memset (reply, 0, sizeof *reply);
+    s_read_expand_t read = {.reply = reply};
+    if (!body || ar_json_scan (body, len, 1, s_visit_expand, &read, NULL, NULL) != 0 ||
+        !read.root_object || !read.has_expanded || (reply->expanded && !reply->request))
+        return -1;
+    return 0;
+}
+
+typedef struct {
+    ar_exchange_reply_t *reply;
+    const char *applied, *skipped;
+    size_t applied_len, skipped_len;
+    bool root_object, has_changed;
+} s_read_t;
 
 static int64_t s_number (const ar_json_item_t *item)
 {
@@ -82,6 +145,11 @@ static int s_visit (const ar_json_item_t *item, void *arg)
     } else if (s_key (item, "skipped") && item->type == AR_JSON_ARRAY) {
         read->skipped = item->value;
         read->skipped_len = item->value_len;
+    } else if (s_key (item, "retrieveTool") && item->type == AR_JSON_OBJECT) {
+        json_t *tool = json_loadb (item->value, item->value_len, 0, NULL);
+        json_int_t calls = json_integer_value (json_object_get (tool, "maxCalls"));
+        reply->retrieve_max_calls = calls > 0 && calls <= 8 ? (int)calls : 0;
+        json_decref (tool);
     }
     return 0;
 }
@@ -209,6 +277,29 @@ void ar_optimizer_exchange_test (bool verbose)
     assert (json_integer_value (json_object_get (json_array_get (root, 0), "tokens_after")) == 300);
     json_decref (root);
     assert (ar_exchange_savings_json (&reply, savings, 20) == -1);
+
+    //  The retrieve tool: offered rounds, the expand message and its reply.
+    const char *offered = "{\"changed\":true,\"retrieveTool\":{\"maxCalls\":2},\"request\":{}}";
+    assert (ar_exchange_read (offered, strlen (offered), &reply) == 0);
+    assert (reply.retrieve_max_calls == 2);
+    msg = ar_exchange_wrap_expand ("/v1/chat/completions", "openai.chat", "{\"messages\":[]}", 15,
+                                   "{\"id\":\"r\"}", 10, &len);
+    root = json_loads (msg, 0, NULL);
+    assert (root && strlen (msg) == len);
+    assert (json_is_array (json_object_get (json_object_get (root, "request"), "messages")));
+    assert (strcmp (json_string_value (json_object_get (json_object_get (root, "response"), "id")),
+                    "r") == 0);
+    json_decref (root);
+    free (msg);
+    ar_exchange_expand_t expand;
+    const char *more = "{\"expanded\":true,\"request\":{\"messages\":[1]}}";
+    assert (ar_exchange_read_expand (more, strlen (more), &expand) == 0);
+    assert (expand.expanded && expand.request_len == strlen ("{\"messages\":[1]}"));
+    const char *cut = "{\"expanded\":false,\"response\":{\"id\":\"x\"}}";
+    assert (ar_exchange_read_expand (cut, strlen (cut), &expand) == 0);
+    assert (!expand.expanded && expand.response && !expand.request);
+    assert (ar_exchange_read_expand ("{\"expanded\":true}", 17, &expand) == -1);
+    assert (ar_exchange_read_expand ("[]", 2, &expand) == -1);
 
     //  Malformed replies are refused (the edge then forwards the original).
     const char *bad[] = {"",

@@ -37,7 +37,17 @@ typedef struct {
     size_t applied_count;
     ar_exchange_skip_t skipped[AR_EXCHANGE_STEPS];
     size_t skipped_count;
+    int retrieve_max_calls; // the model was offered anyray_retrieve for this many rounds; 0: not
 } ar_exchange_reply_t;
+
+//  The reply to an "expand" (the model's anyray_retrieve calls answered).
+typedef struct {
+    bool expanded;        // request is the next round's request
+    const char *request;  // span, with expanded
+    size_t request_len;   //
+    const char *response; // span: the response for the caller without our calls; may be NULL
+    size_t response_len;
+} ar_exchange_expand_t;
 
 //  The /v1/optimize message for body (a JSON object the caller validated): endpoint and shape
 //  ("openai.chat"), metadata (a JSON object's text, or NULL), canShortCircuit, budgetMs.
@@ -49,6 +59,13 @@ char *ar_exchange_wrap (const char *endpoint, const char *shape, const char *met
 //  Read a 200 reply. Returns 0, or -1 when it is not a well-formed reply (the caller then fails
 //  open). Spans point into body.
 int ar_exchange_read (const char *body, size_t len, ar_exchange_reply_t *reply);
+
+//  The "expand" message for the request sent upstream and the provider's response; and its
+//  reply. Same conventions as ar_exchange_wrap / ar_exchange_read.
+char *ar_exchange_wrap_expand (const char *endpoint, const char *shape, const char *request,
+                               size_t request_len, const char *response, size_t response_len,
+                               size_t *out_len);
+int ar_exchange_read_expand (const char *body, size_t len, ar_exchange_expand_t *reply);
 
 //  x-anyray-optimizations: the kinds that changed the request, in order, comma-separated.
 size_t ar_exchange_header (const ar_exchange_reply_t *reply, char *out, size_t size);

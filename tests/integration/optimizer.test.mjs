@@ -330,3 +330,52 @@ it("the Configure page's two targeting rules behave as the page says", async () 
   assert.match((await cache('/v1/chat/completions')).reason, /not enabled/);
   assert.equal((await putSettings({ config: current.config })).status, 200);
 });
+
+it('with retrieveTool on, the model fetches an elided original and the caller sees only the answer', async () => {
+  const current = await defaultConfig();
+  const config = structuredClone(current.config);
+  config.strategies.find((s) => s.kind === 'window_budget').params = { maxTokens: 1200 };
+  config.retrieveTool = { enabled: true, maxCalls: 2 };
+  assert.equal((await putSettings(config)).status, 200);
+  await sleep(1000);
+  const marker = randomMarker('expand');
+  const messages = longConversation(marker);
+  messages.at(-1).content = `[mock tool=anyray_retrieve] ${messages.at(-1).content}`;
+
+  await stack.mock.clear();
+  const r = await stack.chat({ model: 'gpt-4o-mini', messages });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.headers['x-anyray-retrieved'], '1');
+  // The caller gets the final answer, built from the retrieved original, and no tool call.
+  const message = r.json.choices[0].message;
+  assert.ok(!message.tool_calls, JSON.stringify(message));
+  assert.match(message.content, /^Mock reply to tool result: \[\{"role":"assistant","content":"answer 0 /);
+  // Upstream saw two rounds: the first offered the tool; the second carried the call and the
+  // stashed original as the tool result.
+  const seen = (await stack.mock.requests()).map((q) => JSON.parse(q.body));
+  assert.equal(seen.length, 2);
+  assert.ok(seen[0].tools.some((t) => t.function.name === 'anyray_retrieve'));
+  const last = seen[1].messages.at(-1);
+  assert.equal(last.role, 'tool');
+  assert.ok(last.content.includes(`question 1 ${marker}`));
+  assert.equal(seen[1].messages.at(-2).tool_calls[0].function.name, 'anyray_retrieve');
+  // Usage adds up both rounds in the spend row.
+  const row = await stack.spendRow(r.headers['x-anyray-request-id']);
+  assert.ok(row.input_tokens >= r.json.usage.prompt_tokens, JSON.stringify(row));
+
+  // Streams are never offered the tool.
+  await stack.mock.clear();
+  const streamed = await stack.chat({ model: 'gpt-4o-mini', messages, stream: true });
+  assert.equal(streamed.status, 200);
+  const [upstream] = (await stack.mock.requests()).map((q) => JSON.parse(q.body));
+  assert.ok(!(upstream.tools || []).some((t) => t.function.name === 'anyray_retrieve'));
+  assert.equal((await putSettings({ config: current.config })).status, 200);
+  await sleep(1000);
+  // Off again: no tool offered.
+  await stack.mock.clear();
+  const off = await stack.chat({ model: 'gpt-4o-mini', messages });
+  assert.equal(off.status, 200);
+  const [plain] = (await stack.mock.requests()).map((q) => JSON.parse(q.body));
+  assert.ok(!plain.tools, 'no tool without retrieveTool');
+  assert.equal(off.headers['x-anyray-retrieved'], undefined);
+});
