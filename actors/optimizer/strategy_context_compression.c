@@ -1,0 +1,1362 @@
+/*  strategy_context_compression: shrink bulky tool/function output the agent reads back.
+
+    Only tool results are touched: OpenAI "tool" (and legacy "function") messages, string or
+    text-part content; Anthropic tool_result blocks, string or text-block content. User,
+    assistant and system text and tool call arguments are never touched. Results of fewer than
+    minTokens tokens are left alone, and so is the latest turn (the last message, and in
+    Anthropic shape the last user turn, where the freshest results live): the next step most
+    likely reads it verbatim.
+
+    Each text of a result goes through these steps, lossless ones first:
+    1. minifyJson: a text that parses as one JSON object or array (jansson, duplicate keys
+       rejected) loses the whitespace between its tokens. The text is edited byte by byte, never
+       re-serialised, so key order, number spelling and string escapes stay exactly as they
+       were. A JSON text skips steps 2-4 (whitespace inside its strings is content).
+    2. stripAnsi: ANSI CSI (ESC [ ... final), OSC (ESC ] ... BEL or ESC \) and two-byte ESC
+       sequences are removed, and a line a progress bar redrew with carriage returns keeps only
+       its final state (the last non-empty segment after a "\r").
+    3. collapseWhitespace: trailing whitespace (CRLF's "\r" included) goes, runs of blank lines
+       become one blank line, and runs of two or more spaces inside a line become one space.
+       Indentation is never changed: the leading whitespace, and the whitespace after a line
+       number or grep-style "path:12:" prefix, a diff or bullet marker, are kept exactly. Lines
+       that look like code (any of = ( ) { } ; " ' # < > `) keep their inner spaces too, and
+       tabs are never touched (they may be column separators).
+    4. foldRepeats: a run of at least minRepeat consecutive lines that are identical once runs
+       of digits and hex ids are masked (timestamps, counters, percentages, hashes) keeps its
+       first and last line, with "[anyray: N similar lines folded; retrieve with id <id>]" in
+       place of the N lines between.
+    5. maxBlobTokens: a text still above it keeps a head (~2/3 of the budget) and a tail (~1/3,
+       and never fewer than the last 20 lines) of whole lines around "[anyray: N lines (T
+       tokens) elided; retrieve with id <id>]". A text made of few huge lines (minified JSON)
+       is cut by bytes instead, at UTF-8 boundaries: "[anyray: N bytes (T tokens) elided; ...]".
+    Lines that the next step likely needs verbatim are never folded or elided: lines naming a
+    file with a line number ("file.py:123", "line 12"), error and failure lines ("Error",
+    "error:", "error[", "Traceback", "Exception", "FAIL", "panic") and the last 20 lines of the
+    text (where a test run's summary is). Those inside a capped middle are kept between
+    markers, up to a quarter of the budget.
+
+    Stashing: whenever a result changes at all, its original (the whole tool message, or the
+    whole tool_result block, as compact JSON) is stashed once, and every marker in it names
+    that one id. A result that only went through lossless steps gets one marker at its end,
+    "[anyray: tool output compacted; retrieve with id <id>]", so the original bytes stay one
+    retrieve away (exact whitespace, colours). Without a stash nothing is changed.
+
+    A result is only rewritten when it saves at least max(32 tokens, 5%) with its markers; the
+    request must pass ar_chat_view_validate. The new messages array is built aside and swapped
+    in at the end; on -1 the request is as it was.
+*/
+#include "ar_chat_view.h"
+#include <assert.h>
+#include <ctype.h>
+#include <dirent.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define S_TAIL_LINES 20 // the last lines of a text are never folded or elided
+#define S_MIN_GAIN   32 // tokens a rewritten result saves at least (markers included)
+
+typedef struct {
+    int64_t min_tokens, max_blob_tokens, min_repeat;
+    bool minify_json, strip_ansi, fold_repeats, collapse_ws;
+} s_params_t;
+
+//  What happened to one text, for the note.
+typedef struct {
+    bool json, ansi, whitespace;
+    size_t folded, capped; // lines (or bytes, when cut by bytes) removed
+    size_t markers;        // fold and cap markers written
+} s_what_t;
+
+//  --------------------------------------------------------------------------------------------
+//  A growable byte buffer
+
+typedef struct {
+    char *data;
+    size_t len, cap;
+    bool oom;
+} s_buf_t;
+
+static void s_put (s_buf_t *buf, const char *bytes, size_t len)
+{
+    if (buf->oom)
+        return;
+    if (buf->len + len + 1 > buf->cap) {
+        size_t cap = buf->cap ? buf->cap : 256;
+        while (cap < buf->len + len + 1)
+            cap *= 2;
+        char *data = realloc (buf->data, cap);
+        if (!data) {
+            buf->oom = true;
+            return;
+        }
+        buf->data = data;
+        buf->cap = cap;
+    }
+    if (len)
+        memcpy (buf->data + buf->len, bytes, len);
+    buf->len += len;
+    buf->data[buf->len] = 0;
+}
+
+static void s_putc (s_buf_t *buf, char c)
+{
+    s_put (buf, &c, 1);
+}
+
+static void s_putf (s_buf_t *buf, const char *format, ...) __attribute__ ((format (printf, 2, 3)));
+static void s_putf (s_buf_t *buf, const char *format, ...)
+{
+    char text[256];
+    va_list args;
+    va_start (args, format);
+    int n = vsnprintf (text, sizeof text, format, args);
+    va_end (args);
+    if (n > 0)
+        s_put (buf, text, (size_t)n < sizeof text ? (size_t)n : sizeof text - 1);
+}
+
+//  --------------------------------------------------------------------------------------------
+//  1. JSON minify
+
+static bool s_json_space (char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+//  When text is one JSON object or array, its bytes without the whitespace between tokens.
+static bool s_minify (const char *text, size_t len, s_buf_t *out)
+{
+    size_t i = 0;
+    while (i < len && s_json_space (text[i]))
+        i++;
+    if (i == len || (text[i] != '{' && text[i] != '['))
+        return false;
+    json_t *parsed = json_loadb (text, len, JSON_REJECT_DUPLICATES, NULL);
+    if (!parsed)
+        return false;
+    json_decref (parsed);
+    bool in_string = false;
+    size_t start = i;
+    for (; i < len; i++) {
+        char c = text[i];
+        if (in_string) {
+            if (c == '\\')
+                i++; // the escaped byte is part of the string
+            else if (c == '"')
+                in_string = false;
+            continue;
+        }
+        if (c == '"')
+            in_string = true;
+        else if (s_json_space (c)) {
+            s_put (out, text + start, i - start);
+            start = i + 1;
+        }
+    }
+    s_put (out, text + start, len - start);
+    return !out->oom;
+}
+
+//  --------------------------------------------------------------------------------------------
+//  2. ANSI escapes and carriage-return redraws
+
+//  Length of the escape sequence at text[i] (text[i] == ESC), 1 for a lone ESC.
+static size_t s_escape_len (const char *text, size_t len, size_t i)
+{
+    if (i + 1 >= len)
+        return 1;
+    unsigned char kind = (unsigned char)text[i + 1];
+    size_t j = i + 2;
+    if (kind == '[') { // CSI: parameter and intermediate bytes, then one final byte
+        while (j < len && (unsigned char)text[j] >= 0x20 && (unsigned char)text[j] <= 0x3f)
+            j++;
+        while (j < len && (unsigned char)text[j] >= 0x20 && (unsigned char)text[j] <= 0x2f)
+            j++;
+        if (j < len && (unsigned char)text[j] >= 0x40 && (unsigned char)text[j] <= 0x7e)
+            return j + 1 - i;
+        return j - i;
+    }
+    if (kind == ']' || kind == 'P' || kind == '_' || kind == '^') { // OSC/DCS/APC/PM
+        for (; j < len && text[j] != '\n'; j++) {
+            if (text[j] == '\a')
+                return j + 1 - i;
+            if (text[j] == 0x1b && j + 1 < len && text[j + 1] == '\\')
+                return j + 2 - i;
+        }
+        return j - i;
+    }
+    if (kind == '(' || kind == ')' || kind == '#' || kind == '%') // charset: one more byte
+        return j < len ? 3 : 2;
+    if (kind >= 0x40 && kind <= 0x7e)
+        return 2;
+    return 1;
+}
+
+static void s_strip_escapes (const char *text, size_t len, s_buf_t *out)
+{
+    size_t start = 0;
+    for (size_t i = 0; i < len; i++)
+        if (text[i] == 0x1b) {
+            s_put (out, text + start, i - start);
+            i += s_escape_len (text, len, i) - 1;
+            start = i + 1;
+        }
+    s_put (out, text + start, len - start);
+}
+
+//  --------------------------------------------------------------------------------------------
+//  3. Whitespace
+
+static bool s_blank (const char *line, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (!isspace ((unsigned char)line[i]))
+            return false;
+    return true;
+}
+
+//  Bytes of a line that count as its indentation: the leading whitespace, then a line-number
+//  prefix ("  12\t", "12:", "path/x.py:12:"), a diff or bullet marker, and the whitespace after
+//  it. Collapsing never touches them.
+static size_t s_indent (const char *line, size_t len)
+{
+    size_t i = 0;
+    while (i < len && (line[i] == ' ' || line[i] == '\t'))
+        i++;
+    size_t p = i;
+    if (p < len && isdigit ((unsigned char)line[p])) { // cat -n, nl, "12:"
+        while (p < len && isdigit ((unsigned char)line[p]))
+            p++;
+        if (p < len && strchr ("\t:|-", line[p]))
+            p++;
+        else
+            p = i;
+    } else if (p < len && strchr ("+-<>|!*", line[p]) && p + 1 < len &&
+               (line[p + 1] == ' ' || line[p + 1] == '\t'))
+        p++; // diff line, bullet, quote
+    else {
+        size_t q = p; // grep -n: a path without spaces, ':' or '-', digits, ':' or '-'
+        while (q < len && line[q] != ' ' && line[q] != '\t' && line[q] != ':')
+            q++;
+        if (q > p && q + 1 < len && line[q] == ':' && isdigit ((unsigned char)line[q + 1])) {
+            q++;
+            while (q < len && isdigit ((unsigned char)line[q]))
+                q++;
+            if (q < len && (line[q] == ':' || line[q] == '-'))
+                p = q + 1;
+        }
+    }
+    while (p < len && (line[p] == ' ' || line[p] == '\t'))
+        p++;
+    return p > i ? p : i;
+}
+
+static bool s_codeish (const char *line, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (strchr ("=(){};\"'#<>`", line[i]) && line[i])
+            return true;
+    return false;
+}
+
+//  One line (no '\n') through steps 2 and 3 into out.
+static void s_clean_line (const s_params_t *p, const char *line, size_t len, s_buf_t *out,
+                          s_what_t *what)
+{
+    if (p->strip_ansi) {
+        //  A "\r" before the end redraws the line: keep the last segment that shows something.
+        size_t end = len;
+        while (end > 0 && line[end - 1] == '\r')
+            end--;
+        const char *cr = memrchr (line, '\r', end);
+        if (cr) {
+            size_t from = (size_t)(cr + 1 - line);
+            line += from;
+            len -= from;
+            what->ansi = true;
+        }
+    }
+    if (!p->collapse_ws) {
+        s_put (out, line, len);
+        return;
+    }
+    size_t end = len;
+    while (end > 0 && isspace ((unsigned char)line[end - 1]))
+        end--;
+    if (end < len)
+        what->whitespace = true;
+    size_t indent = s_indent (line, end);
+    s_put (out, line, indent);
+    if (s_codeish (line, end)) {
+        s_put (out, line + indent, end - indent);
+        return;
+    }
+    size_t start = indent;
+    for (size_t i = indent; i < end; i++)
+        if (line[i] == ' ' && i + 1 < end && line[i + 1] == ' ') {
+            s_put (out, line + start, i + 1 - start);
+            while (i + 1 < end && line[i + 1] == ' ')
+                i++;
+            start = i + 1;
+            what->whitespace = true;
+        }
+    s_put (out, line + start, end - start);
+}
+
+//  Steps 2 and 3 over a whole text.
+static void s_clean (const s_params_t *p, const char *text, size_t len, s_buf_t *out,
+                     s_what_t *what)
+{
+    s_buf_t plain = {0};
+    if (p->strip_ansi && memchr (text, 0x1b, len)) {
+        s_strip_escapes (text, len, &plain);
+        if (plain.oom) {
+            out->oom = true;
+            return;
+        }
+        what->ansi = plain.len != len;
+        text = plain.data;
+        len = plain.len;
+    }
+    bool blank_before = false, any = false;
+    for (size_t i = 0; i < len;) {
+        const char *nl = memchr (text + i, '\n', len - i);
+        size_t line_len = nl ? (size_t)(nl - (text + i)) : len - i;
+        const char *line = text + i;
+        i += line_len + (nl ? 1 : 0);
+        if (p->collapse_ws && s_blank (line, line_len)) {
+            if (blank_before || !any)
+                what->whitespace = true; // a run of blanks, or blanks leading the text
+            blank_before = true;
+            continue;
+        }
+        if (blank_before && any)
+            s_putc (out, '\n');
+        blank_before = false;
+        s_clean_line (p, line, line_len, out, what);
+        any = true;
+        if (nl)
+            s_putc (out, '\n');
+    }
+    if (blank_before && !any)
+        what->whitespace = true;
+    free (plain.data);
+}
+
+//  --------------------------------------------------------------------------------------------
+//  4/5. Lines: protected ones, masks, folding, the cap
+
+typedef struct {
+    const char *text; // into the cleaned text, or NULL for a fold marker
+    size_t len;
+    size_t folded;  // a fold marker: how many lines it stands for
+    int64_t tokens; // of the line (or the marker)
+    uint64_t mask;  // hash of the masked line
+    bool protect;   // never folded or elided
+} s_line_t;
+
+static bool s_has (const char *line, size_t len, const char *word)
+{
+    return memmem (line, len, word, strlen (word)) != NULL;
+}
+
+//  A line the next step likely needs verbatim: errors, failures, file:line references.
+static bool s_protected (const char *line, size_t len)
+{
+    static const char *const words[] = {"Error",     "error:",  "error[",    "ERROR",
+                                        "Traceback", "FAIL",    "Exception", "panic",
+                                        "fatal",     ", line ", "Failed",    "failed"};
+    for (size_t w = 0; w < sizeof words / sizeof words[0]; w++)
+        if (s_has (line, len, words[w]))
+            return true;
+    //  "name.ext:123" or "dir/name:123": a path-like word (a letter and a '.' or '/') before
+    //  ":<digit>".
+    for (size_t i = 1; i + 1 < len; i++) {
+        if (line[i] != ':' || !isdigit ((unsigned char)line[i + 1]))
+            continue;
+        bool letter = false, sep = false;
+        for (size_t j = i; j-- > 0;) {
+            char c = line[j];
+            if (isspace ((unsigned char)c) || c == '"' || c == '\'' || c == '(' || c == ':')
+                break;
+            letter |= isalpha ((unsigned char)c) != 0;
+            sep |= c == '.' || c == '/';
+        }
+        if (letter && sep)
+            return true;
+    }
+    return false;
+}
+
+//  Hash of the line with runs of digits, and hex words of six or more with a digit, masked.
+static uint64_t s_mask (const char *line, size_t len)
+{
+    uint64_t h = 1469598103934665603ull;
+#define S_MIX(c) (h = (h ^ (unsigned char)(c)) * 1099511628211ull)
+    for (size_t i = 0; i < len;) {
+        if (line[i] == '0' && i + 2 < len && line[i + 1] == 'x' &&
+            isxdigit ((unsigned char)line[i + 2])) { // 0x1f: any length
+            for (i += 2; i < len && isxdigit ((unsigned char)line[i]); i++)
+                ;
+            S_MIX ('#');
+            continue;
+        }
+        if (isxdigit ((unsigned char)line[i])) {
+            size_t j = i;
+            bool digit = false;
+            while (j < len && isxdigit ((unsigned char)line[j]))
+                digit |= isdigit ((unsigned char)line[j++]) != 0;
+            bool word_end = j == len || !isalnum ((unsigned char)line[j]);
+            bool word_start = i == 0 || !isalnum ((unsigned char)line[i - 1]);
+            if (digit && j - i >= 6 && word_start && word_end) {
+                S_MIX ('#');
+                i = j;
+                continue;
+            }
+        }
+        if (isdigit ((unsigned char)line[i])) {
+            while (i < len && isdigit ((unsigned char)line[i]))
+                i++;
+            S_MIX ('0');
+            continue;
+        }
+        S_MIX (line[i]);
+        i++;
+    }
+#undef S_MIX
+    return h;
+}
+
+static int64_t s_tokens (ar_tokenizer_t *tok, const char *text, size_t len)
+{
+    return (int64_t)ar_tokenizer_count (tok, text, len);
+}
+
+//  Split text into lines (a final "\n" ends the last line, it does not start an empty one).
+static s_line_t *s_lines (ar_tokenizer_t *tok, const char *text, size_t len, size_t *count)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++)
+        n += text[i] == '\n';
+    n += len && text[len - 1] != '\n';
+    s_line_t *lines = calloc (n ? n : 1, sizeof (s_line_t));
+    if (!lines)
+        return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < len && k < n;) {
+        const char *nl = memchr (text + i, '\n', len - i);
+        size_t line_len = nl ? (size_t)(nl - (text + i)) : len - i;
+        lines[k] = (s_line_t){text + i, line_len,
+                              0,        s_tokens (tok, text + i, line_len) + 1,
+                              0,        s_protected (text + i, line_len)};
+        lines[k].mask = s_mask (text + i, line_len);
+        k++;
+        i += line_len + 1;
+    }
+    for (size_t i = n > S_TAIL_LINES ? n - S_TAIL_LINES : 0; i < n; i++)
+        lines[i].protect = true;
+    *count = n;
+    return lines;
+}
+
+#define S_FOLD_MARKER_TOKENS 24
+
+//  Fold runs of similar lines in place; returns the new count.
+static size_t s_fold (const s_params_t *p, s_line_t *lines, size_t n, s_what_t *what)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n;) {
+        size_t j = i + 1;
+        if (!lines[i].protect && lines[i].len)
+            while (j < n && !lines[j].protect && lines[j].mask == lines[i].mask && lines[j].len)
+                j++;
+        size_t run = j - i;
+        int64_t middle = 0;
+        for (size_t m = i + 1; m + 1 < j; m++)
+            middle += lines[m].tokens;
+        if (run >= (size_t)p->min_repeat && run >= 3 && middle > S_FOLD_MARKER_TOKENS + 8) {
+            lines[k++] = lines[i];
+            lines[k++] = (s_line_t){NULL, 0, run - 2, S_FOLD_MARKER_TOKENS, 0, false};
+            lines[k++] = lines[j - 1];
+            what->folded += run - 2;
+            what->markers++;
+        } else
+            for (size_t m = i; m < j; m++)
+                lines[k++] = lines[m];
+        i = j;
+    }
+    return k;
+}
+
+static void s_emit_line (s_buf_t *out, const s_line_t *line, const char *id)
+{
+    if (line->text)
+        s_put (out, line->text, line->len);
+    else
+        s_putf (out, "[anyray: %zu similar lines folded; retrieve with id %s]", line->folded, id);
+}
+
+static size_t s_weight (const s_line_t *line)
+{
+    return line->text ? 1 : line->folded;
+}
+
+//  Write lines, eliding the middle when they exceed budget tokens (head ~2/3, tail ~1/3 and at
+//  least the last S_TAIL_LINES, protected lines of the middle kept while a quarter of the
+//  budget lasts). final_nl: the text ended with "\n".
+static void s_cap_lines (ar_tokenizer_t *tok, const s_line_t *lines, size_t n, int64_t budget,
+                         const char *id, bool final_nl, s_buf_t *out, s_what_t *what)
+{
+    int64_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += lines[i].tokens;
+    size_t head = n, tail = n; // lines [0, head) and [tail, n) are kept whole
+    if (total > budget) {
+        int64_t head_budget = budget * 2 / 3, tail_budget = budget - head_budget, used = 0;
+        tail = n;
+        while (tail > 0 &&
+               (n - tail < S_TAIL_LINES || used + lines[tail - 1].tokens <= tail_budget)) {
+            used += lines[tail - 1].tokens;
+            tail--;
+        }
+        used = 0;
+        head = 0;
+        while (head < tail && used + lines[head].tokens <= head_budget)
+            used += lines[head++].tokens;
+        if (tail - head < 2)
+            head = tail = n; // nothing worth a marker
+    }
+    int64_t extra = budget / 4;
+    size_t gap = 0;
+    int64_t gap_tokens = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool keep = i < head || i >= tail;
+        if (!keep && lines[i].protect && lines[i].tokens <= extra) {
+            extra -= lines[i].tokens;
+            keep = true;
+        }
+        if (!keep) {
+            gap += s_weight (&lines[i]);
+            gap_tokens += lines[i].tokens;
+            continue;
+        }
+        if (gap) {
+            s_putf (out, "[anyray: %zu lines (%lld tokens) elided; retrieve with id %s]\n", gap,
+                    (long long)gap_tokens, id);
+            what->capped += gap;
+            what->markers++;
+            gap = 0;
+            gap_tokens = 0;
+        }
+        s_emit_line (out, &lines[i], id);
+        if (i + 1 < n || final_nl)
+            s_putc (out, '\n');
+    }
+    (void)tok;
+}
+
+//  Cut text by bytes to ~budget tokens: head ~2/3, tail ~1/3, at UTF-8 boundaries (at a line
+//  end when one is near).
+static void s_cap_bytes (ar_tokenizer_t *tok, const char *text, size_t len, int64_t tokens,
+                         int64_t budget, const char *id, s_buf_t *out, s_what_t *what)
+{
+    double per_token = (double)len / (double)(tokens ? tokens : 1);
+    size_t head = (size_t)(per_token * (double)(budget * 2 / 3));
+    size_t tail_len = (size_t)(per_token * (double)(budget - budget * 2 / 3));
+    if (head + tail_len + 64 >= len) {
+        s_put (out, text, len);
+        return;
+    }
+    size_t tail = len - tail_len;
+    const char *nl = memrchr (text, '\n', head);
+    if (nl && (size_t)(nl - text) > head - head / 8)
+        head = (size_t)(nl - text) + 1;
+    while (head > 0 && ((unsigned char)text[head] & 0xc0) == 0x80)
+        head--;
+    nl = memchr (text + tail, '\n', tail_len);
+    if (nl && (size_t)(nl - (text + tail)) < tail_len / 8)
+        tail = (size_t)(nl - text) + 1;
+    while (tail < len && ((unsigned char)text[tail] & 0xc0) == 0x80)
+        tail++;
+    s_put (out, text, head);
+    if (head && text[head - 1] != '\n')
+        s_putc (out, '\n');
+    s_putf (out, "[anyray: %zu bytes (%lld tokens) elided; retrieve with id %s]\n", tail - head,
+            (long long)s_tokens (tok, text + head, tail - head), id);
+    s_put (out, text + tail, len - tail);
+    what->capped += tail - head;
+    what->markers++;
+}
+
+//  --------------------------------------------------------------------------------------------
+//  One text through every step. out gets the new text; returns whether it differs.
+
+static bool s_compress (ar_tokenizer_t *tok, const s_params_t *p, const char *text, size_t len,
+                        const char *id, s_buf_t *out, s_what_t *what)
+{
+    s_buf_t clean = {0};
+    bool json = p->minify_json && s_minify (text, len, &clean);
+    if (json)
+        what->json = clean.len != len;
+    else {
+        clean.len = 0;
+        clean.oom = false;
+        if (p->strip_ansi || p->collapse_ws)
+            s_clean (p, text, len, &clean, what);
+        else
+            s_put (&clean, text, len);
+    }
+    if (clean.oom) {
+        free (clean.data);
+        out->oom = true;
+        return false;
+    }
+    size_t n = 0;
+    s_line_t *lines = NULL;
+    int64_t tokens = s_tokens (tok, clean.data ? clean.data : "", clean.len);
+    bool fold = p->fold_repeats && !json;
+    if (fold || tokens > p->max_blob_tokens) {
+        lines = s_lines (tok, clean.data ? clean.data : "", clean.len, &n);
+        if (!lines) {
+            free (clean.data);
+            out->oom = true;
+            return false;
+        }
+    }
+    if (fold)
+        n = s_fold (p, lines, n, what);
+    if (lines) {
+        s_buf_t capped = {0};
+        bool final_nl = clean.len && clean.data[clean.len - 1] == '\n';
+        s_cap_lines (tok, lines, n, p->max_blob_tokens, id, final_nl, &capped, what);
+        int64_t after = s_tokens (tok, capped.data ? capped.data : "", capped.len);
+        if (!capped.oom && after > p->max_blob_tokens + p->max_blob_tokens / 4) {
+            s_cap_bytes (tok, capped.data, capped.len, after, p->max_blob_tokens, id, out, what);
+        } else
+            s_put (out, capped.data ? capped.data : "", capped.len);
+        out->oom |= capped.oom;
+        free (capped.data);
+    } else
+        s_put (out, clean.data ? clean.data : "", clean.len);
+    free (lines);
+    free (clean.data);
+    return !out->oom && (out->len != len || memcmp (out->data ? out->data : "", text, len) != 0);
+}
+
+//  --------------------------------------------------------------------------------------------
+//  Tool results in the request
+
+//  The texts of one result: the string content itself, or the text parts/blocks of an array.
+//  Calls fn with each json string node; returns how many.
+typedef void (s_text_fn) (json_t *string, void *arg);
+
+static size_t s_each_text (json_t *content, s_text_fn *fn, void *arg)
+{
+    if (json_is_string (content)) {
+        if (fn)
+            fn (content, arg);
+        return 1;
+    }
+    size_t i, count = 0;
+    json_t *part;
+    json_array_foreach (content, i, part)
+    {
+        json_t *text = json_object_get (part, "text");
+        const char *type = json_string_value (json_object_get (part, "type"));
+        if (json_is_string (text) && type && strcmp (type, "text") == 0) {
+            if (fn)
+                fn (text, arg);
+            count++;
+        }
+    }
+    return count;
+}
+
+typedef struct {
+    ar_tokenizer_t *tok;
+    const s_params_t *params;
+    const char *id;
+    int64_t before, after;
+    bool changed, oom, skip;
+    s_what_t what;
+    json_t *replaced; // new content (when building)
+} s_unit_t;
+
+static void s_count_text (json_t *string, void *arg)
+{
+    s_unit_t *unit = (s_unit_t *)arg;
+    const char *text = json_string_value (string);
+    size_t len = json_string_length (string);
+    unit->before += s_tokens (unit->tok, text, len);
+    if (memmem (text, len, "[anyray: ", 9))
+        unit->skip = true; // already ours: do not compress twice
+}
+
+//  Compress one text; with unit->replaced (a copy of the content), set the new text there.
+static void s_compress_text (json_t *string, void *arg)
+{
+    s_unit_t *unit = (s_unit_t *)arg;
+    const char *text = json_string_value (string);
+    size_t len = json_string_length (string);
+    s_buf_t out = {0};
+    if (s_tokens (unit->tok, text, len) < 32 ||
+        !s_compress (unit->tok, unit->params, text, len, unit->id, &out, &unit->what)) {
+        unit->oom |= out.oom;
+        unit->after += s_tokens (unit->tok, text, len);
+        free (out.data);
+        return;
+    }
+    unit->changed = true;
+    unit->after += s_tokens (unit->tok, out.data, out.len);
+    (void)unit->replaced;
+    json_t *value = json_stringn (out.data, out.len);
+    free (out.data);
+    if (!value) {
+        unit->oom = true;
+        return;
+    }
+    //  Remember the replacement on the unit: the caller swaps string nodes in its copy.
+    json_t *pairs = unit->replaced;
+    if (!pairs || json_array_append_new (pairs, json_pack ("[o,o]", json_incref (string), value)))
+        unit->oom = true;
+}
+
+//  The content with each string node listed in pairs replaced by its new value (copies of the
+//  containers on the way; leaves shared).
+static json_t *s_substitute (json_t *content, json_t *pairs)
+{
+    size_t i;
+    json_t *pair;
+    json_array_foreach (pairs, i, pair) if (json_array_get (pair, 0) ==
+                                            content) return json_incref (json_array_get (pair, 1));
+    if (json_is_array (content)) {
+        json_t *copy = json_array ();
+        json_t *item;
+        json_array_foreach (content, i,
+                            item) if (!copy ||
+                                      json_array_append_new (copy, s_substitute (item, pairs)) != 0)
+        {
+            json_decref (copy);
+            return NULL;
+        }
+        return copy;
+    }
+    if (json_is_object (content)) {
+        json_t *copy = json_object ();
+        const char *key;
+        json_t *value;
+        json_object_foreach (
+            content, key,
+            value) if (!copy || json_object_set_new (copy, key, s_substitute (value, pairs)) != 0)
+        {
+            json_decref (copy);
+            return NULL;
+        }
+        return copy;
+    }
+    return json_incref (content);
+}
+
+//  One tool result (holder: the OpenAI message or the Anthropic tool_result block; its
+//  "content" is the result). Returns the new holder (new reference), NULL to keep it, or sets
+//  *failed.
+static json_t *s_result (ar_strategy_ctx_t *ctx, const s_params_t *params, json_t *holder,
+                         s_what_t *what, int64_t *saved, bool *failed)
+{
+    json_t *content = json_object_get (holder, "content");
+    s_unit_t unit = {.tok = ctx->tokenizer, .params = params};
+    if (!s_each_text (content, s_count_text, &unit) || unit.skip ||
+        unit.before < params->min_tokens)
+        return NULL;
+    //  A dry run with a placeholder id decides; then the original is stashed and the real id
+    //  written.
+    unit.id = "00000000000000000000000000000000";
+    unit.replaced = json_array ();
+    s_each_text (content, s_compress_text, &unit);
+    if (unit.oom || !unit.replaced) {
+        json_decref (unit.replaced);
+        *failed = true;
+        return NULL;
+    }
+    json_decref (unit.replaced);
+    bool lossless = unit.what.markers == 0;
+    int64_t marker = lossless ? 24 : 0;
+    int64_t gain = unit.before - unit.after - marker;
+    if (!unit.changed || gain < S_MIN_GAIN || gain * 20 < unit.before)
+        return NULL;
+    char *original = json_dumps (holder, JSON_COMPACT | JSON_REAL_PRECISION (17));
+    char id[33] = "";
+    if (!original || ctx->stash->put (ctx->stash->self, original, strlen (original), id) != 0) {
+        free (original);
+        *failed = true;
+        return NULL;
+    }
+    free (original);
+    s_unit_t real = {.tok = ctx->tokenizer, .params = params, .id = id};
+    real.replaced = json_array ();
+    s_each_text (content, s_compress_text, &real);
+    if (real.oom || !real.replaced) {
+        json_decref (real.replaced);
+        *failed = true;
+        return NULL;
+    }
+    if (lossless) {
+        //  One marker at the end of the last text that changed.
+        json_t *last =
+            json_array_get (json_array_get (real.replaced, json_array_size (real.replaced) - 1), 1);
+        s_buf_t text = {0};
+        s_put (&text, json_string_value (last), json_string_length (last));
+        if (text.len && text.data[text.len - 1] != '\n')
+            s_putc (&text, '\n');
+        s_putf (&text, "[anyray: tool output compacted; retrieve with id %s]", id);
+        json_t *marked = text.oom ? NULL : json_stringn (text.data, text.len);
+        free (text.data);
+        if (!marked ||
+            json_array_set_new (json_array_get (real.replaced, json_array_size (real.replaced) - 1),
+                                1, marked) != 0) {
+            json_decref (real.replaced);
+            *failed = true;
+            return NULL;
+        }
+    }
+    json_t *new_content = s_substitute (content, real.replaced);
+    json_decref (real.replaced);
+    json_t *copy = new_content ? json_copy (holder) : NULL;
+    if (!copy || json_object_set_new (copy, "content", new_content) != 0) {
+        if (!copy)
+            json_decref (new_content);
+        json_decref (copy);
+        *failed = true;
+        return NULL;
+    }
+    what->json |= real.what.json;
+    what->ansi |= real.what.ansi;
+    what->whitespace |= real.what.whitespace;
+    what->folded += real.what.folded;
+    what->capped += real.what.capped;
+    *saved += unit.before - unit.after - marker;
+    return copy;
+}
+
+static int s_int_param (const json_t *params, const char *name, int64_t fallback, int64_t min,
+                        int64_t *out)
+{
+    json_t *value = json_object_get (params, name);
+    if (!value) {
+        *out = fallback;
+        return 0;
+    }
+    if (!json_is_integer (value) || json_integer_value (value) < min)
+        return -1;
+    *out = json_integer_value (value);
+    return 0;
+}
+
+static int s_bool_param (const json_t *params, const char *name, bool *out)
+{
+    json_t *value = json_object_get (params, name);
+    if (!value) {
+        *out = true;
+        return 0;
+    }
+    if (!json_is_boolean (value))
+        return -1;
+    *out = json_is_true (value);
+    return 0;
+}
+
+static int s_read_params (const json_t *params, s_params_t *p)
+{
+    if (params && !json_is_object (params))
+        return -1;
+    if (s_int_param (params, "minTokens", 256, 0, &p->min_tokens) ||
+        s_int_param (params, "maxBlobTokens", 4000, 64, &p->max_blob_tokens) ||
+        s_int_param (params, "minRepeat", 4, 3, &p->min_repeat) ||
+        s_bool_param (params, "minifyJson", &p->minify_json) ||
+        s_bool_param (params, "stripAnsi", &p->strip_ansi) ||
+        s_bool_param (params, "foldRepeats", &p->fold_repeats) ||
+        s_bool_param (params, "collapseWhitespace", &p->collapse_ws))
+        return -1;
+    return 0;
+}
+
+static int s_apply (ar_strategy_ctx_t *ctx, const json_t *params, ar_strategy_result_t *result)
+{
+    s_params_t p;
+    if (!json_is_object (ctx->request) || !ctx->tokenizer || s_read_params (params, &p) != 0)
+        return -1;
+    ar_shape_t shape = ctx->shape;
+    json_t *messages = ar_chat_view_messages (ctx->request);
+    size_t n = json_array_size (messages);
+    if (n < 2)
+        return 0;
+    if (!ctx->stash) {
+        snprintf (result->note, sizeof result->note, "no stash: nothing compressed");
+        return 0;
+    }
+    if (ar_chat_view_validate (shape, ctx->request, NULL, 0) != 0) {
+        snprintf (result->note, sizeof result->note, "left alone: request not valid");
+        return 0;
+    }
+    //  The latest turn stays verbatim: the last message, the last user turn, and the results
+    //  after the last assistant message (parallel calls answered together).
+    //  And the last message a person wrote (Anthropic: it may hold tool results too).
+    size_t pinned_user = n, last_assistant = n, last_text = n;
+    for (size_t i = n; i-- > 0;) {
+        ar_chat_role_t role = ar_chat_view_role (shape, json_array_get (messages, i));
+        if (role == AR_CHAT_ROLE_USER && pinned_user == n)
+            pinned_user = i;
+        if (last_text == n && ar_chat_view_is_user_text (shape, json_array_get (messages, i)))
+            last_text = i;
+        if (role == AR_CHAT_ROLE_ASSISTANT && last_assistant == n)
+            last_assistant = i;
+    }
+    json_t *out = json_array ();
+    if (!out)
+        return -1;
+    s_what_t what = {0};
+    int64_t saved = 0;
+    size_t results = 0, compressed = 0;
+    bool failed = false;
+    for (size_t i = 0; i < n && !failed; i++) {
+        json_t *message = json_array_get (messages, i);
+        json_t *replacement = NULL;
+        bool pinned = i == n - 1 || i == pinned_user || i == last_text ||
+                      (last_assistant < n && i > last_assistant);
+        if (shape == AR_SHAPE_OPENAI_CHAT) {
+            if (ar_chat_view_role (shape, message) == AR_CHAT_ROLE_TOOL) {
+                results++;
+                if (!pinned)
+                    replacement = s_result (ctx, &p, message, &what, &saved, &failed);
+                compressed += replacement != NULL;
+            }
+        } else if (ar_chat_view_role (shape, message) == AR_CHAT_ROLE_USER &&
+                   json_is_array (json_object_get (message, "content"))) {
+            json_t *blocks = json_object_get (message, "content");
+            json_t *new_blocks = NULL;
+            size_t b;
+            json_t *block;
+            json_array_foreach (blocks, b, block)
+            {
+                const char *type = json_string_value (json_object_get (block, "type"));
+                if (!type || strcmp (type, "tool_result") != 0)
+                    continue;
+                results++;
+                json_t *new_block =
+                    pinned || failed ? NULL : s_result (ctx, &p, block, &what, &saved, &failed);
+                if (!new_block)
+                    continue;
+                compressed++;
+                if (!new_blocks)
+                    new_blocks = json_copy (blocks);
+                if (!new_blocks || json_array_set_new (new_blocks, b, new_block) != 0)
+                    failed = true;
+            }
+            if (new_blocks && !failed) {
+                replacement = json_copy (message);
+                if (!replacement ||
+                    json_object_set_new (replacement, "content", json_incref (new_blocks)) != 0)
+                    failed = true;
+            }
+            json_decref (new_blocks);
+        }
+        if (!failed &&
+            json_array_append_new (out, replacement ? replacement : json_incref (message)) != 0)
+            failed = true;
+        else if (failed)
+            json_decref (replacement);
+        if (ar_mono_now () > ctx->deadline)
+            failed = true; // give up before the request is touched
+    }
+    if (failed) {
+        json_decref (out);
+        return -1;
+    }
+    int rc = 0;
+    if (compressed) {
+        if (json_object_set (ctx->request, "messages", out) != 0)
+            rc = -1;
+        else {
+            result->applied = true;
+            snprintf (result->note, sizeof result->note,
+                      "compressed %zu of %zu tool results (~%lld tokens saved%s%s%s%s%s)",
+                      compressed, results, (long long)saved, what.json ? ", json" : "",
+                      what.ansi ? ", ansi" : "", what.whitespace ? ", whitespace" : "",
+                      what.folded ? ", folded" : "", what.capped ? ", capped" : "");
+        }
+    }
+    json_decref (out);
+    return rc;
+}
+
+const ar_strategy_t ar_strategy_context_compression = {"context_compression", s_apply};
+
+//  --------------------------------------------------------------------------------------------
+
+//  The fixtures live in tests/fixtures/context_compression of the checkout this file is in.
+#define S_FIXTURES "/../../tests/fixtures/context_compression"
+
+typedef struct {
+    char *content[64];
+    size_t len[64];
+    size_t count;
+} s_test_stash_t;
+
+static int s_test_put (void *self, const char *content, size_t len, char id_out[33])
+{
+    s_test_stash_t *stash = (s_test_stash_t *)self;
+    if (stash->count == 64)
+        return -1;
+    stash->content[stash->count] = malloc (len + 1);
+    memcpy (stash->content[stash->count], content, len);
+    stash->content[stash->count][len] = 0;
+    stash->len[stash->count] = len;
+    char hex[48];
+    snprintf (hex, sizeof hex, "%032zx", ++stash->count);
+    memcpy (id_out, hex, 33);
+    return 0;
+}
+
+static void s_test_stash_free (s_test_stash_t *stash)
+{
+    for (size_t i = 0; i < stash->count; i++)
+        free (stash->content[i]);
+    stash->count = 0;
+}
+
+//  user, assistant call, tool result (output), assistant text, user: the output is not the
+//  latest turn. Anthropic: the result is a tool_result block with string content.
+static json_t *s_test_request (ar_shape_t shape, const char *output)
+{
+    json_t *messages;
+    if (shape == AR_SHAPE_OPENAI_CHAT)
+        messages = json_pack (
+            "[{s:s, s:s}, {s:s, s:n, s:[{s:s, s:s, s:{s:s, s:s}}]}, {s:s, s:s, s:s}, {s:s, s:s},"
+            " {s:s, s:s}]",
+            "role", "user", "content", "fix the bug", "role", "assistant", "content", "tool_calls",
+            "id", "call_1", "type", "function", "function", "name", "bash", "arguments",
+            "{\"cmd\":\"run   it\"}", "role", "tool", "tool_call_id", "call_1", "content", output,
+            "role", "assistant", "content", "Looked at it.", "role", "user", "content", "go on");
+    else
+        messages = json_pack (
+            "[{s:s, s:s}, {s:s, s:[{s:s, s:s, s:s, s:{s:s}}]}, {s:s, s:[{s:s, s:s, s:s}]},"
+            " {s:s, s:s}, {s:s, s:s}]",
+            "role", "user", "content", "fix the bug", "role", "assistant", "content", "type",
+            "tool_use", "id", "toolu_1", "name", "bash", "input", "cmd", "run   it", "role", "user",
+            "content", "type", "tool_result", "tool_use_id", "toolu_1", "content", output, "role",
+            "assistant", "content", "Looked at it.", "role", "user", "content", "go on");
+    assert (messages);
+    return json_pack ("{s:s, s:i, s:o}", "model", "m", "max_tokens", 100, "messages", messages);
+}
+
+static json_t *s_test_holder (ar_shape_t shape, json_t *request)
+{
+    json_t *message = json_array_get (json_object_get (request, "messages"), 2);
+    return shape == AR_SHAPE_OPENAI_CHAT ? message
+                                         : json_array_get (json_object_get (message, "content"), 0);
+}
+
+typedef struct {
+    json_t *request;
+    const char *text; // the compressed tool output (NULL when not applied)
+    ar_strategy_result_t result;
+    int rc;
+    int64_t before, after;
+} s_run_t;
+
+//  Run the strategy over output as a tool result; check the invariants every run must have.
+static s_run_t s_test_run (ar_tokenizer_t *tok, s_test_stash_t *stash, ar_shape_t shape,
+                           const char *output, const char *params_json)
+{
+    s_run_t run = {.request = s_test_request (shape, output)};
+    json_t *original = json_deep_copy (run.request);
+    json_t *params = json_loads (params_json ? params_json : "{}", 0, NULL);
+    assert (params);
+    ar_stash_sink_t sink = {stash, s_test_put};
+    ar_strategy_ctx_t ctx = {.shape = shape,
+                             .request = run.request,
+                             .tokenizer = tok,
+                             .stash = &sink,
+                             .deadline = INT64_MAX};
+    size_t stashed = stash->count;
+    run.before = ar_chat_view_count_tokens (shape, run.request, tok);
+    run.rc = s_apply (&ctx, params, &run.result);
+    run.after = ar_chat_view_count_tokens (shape, run.request, tok);
+    assert (run.rc == 0);
+    assert (ar_chat_view_validate (shape, run.request, NULL, 0) == 0);
+    json_t *messages = json_object_get (run.request, "messages");
+    json_t *omessages = json_object_get (original, "messages");
+    //  Nothing but the tool result changes.
+    for (size_t i = 0; i < json_array_size (omessages); i++)
+        if (i != 2)
+            assert (json_equal (json_array_get (messages, i), json_array_get (omessages, i)));
+    if (!run.result.applied) {
+        assert (json_equal (run.request, original));
+        assert (stash->count == stashed);
+    } else {
+        //  Fewer tokens; one stash entry, the original result byte for byte; every marker
+        //  names it.
+        assert (run.after < run.before);
+        assert (stash->count == stashed + 1);
+        json_t *back = json_loads (stash->content[stashed], 0, NULL);
+        assert (json_equal (back, s_test_holder (shape, original)));
+        json_decref (back);
+        run.text =
+            json_string_value (json_object_get (s_test_holder (shape, run.request), "content"));
+        assert (run.text);
+        char id[64];
+        snprintf (id, sizeof id, "retrieve with id %032zx]", stashed + 1);
+        size_t markers = 0;
+        for (const char *at = strstr (run.text, "[anyray: "); at;
+             at = strstr (at + 1, "[anyray: ")) {
+            const char *end = strchr (at, ']');
+            assert (end && (size_t)(end + 1 - at) > strlen (id));
+            assert (strncmp (end + 1 - strlen (id), id, strlen (id)) == 0);
+            markers++;
+        }
+        assert (markers > 0);
+    }
+    json_decref (params);
+    json_decref (original);
+    return run;
+}
+
+static char *s_test_fixture (const char *name)
+{
+    char path[1024];
+    const char *slash = strrchr (__FILE__, '/');
+    snprintf (path, sizeof path, "%.*s%s/%s", slash ? (int)(slash - __FILE__) : 1,
+              slash ? __FILE__ : ".", S_FIXTURES, name);
+    FILE *file = fopen (path, "rb");
+    if (!file)
+        return NULL;
+    fseek (file, 0, SEEK_END);
+    long size = ftell (file);
+    fseek (file, 0, SEEK_SET);
+    char *text = malloc ((size_t)size + 1);
+    assert (text && fread (text, 1, (size_t)size, file) == (size_t)size);
+    text[size] = 0;
+    fclose (file);
+    return text;
+}
+
+//  Every line of original that matches keep (a substring) is in text.
+static void s_test_lines_kept (const char *original, const char *text, const char *keep)
+{
+    for (const char *line = original; *line;) {
+        const char *nl = strchr (line, '\n');
+        size_t len = nl ? (size_t)(nl - line) : strlen (line);
+        if (memmem (line, len, keep, strlen (keep)) && !memchr (line, 0x1b, len) &&
+            !memchr (line, '\r', len)) {
+            //  Compare after trailing whitespace and inner space runs are squeezed.
+            char *want = strndup (line, len);
+            size_t w = 0;
+            for (size_t i = 0; want[i]; i++)
+                if (!(want[i] == ' ' && want[i + 1] == ' ' && w > 0 && want[w - 1] != ' ' && 0))
+                    want[w++] = want[i];
+            want[w] = 0;
+            while (w && isspace ((unsigned char)want[w - 1]))
+                want[--w] = 0;
+            if (!strstr (text, want)) {
+                fprintf (stderr, "line lost: %s\n", want);
+                assert (false);
+            }
+            free (want);
+        }
+        line += len + (nl ? 1 : 0);
+    }
+}
+
+void strategy_context_compression_test (bool verbose)
+{
+    ar_tokenizer_t *tok = ar_tokenizer_new ();
+    assert (tok);
+    s_test_stash_t stash = {.count = 0};
+    s_buf_t buf = {0};
+    s_what_t what = {0};
+
+    //  Minify: byte-exact but for the whitespace between tokens; not JSON: not minified.
+    const char *pretty = "{ \"a\" : [1.0, 1e5, \"x  y\\\" }\"],\n  \"b\": {}\n}\n";
+    assert (s_minify (pretty, strlen (pretty), &buf));
+    assert (strcmp (buf.data, "{\"a\":[1.0,1e5,\"x  y\\\" }\"],\"b\":{}}") == 0);
+    buf.len = 0;
+    assert (!s_minify ("{\"a\": 1} trailing", 17, &buf));
+    assert (!s_minify ("{\"a\": 1, \"a\": 2}", 16, &buf)); // duplicate keys
+    assert (!s_minify ("\"just a string\"", 15, &buf));
+    free (buf.data);
+
+    //  ANSI and carriage returns.
+    buf = (s_buf_t){0};
+    s_params_t p = {256, 4000, 4, true, true, true, true};
+    const char *ansi = "\x1b[1m\x1b[92m   Compiling\x1b[0m x v0.1\n"
+                       "\x1b]8;;http://x\x07link\x1b]8;;\x07 ok\n"
+                       "dl  10%\rdl  50%\rdl 100%\r\n";
+    s_clean (&p, ansi, strlen (ansi), &buf, &what);
+    assert (strcmp (buf.data, "   Compiling x v0.1\nlink ok\ndl 100%\n") == 0);
+    assert (what.ansi && what.whitespace);
+    free (buf.data);
+
+    //  Whitespace: indentation kept (leading, after line numbers, grep prefixes, diff marks),
+    //  code lines untouched, blank runs squeezed, inner space runs of plain lines squeezed.
+    buf = (s_buf_t){0};
+    const char *ws = "NAME      READY   STATUS    \n\n\n\n"
+                     "   774\t        if   x:\n"
+                     "src/a.py:12:        return  y\n"
+                     "+        keep   this\n"
+                     "    x    = 1\n"
+                     "\tcol1\t\tcol2  end  \r\n";
+    s_clean (&p, ws, strlen (ws), &buf, &what);
+    assert (strcmp (buf.data, "NAME READY STATUS\n\n"
+                              "   774\t        if x:\n"
+                              "src/a.py:12:        return y\n"
+                              "+        keep this\n"
+                              "    x    = 1\n"
+                              "\tcol1\t\tcol2 end\n") == 0);
+    free (buf.data);
+
+    //  Protected lines.
+    assert (s_protected ("  File \"/x/y.py\", line 12, in f", 31));
+    assert (s_protected ("src/main.rs:12:20", 17));
+    assert (s_protected ("E   AssertionError: boom", 24));
+    assert (!s_protected ("12:30:45 tick 4", 15));
+    assert (!s_protected ("Downloading foo", 15));
+    //  Masks: numbers and hex ids.
+    assert (s_mask ("tick 12 at 0xdeadbeef1", 22) == s_mask ("tick 9 at 0xcafe12345", 21));
+    assert (s_mask ("tick 12 at 3f2a9c1", 18) == s_mask ("tick 1 at 77aa001", 17));
+    assert (s_mask ("tick a", 6) != s_mask ("tock a", 6));
+
+    for (int s = 0; s < 2; s++) {
+        ar_shape_t shape = s ? AR_SHAPE_ANTHROPIC_MESSAGES : AR_SHAPE_OPENAI_CHAT;
+        //  Folding: 200 similar log lines, a protected error among them, a summary at the end.
+        s_buf_t log = {0};
+        for (int i = 0; i < 200; i++) {
+            s_putf (&log, "2024-05-0%d 12:%02d:%02d INFO worker-%d processed batch %d in %d ms\n",
+                    1 + i % 9, i % 60, (i * 7) % 60, i % 4, i, 10 + i % 13);
+            if (i == 120)
+                s_putf (&log, "2024-05-01 12:00:00 ERROR worker-2 lost connection\n");
+        }
+        for (int i = 0; i < 25; i++)
+            s_putf (&log, "summary line %d: all good\n", i);
+        s_run_t run = s_test_run (tok, &stash, shape, log.data, NULL);
+        assert (run.result.applied);
+        assert (strstr (run.text, "similar lines folded; retrieve with id"));
+        assert (strstr (run.text, "ERROR worker-2 lost connection"));
+        assert (strstr (run.text, "processed batch 0 in 10 ms"));
+        assert (strstr (run.text, "processed batch 199 in"));
+        for (int i = 0; i < 25; i++) { // the last 20 lines and more: kept
+            char line[64];
+            snprintf (line, sizeof line, "summary line %d: all good\n", i);
+            assert (strstr (run.text, line));
+        }
+        assert (run.after * 3 < run.before);
+        if (verbose)
+            printf ("\n  fold: %s", run.result.note);
+        json_decref (run.request);
+        //  foldRepeats off: only whitespace; nothing to gain, so nothing changes.
+        run = s_test_run (tok, &stash, shape, log.data,
+                          "{\"foldRepeats\":false,\"maxBlobTokens\":100000}");
+        assert (!run.result.applied);
+        json_decref (run.request);
+        free (log.data);
+
+        //  Below minTokens: untouched; the same with a low minTokens: compacted.
+        const char *small = "{\n    \"a\": 1,\n    \"b\": [\n        1,\n        2\n    ]\n}";
+        run = s_test_run (tok, &stash, shape, small, NULL);
+        assert (!run.result.applied);
+        json_decref (run.request);
+
+        //  Bad params: -1, untouched.
+        json_t *request = s_test_request (shape, "x");
+        json_t *params = json_pack ("{s:s}", "minifyJson", "yes");
+        ar_stash_sink_t sink = {&stash, s_test_put};
+        ar_strategy_ctx_t ctx = {.shape = shape,
+                                 .request = request,
+                                 .tokenizer = tok,
+                                 .stash = &sink,
+                                 .deadline = INT64_MAX};
+        ar_strategy_result_t result = {.applied = false};
+        assert (s_apply (&ctx, params, &result) == -1);
+        json_decref (params);
+        //  No stash: nothing changes.
+        json_decref (request);
+        char *cargo = s_test_fixture ("cargo_build_ansi.txt");
+        assert (cargo);
+        request = s_test_request (shape, cargo);
+        json_t *copy = json_deep_copy (request);
+        ctx.request = request;
+        ctx.stash = NULL;
+        params = json_object ();
+        assert (s_apply (&ctx, params, &result) == 0 && !result.applied);
+        assert (json_equal (request, copy));
+        //  The latest turn is never touched: the result as the last message.
+        json_t *messages = json_object_get (request, "messages");
+        json_array_remove (messages, 4);
+        json_array_remove (messages, 3);
+        json_decref (copy);
+        copy = json_deep_copy (request);
+        ctx.stash = &sink;
+        assert (s_apply (&ctx, params, &result) == 0 && !result.applied);
+        assert (json_equal (request, copy));
+        json_decref (copy);
+        json_decref (params);
+        json_decref (request);
+        free (cargo);
+    }
+
+    //  The real fixtures, both shapes: what each must keep, and how much it must save.
+    static const struct {
+        const char *file;
+        const char *params;
+        double max_ratio;    // after/before tokens of the request at most
+        const char *keep[6]; // lines containing these survive verbatim
+    } fixtures[] = {
+        {"cargo_build_ansi.txt",
+         NULL,
+         0.75,
+         {"error[E0425]", "src/main.rs:12:20", "warning: `ccdemo`", NULL}},
+        {"kubectl_list.json", NULL, 0.6, {NULL}},
+        {"kubectl_list.json", "{\"maxBlobTokens\":1000}", 0.3, {NULL}},
+        {"git_log_stat.txt", "{\"maxBlobTokens\":2000}", 0.6, {NULL}},
+        {"pytest_failure.txt",
+         NULL,
+         1.0,
+         {"FAILED", "Error", "test_collection.py:", "passed", NULL}},
+        {"pip_install.txt", NULL, 1.0, {"Successfully installed Sphinx", "WARNING", NULL}},
+        {"nl_python_source.txt", NULL, 1.0, {"\t", NULL}},
+        {"grep_n.txt", NULL, 1.0, {":", NULL}},
+        {"django_runtests.txt", NULL, 1.0, {"Error", "FAIL", "Ran ", NULL}},
+        {"ls_R.txt", NULL, 1.0, {NULL}},
+    };
+    for (size_t f = 0; f < sizeof fixtures / sizeof fixtures[0]; f++) {
+        char *output = s_test_fixture (fixtures[f].file);
+        if (!output) {
+            fprintf (stderr, "strategy_context_compression: fixture %s missing\n",
+                     fixtures[f].file);
+            assert (false);
+        }
+        for (int s = 0; s < 2; s++) {
+            ar_shape_t shape = s ? AR_SHAPE_ANTHROPIC_MESSAGES : AR_SHAPE_OPENAI_CHAT;
+            s_run_t run = s_test_run (tok, &stash, shape, output, fixtures[f].params);
+            double ratio = (double)run.after / (double)run.before;
+            if (verbose && s == 0)
+                printf ("\n  %-22s %-24s %6lld -> %6lld tokens (%.2f) %s", fixtures[f].file,
+                        fixtures[f].params ? fixtures[f].params : "", (long long)run.before,
+                        (long long)run.after, ratio, run.result.note);
+            assert (ratio <= fixtures[f].max_ratio);
+            const char *text = run.text ? run.text : output;
+            for (size_t k = 0; fixtures[f].keep[k]; k++)
+                s_test_lines_kept (output, text, fixtures[f].keep[k]);
+            //  Source code lines keep their indentation exactly.
+            if (run.text && strstr (fixtures[f].file, "nl_python"))
+                s_test_lines_kept (output, text, "    ");
+            json_decref (run.request);
+        }
+        free (output);
+    }
+    if (verbose)
+        printf ("\n");
+    s_test_stash_free (&stash);
+    ar_tokenizer_destroy (&tok);
+}
