@@ -1014,8 +1014,16 @@ static void s_targets (s_totals_t *t, s_target_t *targets, size_t *count)
 static void s_print_tables (s_eval_t *eval, s_totals_t *t, const char *pipeline)
 {
     char b1[32], b2[32], b3[32], b4[32], b5[32], b6[32], b7[32], b8[32];
-    printf ("ar_eval pipeline=%s retrieve_tool=%s sanitized=%d\n\n", pipeline,
-            eval->retrieve ? "on" : "off", S_SANITIZED);
+    //  The 1-minute load average: other work on the core shows in the wall times.
+    char load[32] = "na";
+    FILE *file = fopen ("/proc/loadavg", "r");
+    if (file) {
+        if (fscanf (file, "%31s", load) != 1)
+            strcpy (load, "na");
+        fclose (file);
+    }
+    printf ("ar_eval pipeline=%s retrieve_tool=%s sanitized=%d loadavg_1m=%s\n\n", pipeline,
+            eval->retrieve ? "on" : "off", S_SANITIZED, load);
     printf ("%-13s %4s %9s %9s %6s %7s %7s %7s %7s %8s %7s %7s %9s %9s %6s %7s %s\n", "kind",
             "reqs", "tok_bef", "tok_aft", "saved%", "changed", "wall50", "wall99", "pipe99",
             "facts", "kept%", "heur%", "tooltok_b", "tooltok_a", "tool%", "reqtool%", "errors");
