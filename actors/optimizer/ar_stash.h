@@ -1,6 +1,13 @@
 /*  ar_stash: the reversible stash. Content a strategy removes from a request is kept here,
-    encrypted, under a random id that goes into the elision marker; POST /v1/retrieve reads it
-    back by that id until its TTL runs out.
+    encrypted, under an id that goes into the elision marker; POST /v1/retrieve reads it back
+    by that id until its TTL runs out.
+
+    The id is the first 16 bytes, in hex, of HMAC-SHA256 of the content under a key derived
+    from the content key (SHA-256 of "anyray.stash.id.v1" || key): the same original always
+    gets the same id, so an agent loop that resends its history sees byte-identical markers
+    turn after turn (providers' prompt caches keep working) and the table holds one row per
+    distinct original; putting it again re-encrypts the row and refreshes its expiry. Without
+    the key an id cannot be computed, so it reveals nothing about the content.
 
     Rows live in the `stash` table (schemas/migrations/0002_stash.sql) of the same database as
     the spend store (<ANYRAY_DATA_DIR>/anyray.db: WAL, busy_timeout), so every replica sees the
@@ -47,7 +54,8 @@ ar_stash_t *ar_stash_open (const char *db_path, const uint8_t key[32], uint32_t 
                            const char **error);
 void ar_stash_destroy (ar_stash_t **self_p);
 
-//  Encrypt and store content[0..len) under a new id, written (NUL-terminated) into id_out.
+//  Encrypt and store content[0..len) under its id (the same content, the same id), written
+//  (NUL-terminated) into id_out.
 //  Returns 0, or -1 (nothing stored; id_out empty).
 int ar_stash_put (ar_stash_t *self, const char *content, size_t len, char id_out[33]);
 
