@@ -73,6 +73,57 @@ bool ar_chat_view_has_results (ar_shape_t shape, const json_t *message)
     return false;
 }
 
+//  The first string of a message's content: its text, or its first text part or block.
+static const char *s_first_text (const json_t *message)
+{
+    json_t *content = json_object_get (message, "content");
+    if (json_is_string (content))
+        return json_string_value (content);
+    size_t i;
+    json_t *part;
+    json_array_foreach (content, i, part)
+    {
+        const char *text = json_string_value (json_object_get (part, "text"));
+        if (text)
+            return text;
+    }
+    return NULL;
+}
+
+//  An assistant turn that ends with a fenced block: an agent's action, by convention last.
+static bool s_ends_with_fence (const char *text)
+{
+    size_t len = text ? strlen (text) : 0;
+    while (len && strchr (" \t\r\n", text[len - 1]))
+        len--;
+    return len >= 6 && memcmp (text + len - 3, "```", 3) == 0;
+}
+
+bool ar_chat_view_is_observation (ar_shape_t shape, const json_t *messages, size_t index)
+{
+    const json_t *message = json_array_get (messages, index);
+    if (ar_chat_view_has_results (shape, message))
+        return true;
+    if (index == 0 || ar_chat_view_role (shape, message) != AR_CHAT_ROLE_USER ||
+        ar_chat_view_role (shape, json_array_get (messages, index - 1)) != AR_CHAT_ROLE_ASSISTANT)
+        return false;
+    bool earlier_user = false;
+    for (size_t i = 0; i < index && !earlier_user; i++)
+        earlier_user = ar_chat_view_role (shape, json_array_get (messages, i)) == AR_CHAT_ROLE_USER;
+    if (!earlier_user)
+        return false; // the first user turn states the task
+    const char *text = s_first_text (message);
+    if (!text)
+        return false;
+    while (*text && strchr (" \t\r\n", *text))
+        text++;
+    static const char *const opens[] = {"<returncode>", "<output>", "OBSERVATION:", "Observation:"};
+    for (size_t i = 0; i < sizeof opens / sizeof opens[0]; i++)
+        if (strncmp (text, opens[i], strlen (opens[i])) == 0)
+            return true;
+    return s_ends_with_fence (s_first_text (json_array_get (messages, index - 1)));
+}
+
 //  An elision marker a strategy left ("[anyray: 12 earlier messages elided; ...]") is ours,
 //  not the person's: it must not become "the latest user turn" the next strategy reads.
 static bool s_is_marker (const json_t *text)
@@ -578,6 +629,21 @@ void ar_chat_view_test (bool verbose)
     assert (strcmp (ar_chat_view_tool_choice_name (AR_SHAPE_ANTHROPIC_MESSAGES, an), "ls") == 0);
     assert (ar_chat_view_is_user_text (AR_SHAPE_ANTHROPIC_MESSAGES, json_array_get (m, 0)));
     assert (!ar_chat_view_is_user_text (AR_SHAPE_ANTHROPIC_MESSAGES, json_array_get (m, 2)));
+    //  Observations: tool results, and command output agents carry in plain user turns.
+    json_t *agent = json_pack (
+        "[{s:s, s:s}, {s:s, s:s}, {s:s, s:s}, {s:s, s:s}, {s:s, s:s}, {s:s, s:s}, {s:s, s:s}]",
+        "role", "system", "content", "You are an agent.", "role", "user", "content", "Fix the bug.",
+        "role", "assistant", "content", "THOUGHT: look.\n\n```bash\nls\n```\n", "role", "user",
+        "content", "a.py\nb.py", "role", "assistant", "content", "Done?", "role", "user", "content",
+        "<returncode>0</returncode>\n<output>\nok\n</output>", "role", "user", "content", "thanks");
+    assert (!ar_chat_view_is_observation (AR_SHAPE_OPENAI_CHAT, agent, 0));
+    assert (!ar_chat_view_is_observation (AR_SHAPE_OPENAI_CHAT, agent, 1)); // the task
+    assert (!ar_chat_view_is_observation (AR_SHAPE_OPENAI_CHAT, agent, 2));
+    assert (ar_chat_view_is_observation (AR_SHAPE_OPENAI_CHAT, agent, 3));  // after a fence
+    assert (!ar_chat_view_is_observation (AR_SHAPE_OPENAI_CHAT, agent, 6)); // a person
+    json_t *chat = json_array_get (agent, 4); // "Done?" then <returncode>: opens like output
+    assert (chat && ar_chat_view_is_observation (AR_SHAPE_OPENAI_CHAT, agent, 5));
+    json_decref (agent);
     json_t *marker = json_pack ("{s:s, s:s}", "role", "user", "content",
                                 "[anyray: 3 earlier messages elided; retrieve with id x]");
     assert (!ar_chat_view_is_user_text (AR_SHAPE_OPENAI_CHAT, marker));

@@ -45,6 +45,12 @@ bool ar_chat_view_is_user_text (ar_shape_t shape, const json_t *message);
 //  True when the message answers tool calls: OpenAI tool/function; Anthropic user message with
 //  a tool_result block.
 bool ar_chat_view_has_results (ar_shape_t shape, const json_t *message);
+//  True when messages[index] is what a tool returned and the agent reads back: a message with
+//  tool results (above), or, for agents that carry command output in plain user turns
+//  (mini-swe-agent, SWE-agent and their kind), a user turn that is not the first one and
+//  follows an assistant turn that ends with a fenced action (```...```), or whose text opens
+//  like a command's result ("<returncode>", "<output>", "OBSERVATION:").
+bool ar_chat_view_is_observation (ar_shape_t shape, const json_t *messages, size_t index);
 
 //  The natural-language text of a message (string content, text parts/blocks, tool_result
 //  text). With tool_data, also tool call names and arguments (tool_use input as compact JSON):
