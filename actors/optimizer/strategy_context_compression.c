@@ -925,8 +925,14 @@ static int s_apply (ar_strategy_ctx_t *ctx, const json_t *params, ar_strategy_re
         json_t *replacement = NULL;
         bool pinned = i == n - 1 || i == pinned_user || i == last_text ||
                       (last_assistant < n && i > last_assistant);
-        if (shape == AR_SHAPE_OPENAI_CHAT) {
-            if (ar_chat_view_role (shape, message) == AR_CHAT_ROLE_TOOL) {
+        //  Agents that carry command output in plain user turns (mini-swe-agent, SWE-agent)
+        //  read it back just like tool results.
+        bool observed_text = ar_chat_view_role (shape, message) == AR_CHAT_ROLE_USER &&
+                             !ar_chat_view_has_results (shape, message) &&
+                             ar_chat_view_is_observation (shape, messages, i);
+        if (shape == AR_SHAPE_OPENAI_CHAT ||
+            (observed_text && json_is_string (json_object_get (message, "content")))) {
+            if (ar_chat_view_role (shape, message) == AR_CHAT_ROLE_TOOL || observed_text) {
                 results++;
                 if (!pinned)
                     replacement = s_result (ctx, &p, message, &what, &saved, &failed);
