@@ -1135,7 +1135,43 @@ static void s_check_tuning (s_env_t *env, const json_t *in, const json_t *out, c
     }
 }
 
-//  7. tool_pruning: protected tools kept; dropped ones stashed in order; `keep` honoured.
+//  A tool_pruning rewrite of in: the same members, every string equal, cut to a prefix of
+//  its input, or "(see <tool>) " + a suffix of it (a family prefix shown by another tool).
+static bool s_shortened (const json_t *in, const json_t *out)
+{
+    if (json_is_string (in) && json_is_string (out)) {
+        const char *a = json_string_value (in), *b = json_string_value (out);
+        size_t la = json_string_length (in), lb = json_string_length (out);
+        if (lb <= la && memcmp (a, b, lb) == 0)
+            return true;
+        const char *body = strncmp (b, "(see ", 5) == 0 ? strstr (b, ") ") : NULL;
+        return body && strlen (body + 2) <= la &&
+               strcmp (a + la - strlen (body + 2), body + 2) == 0;
+    }
+    if (json_is_array (in) && json_is_array (out)) {
+        if (json_array_size (in) != json_array_size (out))
+            return false;
+        for (size_t i = 0; i < json_array_size (in); i++)
+            if (!s_shortened (json_array_get (in, i), json_array_get (out, i)))
+                return false;
+        return true;
+    }
+    if (json_is_object (in) && json_is_object (out)) {
+        const char *key;
+        json_t *value;
+        if (json_object_size (in) != json_object_size (out))
+            return false;
+        json_object_foreach (
+            (json_t *)in, key,
+            value) if (!s_shortened (value, json_object_get (out, key))) return false;
+        return true;
+    }
+    return json_equal (in, out);
+}
+
+//  7. tool_pruning: protected tools kept unchanged; the input's tools stashed whole; the kept
+//  ones in order, each whole or only its description strings shortened; never fewer than
+//  `keep` unprotected tools kept; nothing done with at most `keep` unprotected tools.
 static void s_check_pruning (s_env_t *env, const json_t *in, const json_t *out,
                              const json_t *params, s_mode_t mode, int rc,
                              const ar_strategy_result_t *result, s_stat_t *stat)
@@ -1159,7 +1195,7 @@ static void s_check_pruning (s_env_t *env, const json_t *in, const json_t *out,
         bool kept = false;
         for (size_t j = 0; j < json_array_size (tout) && !kept; j++)
             kept = json_equal (tool, json_array_get (tout, j));
-        S_CHECK (kept, "tool %s dropped, but tool_choice names it or it was called",
+        S_CHECK (kept, "tool %s dropped or changed, but tool_choice names it or it was called",
                  name ? name : "(unnamed)");
     }
     json_array_foreach (tout, i, tool)
@@ -1172,36 +1208,41 @@ static void s_check_pruning (s_env_t *env, const json_t *in, const json_t *out,
         S_CHECK (!result->applied && s_same (tin, tout), "tools dropped with no stash");
     if (mode == S_MODE_STASH) {
         S_CHECK (rc == 0, "tool_pruning failed on a valid run");
-        //  It must act whenever it can: more unprotected tools than keep.
+        //  It may act only when it can: more unprotected tools than keep; and then it does,
+        //  unless every tool it would cut is already as short as it gets.
         bool eligible =
             json_is_array (tin) && json_array_size (tin) > keep && unprotected_in > keep;
         stat->eligible += eligible;
         stat->eligible_applied += eligible && result->applied;
-        S_CHECK (result->applied == eligible, "tool_pruning %s (%zu unprotected, keep %zu)",
-                 eligible ? "did not prune" : "pruned needlessly", unprotected_in, keep);
+        S_CHECK (eligible || !result->applied,
+                 "tool_pruning pruned needlessly (%zu unprotected, keep %zu)", unprotected_in,
+                 keep);
+        S_CHECK (!eligible || result->applied || s_same (tin, tout),
+                 "tool_pruning changed tools but says it did not");
     }
     if (!result->applied)
         return;
-    S_CHECK (unprotected_out == keep, "kept %zu unprotected tools, keep is %zu", unprotected_out,
+    S_CHECK (unprotected_out >= keep, "kept %zu unprotected tools, keep is %zu", unprotected_out,
              keep);
-    //  The note names the stash entry; kept and stashed interleave back into the input.
+    //  The note names the stash entry: the input's tools array; the kept tools are the input's,
+    //  in order, whole or shortened.
     const char *at = strstr (result->note, "stash ");
     S_CHECK (at && strlen (at + 6) == AR_STASH_ID_LEN, "note names no stash id: %s", result->note);
-    json_t *dropped = s_stashed (&env->sink, at + 6);
-    S_CHECK (json_is_array (dropped), "stashed tools are not an array");
-    size_t k = 0, d = 0;
+    json_t *stashed = s_stashed (&env->sink, at + 6);
+    S_CHECK (json_equal (stashed, tin), "the stash does not hold the input's tools");
+    size_t k = 0;
     json_array_foreach (tin, i, tool)
     {
-        if (k < json_array_size (tout) && json_equal (tool, json_array_get (tout, k)))
+        json_t *next = json_array_get (tout, k);
+        const char *name = ar_chat_view_tool_name (shape, tool);
+        const char *nout = next ? ar_chat_view_tool_name (shape, next) : NULL;
+        if (next && (json_equal (tool, next) ||
+                     (name && nout && strcmp (name, nout) == 0 && s_shortened (tool, next))))
             k++;
-        else if (d < json_array_size (dropped) && json_equal (tool, json_array_get (dropped, d)))
-            d++;
-        else
-            S_CHECK (false, "tool %zu is neither kept nor stashed in order", i);
     }
-    S_CHECK (k == json_array_size (tout) && d == json_array_size (dropped) && d > 0,
-             "kept + stashed tools are not the input's");
-    json_decref (dropped);
+    S_CHECK (k == json_array_size (tout) && (k < json_array_size (tin) || !s_same (tin, tout)),
+             "kept tools are not the input's in order, whole or shortened");
+    json_decref (stashed);
 }
 
 static void s_check_window (s_env_t *env, const json_t *in, const json_t *out, const json_t *params,

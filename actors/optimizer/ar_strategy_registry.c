@@ -70,8 +70,10 @@ static const ar_param_spec_t s_window_budget_params[] = {
      "Token budget the conversation is fitted into."},
 };
 static const ar_param_spec_t s_tool_pruning_params[] = {
-    {"keep", AR_PARAM_INTEGER, 1, 128, NULL, "8",
-     "Tool definitions kept at most, besides any named by tool_choice or already called."},
+    {"keep", AR_PARAM_INTEGER, 1, 128, NULL, "3",
+     "Best-scoring tools always kept (whole when near the best score, else cut to a first "
+     "sentence); besides these only tools of a family in play, mentioned or scoring 20% of "
+     "the best stay, cut. tool_choice and called tools are never touched."},
 };
 static const ar_param_spec_t s_param_tuning_params[] = {
     {"maxTokensCap", AR_PARAM_INTEGER, 1, AR_TOKENS_MAX, NULL, "4096",
