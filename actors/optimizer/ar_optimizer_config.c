@@ -1010,10 +1010,13 @@ static void s_test_default (bool verbose)
     //  Resolved params carry the registry defaults under the entry's own.
     assert (strcmp (s_params (self, NULL, "window_budget"), "{\"maxTokens\":24000}") == 0);
     assert (strcmp (s_params (self, NULL, "param_tuning"), "{\"maxTokensCap\":4096}") == 0);
-    assert (strcmp (s_params (self, NULL, "tool_pruning"), "{\"keep\":8}") == 0);
+    assert (strcmp (s_params (self, NULL, "tool_pruning"), "{\"keep\":3}") == 0);
     ar_pipeline_t *pipeline = ar_optimizer_config_resolve (self, NULL);
     assert (ar_pipeline_size (pipeline) == 6);
-    assert (!ar_pipeline_strategy (pipeline, 0)->available); // prompt_compression: not built
+    //  A kind is available exactly when its strategy is built.
+    for (size_t i = 0; i < ar_pipeline_size (pipeline); i++)
+        assert (ar_pipeline_strategy (pipeline, i)->available ==
+                (ar_pipeline_strategy (pipeline, i)->strategy != NULL));
     assert (ar_pipeline_strategy (pipeline, 5)->available);  // param_tuning
     assert (ar_pipeline_kind (pipeline, 6) == NULL && ar_pipeline_params (pipeline, 6) == NULL);
     char *steps = ar_pipeline_to_json (pipeline);
