@@ -1017,7 +1017,7 @@ static void s_test_default (bool verbose)
     for (size_t i = 0; i < ar_pipeline_size (pipeline); i++)
         assert (ar_pipeline_strategy (pipeline, i)->available ==
                 (ar_pipeline_strategy (pipeline, i)->strategy != NULL));
-    assert (ar_pipeline_strategy (pipeline, 5)->available);  // param_tuning
+    assert (ar_pipeline_strategy (pipeline, 5)->available); // param_tuning
     assert (ar_pipeline_kind (pipeline, 6) == NULL && ar_pipeline_params (pipeline, 6) == NULL);
     char *steps = ar_pipeline_to_json (pipeline);
     assert (strstr (steps, "{\"kind\":\"window_budget\",\"params\":{\"maxTokens\":24000}}"));
