@@ -602,30 +602,19 @@ static json_t *s_reassemble (ar_shape_t shape, const json_t *out, const json_t *
         json_decref (run);
     }
     json_object_set_new (rebuilt, "messages", messages);
-    //  Tools: survivors and the unreferenced stash entries (pruned tools), merged in order.
+    //  Tools: tool_pruning stashes the whole original tools array when it changes any.
     json_t *tools = json_object_get (original, "tools");
     json_t *kept = json_object_get (out, "tools");
-    if (json_array_size (tools) != json_array_size (kept)) {
-        json_t *dropped = json_array ();
-        for (size_t s = 0; s < stash->count; s++)
+    if ((tools || kept) && !json_equal (tools, kept)) { // json_equal (NULL, NULL) is false
+        bool found = false;
+        for (size_t s = 0; s < stash->count && !found; s++)
             if (!stash->used[s] && s_reported (report, s + 1)) {
                 json_t *entry = json_loads (stash->content[s], 0, NULL);
-                json_array_extend (dropped, entry);
+                found = json_equal (entry, tools);
                 json_decref (entry);
             }
-        json_t *merged = json_array ();
-        size_t a = 0, b = 0;
-        json_t *tool;
-        json_array_foreach (tools, i, tool)
-        {
-            if (json_equal (tool, json_array_get (kept, a)))
-                json_array_append (merged, json_array_get (kept, a++));
-            else if (json_equal (tool, json_array_get (dropped, b)))
-                json_array_append (merged, json_array_get (dropped, b++));
-        }
-        assert (a == json_array_size (kept) && b == json_array_size (dropped));
-        json_object_set_new (rebuilt, "tools", merged);
-        json_decref (dropped);
+        assert (found);
+        json_object_set (rebuilt, "tools", tools);
     }
     const char *params[] = {"max_tokens", "max_completion_tokens", "temperature"};
     for (size_t p = 0; p < 3; p++) {
