@@ -50,6 +50,9 @@ static const ar_param_spec_t s_context_compression_params[] = {
 static const ar_param_spec_t s_code_skeleton_params[] = {
     {"minLines", AR_PARAM_INTEGER, 1, AR_TOKENS_MAX, NULL, "80",
      "Source files shorter than this many lines are kept whole."},
+    {"keepTurns", AR_PARAM_INTEGER, 0, 100, NULL, "1",
+     "Results of the latest this many assistant turns, and every read of a file those turns "
+     "touch (the file about to be edited), are kept whole."},
 };
 static const ar_param_spec_t s_code_graph_params[] = {
     {"minLines", AR_PARAM_INTEGER, 1, AR_TOKENS_MAX, NULL, "80",

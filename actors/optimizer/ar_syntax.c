@@ -165,6 +165,10 @@ ar_lang_t ar_syntax_lang_from_content (const char *text, size_t len)
         if (memmem (text, n, "node", 4) || memmem (text, n, "deno", 4))
             return AR_LANG_JAVASCRIPT;
     }
+    //  Test runs and tracebacks quote code but are not code.
+    if (memmem (text, len, "Traceback (most recent call last)", 33) ||
+        memmem (text, len, "test session starts", 19) || memmem (text, len, "\nE   ", 5))
+        return AR_LANG_NONE;
     //  Votes from line starts (indentation skipped) over the first 400 lines.
     int votes[AR_LANG_COUNT] = {0};
     size_t lines = 0;
@@ -321,7 +325,7 @@ static int s_idents (TSNode root, ar_syntax_outline_t *outline)
 }
 
 int ar_syntax_outline (ar_lang_t lang, const char *text, size_t len, bool want_idents,
-                       double max_error_fraction, ar_mono_ms deadline, ar_syntax_outline_t *outline)
+                       double max_error_fraction, int64_t max_us, ar_syntax_outline_t *outline)
 {
     memset (outline, 0, sizeof *outline);
     if (lang <= AR_LANG_NONE || lang >= AR_LANG_COUNT || !text || len == 0 || len > UINT32_MAX)
@@ -331,17 +335,13 @@ int ar_syntax_outline (ar_lang_t lang, const char *text, size_t len, bool want_i
     TSQuery *query = s_queries[lang];
     if (!parser || !query || !ts_parser_set_language (parser, s_langs[lang].language ()))
         return -1;
-    if (deadline != INT64_MAX) {
-        int64_t left = deadline - ar_mono_now ();
-        if (left <= 0)
-            return -1;
-        ts_parser_set_timeout_micros (parser, (uint64_t)left * 1000);
-    } else
-        ts_parser_set_timeout_micros (parser, 0);
+    if (max_us < 0)
+        return -2;
+    ts_parser_set_timeout_micros (parser, (uint64_t)max_us);
     TSTree *tree = ts_parser_parse_string (parser, NULL, text, (uint32_t)len);
     if (!tree) {
         ts_parser_reset (parser); // timed out: the next parse starts afresh
-        return -1;
+        return -2;
     }
     outline->lang = lang;
     TSNode root = ts_tree_root_node (tree);
@@ -387,10 +387,6 @@ int ar_syntax_outline (ar_lang_t lang, const char *text, size_t len, bool want_i
             break;
         }
         outline->defs[outline->def_count++] = def;
-        if ((outline->def_count & 255) == 0 && ar_mono_now () > deadline) {
-            rc = -1;
-            break;
-        }
     }
     ts_query_cursor_delete (cursor);
     if (rc == 0)
@@ -414,12 +410,443 @@ void ar_syntax_outline_fini (ar_syntax_outline_t *outline)
 }
 
 //  --------------------------------------------------------------------------------------------
+//  Source files inside tool outputs.
+
+static const char *s_find (const char *text, size_t len, size_t from, const char *needle)
+{
+    if (from >= len)
+        return NULL;
+    return memmem (text + from, len - from, needle, strlen (needle));
+}
+
+size_t ar_syntax_segments (const char *text, size_t len, size_t *starts, size_t *ends, size_t max)
+{
+    static const char *tags[][2] = {{"<output>\n", "</output>"},
+                                    {"<output_head>\n", "</output_head>"},
+                                    {"<output_tail>\n", "</output_tail>"}};
+    size_t count = 0;
+    for (size_t t = 0; t < 3 && count < max; t++) {
+        const char *open = s_find (text, len, 0, tags[t][0]);
+        if (!open)
+            continue;
+        size_t start = (size_t)(open - text) + strlen (tags[t][0]);
+        const char *close = s_find (text, len, start, tags[t][1]);
+        starts[count] = start;
+        ends[count++] = close ? (size_t)(close - text) : len;
+    }
+    if (count == 0 && max) {
+        starts[0] = 0;
+        ends[0] = len;
+        count = 1;
+    }
+    return count;
+}
+
+//  Length of a line-number prefix of the given style (0: none): 1 "  12\t", 2 "12:" / "12-".
+static uint32_t s_prefix (const char *line, size_t len, int style)
+{
+    size_t i = 0;
+    if (style == 1)
+        while (i < len && line[i] == ' ')
+            i++;
+    size_t digits = i;
+    while (i < len && line[i] >= '0' && line[i] <= '9')
+        i++;
+    if (i == digits || i - digits > 9 || i >= len)
+        return 0;
+    if (style == 1 && line[i] == '\t')
+        return (uint32_t)i + 1;
+    if (style == 2 && (line[i] == ':' || line[i] == '-'))
+        return (uint32_t)i + 1;
+    return 0;
+}
+
+int ar_syntax_source_init (ar_syntax_source_t *source, const char *text, size_t start, size_t end)
+{
+    memset (source, 0, sizeof *source);
+    if (end < start || end > UINT32_MAX)
+        return -1;
+    size_t count = 0;
+    for (size_t i = start; i < end; i++)
+        count += text[i] == '\n';
+    count++;
+    source->lines = calloc (count, sizeof (ar_syntax_line_t));
+    source->text = malloc (end - start + count + 1);
+    if (!source->lines || !source->text) {
+        ar_syntax_source_fini (source);
+        return -1;
+    }
+    //  Lines, then the prefix style most of the non-empty lines have (80%).
+    size_t n = 0, nonempty = 0, styled[3] = {0};
+    for (size_t i = start; i <= end && n < count;) {
+        const char *eol = i < end ? memchr (text + i, '\n', end - i) : NULL;
+        size_t stop = eol ? (size_t)(eol - text) : end;
+        if (!eol && stop == i && n > 0)
+            break; // the text ends with '\n': no empty last line
+        source->lines[n++] = (ar_syntax_line_t){(uint32_t)i, (uint32_t)stop, 0, 0};
+        if (stop > i) {
+            nonempty++;
+            for (int style = 1; style <= 2; style++)
+                styled[style] += s_prefix (text + i, stop - i, style) > 0;
+        }
+        i = stop + 1;
+    }
+    source->line_count = n;
+    int style = 0;
+    if (nonempty && styled[1] * 5 >= nonempty * 4)
+        style = 1;
+    else if (nonempty && styled[2] * 5 >= nonempty * 4)
+        style = 2;
+    size_t out = 0;
+    for (size_t l = 0; l < n; l++) {
+        ar_syntax_line_t *line = &source->lines[l];
+        const char *at = text + line->start;
+        size_t len = line->end - line->start;
+        line->prefix = style ? s_prefix (at, len, style) : 0;
+        line->text = (uint32_t)out;
+        //  With numbered lines, an unnumbered one (a header) is blank to the parser.
+        if (!style || line->prefix) {
+            memcpy (source->text + out, at + line->prefix, len - line->prefix);
+            out += len - line->prefix;
+        }
+        source->text[out++] = '\n';
+    }
+    source->text[out] = 0;
+    source->len = out;
+    source->start = start;
+    source->end = end;
+    return 0;
+}
+
+void ar_syntax_source_fini (ar_syntax_source_t *source)
+{
+    free (source->text);
+    free (source->lines);
+    source->text = NULL;
+    source->lines = NULL;
+    source->len = source->line_count = 0;
+}
+
+size_t ar_syntax_source_line (const ar_syntax_source_t *source, uint32_t offset)
+{
+    size_t lo = 0, hi = source->line_count;
+    while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        if (source->lines[mid].text <= offset)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+bool ar_syntax_command_path (const char *command, size_t len, bool any_use, const char **path,
+                             size_t *path_len)
+{
+    static const char *readers[] = {"cat",  "nl",   "sed", "head",  "tail",
+                                    "less", "more", "bat", "batcat"};
+    bool first = true, reader = false;
+    for (size_t i = 0; i < len;) {
+        char c = command[i];
+        if (c == '|' || c == ';' || c == '&' || c == '\n' || c == '(' || c == ')') {
+            first = true; // a new command in the pipeline or list
+            i++;
+            continue;
+        }
+        if (c == ' ' || c == '\t' || c == '\\' || c == '<' || c == '>') {
+            i++;
+            continue;
+        }
+        //  One word, quotes stripped.
+        size_t s = i, e;
+        char quote = (c == '\'' || c == '"') ? c : 0;
+        if (quote) {
+            s = ++i;
+            while (i < len && command[i] != quote)
+                i++;
+            e = i;
+            i += i < len;
+        } else {
+            while (i < len && !strchr (" \t\n|;&()<>", command[i]))
+                i++;
+            e = i;
+        }
+        if (first) {
+            const char *word = command + s;
+            size_t n = e - s;
+            const char *slash = memrchr (word, '/', n);
+            if (slash) { // /usr/bin/cat
+                n -= (size_t)(slash + 1 - word);
+                word = slash + 1;
+            }
+            reader = false;
+            for (size_t r = 0; r < sizeof readers / sizeof readers[0]; r++)
+                reader |= strlen (readers[r]) == n && memcmp (readers[r], word, n) == 0;
+            first = false;
+            continue;
+        }
+        //  A path is one plain word (not a sed script that happens to end in ".py").
+        bool plain = !memchr (command + s, ' ', e - s) && !memchr (command + s, '(', e - s);
+        if ((reader || any_use) && plain && e > s &&
+            ar_syntax_lang_from_path (command + s, e - s)) {
+            *path = command + s;
+            *path_len = e - s;
+            return true;
+        }
+    }
+    return false;
+}
+
+int ar_syntax_buf_add (ar_syntax_buf_t *buf, const char *data, size_t len)
+{
+    if (buf->len + len + 1 > buf->max) {
+        size_t max = (buf->len + len + 1) * 2;
+        char *bigger = realloc (buf->data, max);
+        if (!bigger)
+            return -1;
+        buf->data = bigger;
+        buf->max = max;
+    }
+    memcpy (buf->data + buf->len, data, len);
+    buf->len += len;
+    buf->data[buf->len] = 0;
+    return 0;
+}
+
+size_t ar_syntax_elide (const char *text, const ar_syntax_source_t *source,
+                        const ar_syntax_outline_t *outline, size_t min_body,
+                        ar_syntax_keep_fn *keep, void *arg, ar_syntax_buf_t *out)
+{
+    size_t elided = 0, next = 0; // next: the first line not yet copied
+    uint32_t covered = 0;        // stripped bytes before this are inside an elided body
+    const ar_syntax_line_t *lines = source->lines;
+    int failed = 0;
+    for (size_t d = 0; d < outline->def_count && !failed; d++) {
+        const ar_syntax_def_t *def = &outline->defs[d];
+        if (def->body_start < covered || def->body_end <= def->body_start)
+            continue;
+        size_t head = ar_syntax_source_line (source, def->start);
+        size_t open = ar_syntax_source_line (source, def->body_start);
+        size_t close = ar_syntax_source_line (source, def->body_end - 1);
+        size_t a, b;
+        if (outline->lang == AR_LANG_PYTHON) {
+            if (open == head)
+                continue; // def f(): return 1
+            a = def->doc_end ? ar_syntax_source_line (source, def->doc_end) + 1 : open;
+            b = close;
+        } else {
+            a = open + 1;
+            b = close ? close - 1 : 0;
+        }
+        if (b < a || b - a + 1 < min_body || a < next)
+            continue;
+        if (keep && keep (outline, d, arg))
+            continue;
+        //  The indentation of the first non-blank elided line.
+        const char *indent = "";
+        size_t indent_len = 0;
+        for (size_t l = a; l <= b && !indent_len; l++) {
+            const char *t = source->text + lines[l].text;
+            size_t n = 0;
+            while (t[n] == ' ' || t[n] == '\t')
+                n++;
+            if (t[n] != '\n') {
+                indent = t;
+                indent_len = n;
+                break;
+            }
+        }
+        failed |=
+            ar_syntax_buf_add (out, text + lines[next].start, lines[a].start - lines[next].start);
+        failed |= ar_syntax_buf_add (out, indent, indent_len);
+        failed |= ar_syntax_buf_add (out, "...\n", 4);
+        next = b + 1;
+        covered = def->body_end;
+        elided++;
+    }
+    if (next < source->line_count)
+        failed |=
+            ar_syntax_buf_add (out, text + lines[next].start, source->end - lines[next].start);
+    return failed ? 0 : elided;
+}
+
+bool ar_syntax_same_path (const char *a, const char *b)
+{
+    while (a[0] == '.' && a[1] == '/')
+        a += 2;
+    while (b[0] == '.' && b[1] == '/')
+        b += 2;
+    size_t la = strlen (a), lb = strlen (b);
+    if (!la || !lb)
+        return false;
+    if (la < lb) {
+        const char *t = a;
+        a = b;
+        b = t;
+        size_t tl = la;
+        la = lb;
+        lb = tl;
+    }
+    return strcmp (a + la - lb, b) == 0 && (la == lb || a[la - lb - 1] == '/');
+}
+
+static bool s_copy_path (const char *at, size_t len, char *path, size_t size)
+{
+    if (len == 0 || len >= size)
+        return false;
+    memcpy (path, at, len);
+    path[len] = 0;
+    return true;
+}
+
+bool ar_syntax_call_path (const json_t *arguments, bool any_use, char *path, size_t size)
+{
+    static const char *keys[] = {"path",        "file_path", "filePath",     "filename",
+                                 "target_file", "file",      "absolute_path"};
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+        const char *value = json_string_value (json_object_get (arguments, keys[k]));
+        if (value && ar_syntax_lang_from_path (value, strlen (value)))
+            return s_copy_path (value, strlen (value), path, size);
+    }
+    static const char *commands[] = {"command", "cmd", "script"};
+    for (size_t k = 0; k < sizeof commands / sizeof commands[0]; k++) {
+        const json_t *value = json_object_get (arguments, commands[k]);
+        if (json_is_array (value)) // ["bash", "-lc", "cat x.py"]
+            value = json_array_get (value, json_array_size (value) - 1);
+        const char *command = json_string_value (value), *at;
+        size_t len;
+        if (command && ar_syntax_command_path (command, strlen (command), any_use, &at, &len))
+            return s_copy_path (at, len, path, size);
+    }
+    return false;
+}
+
+typedef struct {
+    const char *id;
+    char path[256];
+    bool reader;
+} s_call_t;
+
+//  The bash block of a mini-swe-agent assistant turn.
+static const char *s_bash_block (const json_t *message, size_t *len)
+{
+    const char *text = json_string_value (json_object_get (message, "content"));
+    if (!text) {
+        json_t *first = json_array_get (json_object_get (message, "content"), 0);
+        text = json_string_value (json_object_get (first, "text"));
+    }
+    const char *open = text ? strstr (text, "```bash\n") : NULL;
+    if (!open)
+        return NULL;
+    open += 8;
+    const char *close = strstr (open, "```");
+    *len = close ? (size_t)(close - open) : strlen (open);
+    return open;
+}
+
+static bool s_observation (const json_t *message)
+{
+    const char *text = json_string_value (json_object_get (message, "content"));
+    return text && strncmp (text, "<returncode>", 12) == 0;
+}
+
+size_t ar_syntax_results (ar_shape_t shape, json_t *messages, ar_syntax_result_t **out)
+{
+    size_t n = json_array_size (messages), ncalls = 0, maxcalls = 0, count = 0, max = 0;
+    s_call_t *calls = NULL;
+    ar_syntax_result_t *results = NULL;
+    *out = NULL;
+    for (size_t i = 0; i < n; i++) {
+        json_t *message = json_array_get (messages, i);
+        ar_chat_role_t role = ar_chat_view_role (shape, message);
+        if (role == AR_CHAT_ROLE_ASSISTANT) {
+            size_t j;
+            json_t *item;
+            json_t *list = shape == AR_SHAPE_OPENAI_CHAT ? json_object_get (message, "tool_calls")
+                                                         : json_object_get (message, "content");
+            json_array_foreach (list, j, item)
+            {
+                json_t *args = NULL;
+                const char *id = json_string_value (json_object_get (item, "id"));
+                if (shape == AR_SHAPE_OPENAI_CHAT) {
+                    const char *text = json_string_value (
+                        json_object_get (json_object_get (item, "function"), "arguments"));
+                    args = text ? json_loads (text, 0, NULL) : NULL;
+                } else if (json_is_object (json_object_get (item, "input")))
+                    args = json_incref (json_object_get (item, "input"));
+                if (id && args &&
+                    s_push ((void **)&calls, &ncalls, &maxcalls, sizeof *calls) == 0) {
+                    s_call_t *call = &calls[ncalls];
+                    call->id = id;
+                    call->reader = ar_syntax_call_path (args, false, call->path, sizeof call->path);
+                    if (call->reader ||
+                        ar_syntax_call_path (args, true, call->path, sizeof call->path))
+                        ncalls++;
+                }
+                json_decref (args);
+            }
+            continue;
+        }
+        //  What this message answers, as (owner, call id) pairs.
+        json_t *owners[64];
+        const char *ids[64];
+        size_t k = 0;
+        if (role == AR_CHAT_ROLE_TOOL) {
+            owners[k] = message;
+            ids[k++] = json_string_value (json_object_get (message, "tool_call_id"));
+        } else if (role == AR_CHAT_ROLE_USER && s_observation (message)) {
+            owners[k] = message;
+            ids[k++] = NULL;
+        } else if (role == AR_CHAT_ROLE_USER && shape == AR_SHAPE_ANTHROPIC_MESSAGES) {
+            size_t j;
+            json_t *block;
+            json_array_foreach (json_object_get (message, "content"), j, block)
+            {
+                const char *type = json_string_value (json_object_get (block, "type"));
+                if (k < 64 && type && strcmp (type, "tool_result") == 0) {
+                    owners[k] = block;
+                    ids[k++] = json_string_value (json_object_get (block, "tool_use_id"));
+                }
+            }
+        }
+        for (size_t r = 0; r < k; r++) {
+            if (s_push ((void **)&results, &count, &max, sizeof *results) != 0)
+                break;
+            ar_syntax_result_t *result = &results[count++];
+            memset (result, 0, sizeof *result);
+            result->message = i;
+            result->owner = owners[r];
+            if (ids[r]) {
+                for (size_t c = ncalls; c-- > 0;)
+                    if (strcmp (calls[c].id, ids[r]) == 0) {
+                        memcpy (result->path, calls[c].path, sizeof result->path);
+                        result->reader = calls[c].reader;
+                        break;
+                    }
+            } else if (i > 0) {
+                size_t len;
+                const char *command = s_bash_block (json_array_get (messages, i - 1), &len), *at;
+                size_t at_len;
+                if (command) {
+                    result->reader = ar_syntax_command_path (command, len, false, &at, &at_len);
+                    if (result->reader || ar_syntax_command_path (command, len, true, &at, &at_len))
+                        s_copy_path (at, at_len, result->path, sizeof result->path);
+                }
+            }
+        }
+    }
+    free (calls);
+    *out = results;
+    return count;
+}
+
+//  --------------------------------------------------------------------------------------------
 
 static void s_expect (ar_lang_t lang, const char *text, const char *first_name, size_t defs,
                       bool verbose)
 {
     ar_syntax_outline_t outline;
-    int rc = ar_syntax_outline (lang, text, strlen (text), true, 0.05, INT64_MAX, &outline);
+    int rc = ar_syntax_outline (lang, text, strlen (text), true, 0.05, 0, &outline);
     if (verbose)
         printf ("ar_syntax %s: rc %d, %zu defs, %zu idents, errors %.3f\n",
                 ar_syntax_lang_name (lang), rc, outline.def_count, outline.ident_count,
@@ -486,8 +913,37 @@ void ar_syntax_test (bool verbose)
     //  Not code: errors everywhere, refused.
     ar_syntax_outline_t outline;
     const char *junk = "this is ) not ( python { at all ]]] }}} \n";
-    assert (ar_syntax_outline (AR_LANG_PYTHON, junk, strlen (junk), false, 0.05, INT64_MAX,
-                               &outline) == -1);
-    //  A deadline already past: refused.
-    assert (ar_syntax_outline (AR_LANG_PYTHON, "x = 1\n", 6, false, 0.05, 1, &outline) == -1);
+    assert (ar_syntax_outline (AR_LANG_PYTHON, junk, strlen (junk), false, 0.05, 0, &outline) ==
+            -1);
+    //  No time left: refused as a timeout.
+    assert (ar_syntax_outline (AR_LANG_PYTHON, "x = 1\n", 6, false, 0.05, -1, &outline) == -2);
+
+    //  Source views: numbered lines stripped, segments of a mini-swe-agent observation.
+    const char *numbered =
+        "Here is the file:\n     1\tdef f():\n     2\t    return 1\n     3\t\n     4\tx = 1\n";
+    ar_syntax_source_t source;
+    assert (ar_syntax_source_init (&source, numbered, 0, strlen (numbered)) == 0);
+    assert (source.line_count == 5 && source.lines[1].prefix == 7);
+    assert (strcmp (source.text, "\ndef f():\n    return 1\n\nx = 1\n") == 0);
+    assert (ar_syntax_source_line (&source, 2) == 1);
+    ar_syntax_source_fini (&source);
+    const char *grep = "12:int x;\n13-int y;\n";
+    assert (ar_syntax_source_init (&source, grep, 0, strlen (grep)) == 0);
+    assert (source.line_count == 2 && strcmp (source.text, "int x;\nint y;\n") == 0);
+    ar_syntax_source_fini (&source);
+    const char *obs = "<returncode>0</returncode>\n<output_head>\nA\n</output_head>\n<elided_chars>"
+                      "\n9\n</elided_chars>\n<output_tail>\nB\n</output_tail>";
+    size_t starts[4], ends[4];
+    assert (ar_syntax_segments (obs, strlen (obs), starts, ends, 4) == 2);
+    assert (ends[0] - starts[0] == 2 && obs[starts[0]] == 'A' && obs[starts[1]] == 'B');
+    const char *path;
+    size_t path_len;
+    const char *cmd = "cd /repo && nl -ba 'src/x.py' | sed -n '1,200p'";
+    assert (ar_syntax_command_path (cmd, strlen (cmd), false, &path, &path_len));
+    assert (path_len == 8 && memcmp (path, "src/x.py", 8) == 0);
+    cmd = "python reproduce.py";
+    assert (!ar_syntax_command_path (cmd, strlen (cmd), false, &path, &path_len));
+    assert (ar_syntax_command_path (cmd, strlen (cmd), true, &path, &path_len));
+    cmd = "/usr/bin/cat a/b.go";
+    assert (ar_syntax_command_path (cmd, strlen (cmd), false, &path, &path_len) && path_len == 6);
 }

@@ -11,7 +11,9 @@
 #ifndef AR_SYNTAX_H
 #define AR_SYNTAX_H
 
+#include "ar_chat_view.h"
 #include "ar_clock.h"
+#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -65,6 +67,78 @@ int ar_syntax_outline (ar_lang_t lang, const char *text, size_t len, bool want_i
                        double max_error_fraction, ar_mono_ms deadline,
                        ar_syntax_outline_t *outline);
 void ar_syntax_outline_fini (ar_syntax_outline_t *outline);
+
+//  --------------------------------------------------------------------------------------------
+//  Source files inside tool outputs: what both code strategies read.
+
+//  One line of a source text as a tool output shows it: where it is in the output, the length
+//  of its line-number prefix ("   12\t" from cat -n / nl, "12:" from grep -n), and where its
+//  text (prefix stripped) starts in the stripped copy that is parsed.
+typedef struct {
+    uint32_t start, end; // in the output, without the '\n'
+    uint32_t prefix;     // line-number prefix bytes (kept in whatever is shown)
+    uint32_t text;       // offset of the stripped line in ar_syntax_source_t.text
+} ar_syntax_line_t;
+
+typedef struct {
+    char *text; // the stripped source (what is parsed), NUL-terminated
+    size_t len;
+    ar_syntax_line_t *lines;
+    size_t line_count;
+    size_t start, end; // the range of the output it was read from
+} ar_syntax_source_t;
+
+//  The code regions of a tool output: inside <output>, <output_head>, <output_tail> when the
+//  output has them (mini-swe-agent observations), else the whole text. Returns how many (at
+//  most max) as [starts[i], ends[i]) byte ranges.
+size_t ar_syntax_segments (const char *text, size_t len, size_t *starts, size_t *ends, size_t max);
+//  Read text[start, end) into source: lines, line-number prefixes detected and stripped.
+int ar_syntax_source_init (ar_syntax_source_t *source, const char *text, size_t start, size_t end);
+void ar_syntax_source_fini (ar_syntax_source_t *source);
+//  The line holding byte offset (in source->text).
+size_t ar_syntax_source_line (const ar_syntax_source_t *source, uint32_t offset);
+
+//  The source file a shell command prints (cat, nl, sed, head, tail, less, more, bat): the
+//  first argument with a known source extension of a reader in the pipeline. With any_use,
+//  the first such argument of any command (e.g. the file `sed -i` edits).
+bool ar_syntax_command_path (const char *command, size_t len, bool any_use, const char **path,
+                             size_t *path_len);
+
+//  A growable output buffer.
+typedef struct {
+    char *data;
+    size_t len, max;
+} ar_syntax_buf_t;
+int ar_syntax_buf_add (ar_syntax_buf_t *buf, const char *data, size_t len);
+
+//  Whether the body of outline->defs[def] stays (true) or is elided.
+typedef bool (ar_syntax_keep_fn) (const ar_syntax_outline_t *outline, size_t def, void *arg);
+//  Append text[source's range] to out with each body keep() refuses (outermost only; at least
+//  min_body lines) replaced by one line "<indent>..." (Python keeps the docstring's first
+//  line; brace languages keep the lines with the braces). Kept lines are copied byte-exact,
+//  line-number prefixes included. Returns the bodies elided.
+size_t ar_syntax_elide (const char *text, const ar_syntax_source_t *source,
+                        const ar_syntax_outline_t *outline, size_t min_body,
+                        ar_syntax_keep_fn *keep, void *arg, ar_syntax_buf_t *out);
+
+//  One tool result in a conversation: an OpenAI tool message, an Anthropic tool_result block,
+//  or a mini-swe-agent observation (a user message "<returncode>...<output>..." answering the
+//  bash block of the assistant turn before it). Its text is owner's "content" (a string, or
+//  text parts/blocks).
+typedef struct {
+    size_t message; // index in messages
+    json_t *owner;  // the message, or the tool_result block
+    char path[256]; // the file the producing call names ("" when none or unknown)
+    bool reader;    // the call reads that file (path/file_path argument, cat/nl/sed/head...)
+} ar_syntax_result_t;
+
+//  Every tool result of the conversation in order; *out is malloc'd (free it). Returns count.
+size_t ar_syntax_results (ar_shape_t shape, json_t *messages, ar_syntax_result_t **out);
+//  The source path a tool call names: "path"/"file_path"/"filename"/... arguments, or the file
+//  a shell command ("command"/"cmd") reads (or, with any_use, touches at all).
+bool ar_syntax_call_path (const json_t *arguments, bool any_use, char *path, size_t size);
+//  Same path, allowing a leading "./" or a directory prefix on either side.
+bool ar_syntax_same_path (const char *a, const char *b);
 
 void ar_syntax_test (bool verbose);
 
