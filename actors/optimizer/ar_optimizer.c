@@ -480,7 +480,7 @@ void ar_optimizer_test (bool verbose)
         assert (json_is_integer (json_object_get (row, "tokensBefore")));
         tuned |= strcmp (json_string_value (json_object_get (row, "kind")), "param_tuning") == 0;
     }
-    assert (tuned && json_array_size (json_object_get (out, "skipped")) > 0);
+    assert (tuned && json_is_array (json_object_get (out, "skipped")));
     assert (json_integer_value (json_object_get (out, "tokensBefore")) > 0);
     json_decref (out);
 
