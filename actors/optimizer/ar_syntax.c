@@ -389,7 +389,7 @@ int ar_syntax_outline (ar_lang_t lang, const char *text, size_t len, bool want_i
         outline->defs[outline->def_count++] = def;
     }
     ts_query_cursor_delete (cursor);
-    if (rc == 0)
+    if (rc == 0 && outline->def_count)
         qsort (outline->defs, outline->def_count, sizeof (ar_syntax_def_t), s_by_start);
     if (rc == 0 && want_idents)
         rc = s_idents (root, outline);
@@ -599,6 +599,8 @@ bool ar_syntax_command_path (const char *command, size_t len, bool any_use, cons
 
 int ar_syntax_buf_add (ar_syntax_buf_t *buf, const char *data, size_t len)
 {
+    if (!len && buf->data)
+        return 0;
     if (buf->len + len + 1 > buf->max) {
         size_t max = (buf->len + len + 1) * 2;
         char *bigger = realloc (buf->data, max);
@@ -607,7 +609,8 @@ int ar_syntax_buf_add (ar_syntax_buf_t *buf, const char *data, size_t len)
         buf->data = bigger;
         buf->max = max;
     }
-    memcpy (buf->data + buf->len, data, len);
+    if (len)
+        memcpy (buf->data + buf->len, data, len);
     buf->len += len;
     buf->data[buf->len] = 0;
     return 0;
