@@ -78,19 +78,35 @@ static void s_parser_free (void *parser)
 static void s_init (void)
 {
     pthread_key_create (&s_parser_key, s_parser_free);
-    for (int lang = 1; lang < AR_LANG_COUNT; lang++) {
+}
+
+//  The query of one language, compiled on first use (compiling all nine costs tens of ms, and
+//  most processes see one or two languages). NULL when the grammar's ABI is not the runtime's
+//  or the query does not compile: that language is refused.
+static TSQuery *s_query (ar_lang_t lang)
+{
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static bool tried[AR_LANG_COUNT];
+    pthread_mutex_lock (&lock);
+    if (!tried[lang]) {
+        tried[lang] = true;
         uint32_t offset = 0;
         TSQueryError error = TSQueryErrorNone;
         const TSLanguage *language = s_langs[lang].language ();
-        if (ts_language_version (language) < TREE_SITTER_MIN_COMPATIBLE_LANGUAGE_VERSION ||
-            ts_language_version (language) > TREE_SITTER_LANGUAGE_VERSION)
-            continue; // left NULL: this language is refused
-        s_queries[lang] = ts_query_new (language, s_langs[lang].query,
-                                        (uint32_t)strlen (s_langs[lang].query), &offset, &error);
-        if (!s_queries[lang])
-            fprintf (stderr, "ar_syntax: %s query error %d at %u\n", s_langs[lang].name, (int)error,
-                     offset);
+        uint32_t version = ts_language_version (language);
+        if (version >= TREE_SITTER_MIN_COMPATIBLE_LANGUAGE_VERSION &&
+            version <= TREE_SITTER_LANGUAGE_VERSION) {
+            s_queries[lang] =
+                ts_query_new (language, s_langs[lang].query, (uint32_t)strlen (s_langs[lang].query),
+                              &offset, &error);
+            if (!s_queries[lang])
+                fprintf (stderr, "ar_syntax: %s query error %d at %u\n", s_langs[lang].name,
+                         (int)error, offset);
+        }
     }
+    TSQuery *query = s_queries[lang];
+    pthread_mutex_unlock (&lock);
+    return query;
 }
 
 static TSParser *s_parser (void)
@@ -332,7 +348,7 @@ int ar_syntax_outline (ar_lang_t lang, const char *text, size_t len, bool want_i
         return -1;
     pthread_once (&s_once, s_init);
     TSParser *parser = s_parser ();
-    TSQuery *query = s_queries[lang];
+    TSQuery *query = s_query (lang);
     if (!parser || !query || !ts_parser_set_language (parser, s_langs[lang].language ()))
         return -1;
     if (max_us < 0)
@@ -869,7 +885,7 @@ void ar_syntax_test (bool verbose)
     //  Every grammar has the ABI the runtime accepts and its query compiles.
     pthread_once (&s_once, s_init);
     for (int lang = 1; lang < AR_LANG_COUNT; lang++)
-        assert (s_queries[lang]);
+        assert (s_query ((ar_lang_t)lang));
     assert (ar_syntax_lang_from_path ("a/b/c.py", 8) == AR_LANG_PYTHON);
     assert (ar_syntax_lang_from_path ("x.TSX", 5) == AR_LANG_TSX);
     assert (ar_syntax_lang_from_path ("src/lib.rs", 10) == AR_LANG_RUST);
