@@ -44,7 +44,7 @@
 #define S_WORD_MAX   32     // longer words are cut (they still match their prefix)
 #define S_DICT_MAX   16384  // distinct tool words indexed
 #define S_ENTRY_MAX  262144 // (tool, word) pairs indexed
-#define S_RESULT_MAX 65536  // bytes of one tool result read into the context
+#define S_RESULT_MAX 16384  // bytes of one tool result read into the context
 #ifndef S_CUT_PARAMS
 #define S_CUT_PARAMS 1
 #endif
@@ -588,8 +588,11 @@ static int s_apply (ar_strategy_ctx_t *ctx, const json_t *params, ar_strategy_re
     for (size_t i = nmessages; i-- > 0;) {
         json_t *message = json_array_get (messages, i);
         ar_chat_view_each_call (shape, message, s_add_called, &called);
-        ar_chat_view_message_text (shape, message, false, s_scan_mentions, &mentions);
         ar_chat_role_t role = ar_chat_view_role (shape, message);
+        //  Names are mentioned by people and prompts; tool output is most of a request's bytes
+        //  and is read (below) only where it is newest.
+        if (!ar_chat_view_is_observation (shape, messages, i))
+            ar_chat_view_message_text (shape, message, false, s_scan_mentions, &mentions);
         index.budget = S_RESULT_MAX;
         if (role == AR_CHAT_ROLE_ASSISTANT) {
             results_open = false;
