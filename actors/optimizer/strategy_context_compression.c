@@ -352,40 +352,47 @@ typedef struct {
     const char *text; // into the cleaned text, or NULL for a fold marker
     size_t len;
     size_t folded;  // a fold marker: how many lines it stands for
-    int64_t tokens; // of the line (or the marker)
+    int64_t tokens; // of the line (or the marker); -1 until s_line_tokens counts it
     uint64_t mask;  // hash of the masked line
     bool protect;   // never folded or elided
 } s_line_t;
 
-static bool s_has (const char *line, size_t len, const char *word)
+//  "name.ext:123" or "dir/name:123" ending at line[i] == ':': a path-like word (a letter and
+//  a '.' or '/') before ":<digit>".
+static bool s_path_line_ref (const char *line, size_t len, size_t i)
 {
-    return memmem (line, len, word, strlen (word)) != NULL;
+    if (i == 0 || i + 1 >= len || !isdigit ((unsigned char)line[i + 1]))
+        return false;
+    bool letter = false, sep = false;
+    for (size_t j = i; j-- > 0;) {
+        char c = line[j];
+        if (isspace ((unsigned char)c) || c == '"' || c == '\'' || c == '(' || c == ':')
+            break;
+        letter |= isalpha ((unsigned char)c) != 0;
+        sep |= c == '.' || c == '/';
+    }
+    return letter && sep;
 }
 
-//  A line the next step likely needs verbatim: errors, failures, file:line references.
+//  A line the next step likely needs verbatim: errors, failures, file:line references. One
+//  pass: only a few first letters can start a word of the list (this runs on every line).
 static bool s_protected (const char *line, size_t len)
 {
     static const char *const words[] = {"Error",     "error:",  "error[",    "ERROR",
                                         "Traceback", "FAIL",    "Exception", "panic",
                                         "fatal",     ", line ", "Failed",    "failed"};
-    for (size_t w = 0; w < sizeof words / sizeof words[0]; w++)
-        if (s_has (line, len, words[w]))
+    for (size_t i = 0; i < len; i++) {
+        char c = line[i];
+        if (c == ':' && s_path_line_ref (line, len, i))
             return true;
-    //  "name.ext:123" or "dir/name:123": a path-like word (a letter and a '.' or '/') before
-    //  ":<digit>".
-    for (size_t i = 1; i + 1 < len; i++) {
-        if (line[i] != ':' || !isdigit ((unsigned char)line[i + 1]))
+        if (c != 'E' && c != 'e' && c != 'T' && c != 'F' && c != 'p' && c != 'f' && c != ',')
             continue;
-        bool letter = false, sep = false;
-        for (size_t j = i; j-- > 0;) {
-            char c = line[j];
-            if (isspace ((unsigned char)c) || c == '"' || c == '\'' || c == '(' || c == ':')
-                break;
-            letter |= isalpha ((unsigned char)c) != 0;
-            sep |= c == '.' || c == '/';
+        for (size_t w = 0; w < sizeof words / sizeof words[0]; w++) {
+            size_t word_len = strlen (words[w]);
+            if (words[w][0] == c && len - i >= word_len &&
+                memcmp (line + i, words[w], word_len) == 0)
+                return true;
         }
-        if (letter && sep)
-            return true;
     }
     return false;
 }
@@ -448,9 +455,7 @@ static s_line_t *s_lines (ar_tokenizer_t *tok, const char *text, size_t len, siz
     for (size_t i = 0; i < len && k < n;) {
         const char *nl = memchr (text + i, '\n', len - i);
         size_t line_len = nl ? (size_t)(nl - (text + i)) : len - i;
-        lines[k] = (s_line_t){text + i, line_len,
-                              0,        s_tokens (tok, text + i, line_len) + 1,
-                              0,        s_protected (text + i, line_len)};
+        lines[k] = (s_line_t){text + i, line_len, 0, -1, 0, s_protected (text + i, line_len)};
         lines[k].mask = s_mask (text + i, line_len);
         k++;
         i += line_len + 1;
@@ -463,8 +468,19 @@ static s_line_t *s_lines (ar_tokenizer_t *tok, const char *text, size_t len, siz
 
 #define S_FOLD_MARKER_TOKENS 24
 
+//  A line's tokens (its newline included), counted the first time they are needed: most
+//  lines are neither in a fold nor at a cap's edge, and counting is most of this strategy's
+//  time.
+static int64_t s_line_tokens (ar_tokenizer_t *tok, s_line_t *line)
+{
+    if (line->tokens < 0)
+        line->tokens = s_tokens (tok, line->text, line->len) + 1;
+    return line->tokens;
+}
+
 //  Fold runs of similar lines in place; returns the new count.
-static size_t s_fold (const s_params_t *p, s_line_t *lines, size_t n, s_what_t *what)
+static size_t s_fold (ar_tokenizer_t *tok, const s_params_t *p, s_line_t *lines, size_t n,
+                      s_what_t *what)
 {
     size_t k = 0;
     for (size_t i = 0; i < n;) {
@@ -475,7 +491,7 @@ static size_t s_fold (const s_params_t *p, s_line_t *lines, size_t n, s_what_t *
         size_t run = j - i;
         int64_t middle = 0;
         for (size_t m = i + 1; m + 1 < j; m++)
-            middle += lines[m].tokens;
+            middle += s_line_tokens (tok, &lines[m]);
         if (run >= (size_t)p->min_repeat && run >= 3 && middle > S_FOLD_MARKER_TOKENS + 8) {
             lines[k++] = lines[i];
             lines[k++] = (s_line_t){NULL, 0, run - 2, S_FOLD_MARKER_TOKENS, 0, false};
@@ -506,12 +522,12 @@ static size_t s_weight (const s_line_t *line)
 //  Write lines, eliding the middle when they exceed budget tokens (head ~2/3, tail ~1/3 and at
 //  least the last S_TAIL_LINES, protected lines of the middle kept while a quarter of the
 //  budget lasts). final_nl: the text ended with "\n".
-static void s_cap_lines (ar_tokenizer_t *tok, const s_line_t *lines, size_t n, int64_t budget,
+static void s_cap_lines (ar_tokenizer_t *tok, s_line_t *lines, size_t n, int64_t budget,
                          const char *id, bool final_nl, s_buf_t *out, s_what_t *what)
 {
     int64_t total = 0;
-    for (size_t i = 0; i < n; i++)
-        total += lines[i].tokens;
+    for (size_t i = 0; budget < INT64_MAX && i < n; i++) // INT64_MAX: no cap, nothing to count
+        total += s_line_tokens (tok, &lines[i]);
     size_t head = n, tail = n; // lines [0, head) and [tail, n) are kept whole
     if (total > budget) {
         int64_t head_budget = budget * 2 / 3, tail_budget = budget - head_budget, used = 0;
@@ -617,7 +633,8 @@ static bool s_compress (ar_tokenizer_t *tok, const s_params_t *p, const char *te
     s_line_t *lines = NULL;
     int64_t tokens = s_tokens (tok, clean.data ? clean.data : "", clean.len);
     bool fold = p->fold_repeats && !json;
-    if (fold || tokens > p->max_blob_tokens) {
+    bool may_cap = tokens > p->max_blob_tokens; // folding only ever removes tokens
+    if (fold || may_cap) {
         lines = s_lines (tok, clean.data ? clean.data : "", clean.len, &n);
         if (!lines) {
             free (clean.data);
@@ -626,12 +643,13 @@ static bool s_compress (ar_tokenizer_t *tok, const s_params_t *p, const char *te
         }
     }
     if (fold)
-        n = s_fold (p, lines, n, what);
+        n = s_fold (tok, p, lines, n, what);
     if (lines) {
         s_buf_t capped = {0};
         bool final_nl = clean.len && clean.data[clean.len - 1] == '\n';
-        s_cap_lines (tok, lines, n, p->max_blob_tokens, id, final_nl, &capped, what);
-        int64_t after = s_tokens (tok, capped.data ? capped.data : "", capped.len);
+        s_cap_lines (tok, lines, n, may_cap ? p->max_blob_tokens : INT64_MAX, id, final_nl, &capped,
+                     what);
+        int64_t after = may_cap ? s_tokens (tok, capped.data ? capped.data : "", capped.len) : 0;
         if (!capped.oom && after > p->max_blob_tokens + p->max_blob_tokens / 4) {
             s_cap_bytes (tok, capped.data, capped.len, after, p->max_blob_tokens, id, out, what);
         } else
@@ -684,6 +702,37 @@ typedef struct {
     json_t *replaced; // new content (when building)
 } s_unit_t;
 
+#define S_PLACEHOLDER_ID "00000000000000000000000000000000"
+
+static void s_count_bytes (json_t *string, void *arg)
+{
+    ((s_unit_t *)arg)->before += (int64_t)json_string_length (string);
+}
+
+//  Write id over the placeholder in every replacement text ([node, new text] pairs).
+static int s_set_id (json_t *replaced, const char *id)
+{
+    size_t i;
+    json_t *pair;
+    json_array_foreach (replaced, i, pair)
+    {
+        json_t *text = json_array_get (pair, 1);
+        size_t len = json_string_length (text);
+        char *copy = malloc (len + 1);
+        if (!copy)
+            return -1;
+        memcpy (copy, json_string_value (text), len + 1);
+        for (char *at = copy; (at = memmem (at, len - (size_t)(at - copy), S_PLACEHOLDER_ID, 32));
+             at += 32)
+            memcpy (at, id, 32);
+        int rc = json_array_set_new (pair, 1, json_stringn (copy, len));
+        free (copy);
+        if (rc != 0)
+            return -1;
+    }
+    return 0;
+}
+
 static void s_count_text (json_t *string, void *arg)
 {
     s_unit_t *unit = (s_unit_t *)arg;
@@ -701,8 +750,7 @@ static void s_compress_text (json_t *string, void *arg)
     const char *text = json_string_value (string);
     size_t len = json_string_length (string);
     s_buf_t out = {0};
-    if (s_tokens (unit->tok, text, len) < 32 ||
-        !s_compress (unit->tok, unit->params, text, len, unit->id, &out, &unit->what)) {
+    if (len < 32 || !s_compress (unit->tok, unit->params, text, len, unit->id, &out, &unit->what)) {
         unit->oom |= out.oom;
         unit->after += s_tokens (unit->tok, text, len);
         free (out.data);
@@ -767,12 +815,16 @@ static json_t *s_result (ar_strategy_ctx_t *ctx, const s_params_t *params, json_
 {
     json_t *content = json_object_get (holder, "content");
     s_unit_t unit = {.tok = ctx->tokenizer, .params = params};
+    //  A token is at least one byte: a result with fewer bytes than minTokens is not counted.
+    s_unit_t bytes = {0};
+    if (!s_each_text (content, s_count_bytes, &bytes) || bytes.before < params->min_tokens)
+        return NULL;
     if (!s_each_text (content, s_count_text, &unit) || unit.skip ||
         unit.before < params->min_tokens)
         return NULL;
-    //  A dry run with a placeholder id decides; then the original is stashed and the real id
-    //  written.
-    unit.id = "00000000000000000000000000000000";
+    //  One run with a placeholder id decides; if the result is kept, the original is stashed
+    //  and its id written over the placeholder (same length), without compressing again.
+    unit.id = S_PLACEHOLDER_ID;
     unit.replaced = json_array ();
     s_each_text (content, s_compress_text, &unit);
     if (unit.oom || !unit.replaced) {
@@ -780,28 +832,24 @@ static json_t *s_result (ar_strategy_ctx_t *ctx, const s_params_t *params, json_
         *failed = true;
         return NULL;
     }
-    json_decref (unit.replaced);
     bool lossless = unit.what.markers == 0;
     int64_t marker = lossless ? 24 : 0;
     int64_t gain = unit.before - unit.after - marker;
-    if (!unit.changed || gain < S_MIN_GAIN || gain * 20 < unit.before)
+    if (!unit.changed || gain < S_MIN_GAIN || gain * 20 < unit.before) {
+        json_decref (unit.replaced);
         return NULL;
+    }
     char *original = json_dumps (holder, JSON_COMPACT | JSON_REAL_PRECISION (17));
     char id[33] = "";
-    if (!original || ctx->stash->put (ctx->stash->self, original, strlen (original), id) != 0) {
+    if (!original || ctx->stash->put (ctx->stash->self, original, strlen (original), id) != 0 ||
+        s_set_id (unit.replaced, id) != 0) {
         free (original);
+        json_decref (unit.replaced);
         *failed = true;
         return NULL;
     }
     free (original);
-    s_unit_t real = {.tok = ctx->tokenizer, .params = params, .id = id};
-    real.replaced = json_array ();
-    s_each_text (content, s_compress_text, &real);
-    if (real.oom || !real.replaced) {
-        json_decref (real.replaced);
-        *failed = true;
-        return NULL;
-    }
+    s_unit_t real = unit;
     if (lossless) {
         //  One marker at the end of the last text that changed.
         json_t *last =
