@@ -955,11 +955,12 @@ int main (int argc, char *argv[])
         if (rc == 0 && cases[i].size == S_100K && p99 > worst_100k)
             worst_100k = p99;
     }
-    //  The issue's target: the default pipeline on a 100 KB request under 5 ms p99 on one core,
-    //  taken as the worse of the two 100 KB cases, cold (text the memo has not seen).
+    //  The target: the default pipeline on a 100 KB request under 10 ms p99 on one core (issue
+    //  4's, for the six-strategy default; issue 3's 5 ms held for its three), taken as the worse
+    //  of the two 100 KB cases, cold (text the memo has not seen).
     if (worst_100k >= 0)
         printf ("target %-34s measured=%-10.3f want %s %-8s %s\n", "pipeline_100k_p99_ms",
-                worst_100k, "<", "5", worst_100k < 5 ? "ok" : "MISS");
+                worst_100k, "<", "10", worst_100k < 10 ? "ok" : "MISS");
 
     if (real.stash) {
         ar_stash_destroy (&real.stash);
