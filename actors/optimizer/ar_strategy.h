@@ -1,10 +1,12 @@
 /*  ar_strategy: the one small interface every optimizer strategy implements.
 
     A strategy is one file (strategy_<kind>.c) exporting one const ar_strategy_t, listed in the
-    registry (ar_strategy_registry.c) and nowhere else. It transforms the request DOM in place,
-    and must leave it exactly as it found it when it returns -1 (the pipeline also enforces
-    this: fail-open per strategy). It never adds tokens: a strategy whose output would count
-    more tokens than its input must leave the request alone.
+    registry (ar_strategy_registry.c) and nowhere else. It transforms the request DOM in place
+    by adding, removing and replacing members and items; it never edits a string or number node
+    itself (no json_string_set, json_integer_set...): the runner's undo copy shares them. It
+    must leave the request exactly as it found it when it returns -1 (the pipeline also
+    enforces this: fail-open per strategy). It never adds tokens: a strategy whose output would
+   count more tokens than its input must leave the request alone.
 
     Content a strategy removes must stay retrievable: it is handed to ctx->stash, and the id
     that comes back goes into the elision marker the model sees. Without a stash a strategy
