@@ -448,8 +448,8 @@ done:
 const ar_strategy_t ar_strategy_code_skeleton = {"code_skeleton", s_apply};
 
 //  --------------------------------------------------------------------------------------------
-//  Self-test: real-world files in both shapes, a generated property loop with a real stash,
-//  and (ANYRAY_CODE_CORPUS=<dir with requests.jsonl, meta.jsonl>) figures on a corpus.
+//  Self-test: real-world files in both shapes and a generated property loop with a real stash.
+//  Corpus figures come from tests/bench/ar_eval (--config with only this strategy enabled).
 
 //  tests/fixtures/code_skeleton, found from this file's path (CMake compiles absolute paths).
 static char *s_fixture (const char *name, size_t *len)
@@ -637,8 +637,6 @@ static const struct {
     {"log_reader.cc.txt", "db/log_reader.cc", "bool Reader::ReadRecord("},
 };
 #define S_FIXTURES (sizeof s_fixtures / sizeof s_fixtures[0])
-
-static void s_corpus (const char *dir, ar_tokenizer_t *tok, bool verbose);
 
 void strategy_code_skeleton_test (bool verbose)
 {
@@ -834,13 +832,6 @@ void strategy_code_skeleton_test (bool verbose)
     assert (applied * 5 >= cases); // it does work on generated input
 
     s_parse_budget_us = S_PARSE_BUDGET_US;
-    const char *corpus = getenv ("ANYRAY_CODE_CORPUS");
-    const char *budget = getenv ("ANYRAY_CODE_BUDGET_US");
-    if (budget)
-        s_parse_budget_us = atoll (budget);
-    if (corpus)
-        s_corpus (corpus, tok, verbose);
-    s_parse_budget_us = S_PARSE_BUDGET_US;
     for (size_t f = 0; f < S_FIXTURES; f++)
         free (texts[f]);
     json_decref (params);
@@ -853,140 +844,3 @@ void strategy_code_skeleton_test (bool verbose)
 
 //  Corpus figures: tokens before/after per request, and whether meta's needed_strings are still
 //  in the output verbatim, or only in what the markers' stash ids hold.
-typedef struct {
-    char **ids;
-    char **contents;
-    size_t count;
-} s_mem_stash_t;
-
-static int s_mem_put (void *self, const char *content, size_t len, char id_out[33])
-{
-    s_mem_stash_t *stash = (s_mem_stash_t *)self;
-    stash->ids = realloc (stash->ids, (stash->count + 1) * sizeof (char *));
-    stash->contents = realloc (stash->contents, (stash->count + 1) * sizeof (char *));
-    snprintf (id_out, 33, "%032zx", stash->count + 0xabc0000);
-    stash->ids[stash->count] = strdup (id_out);
-    stash->contents[stash->count++] = strndup (content, len);
-    return 0;
-}
-
-static void s_corpus (const char *dir, ar_tokenizer_t *tok, bool verbose)
-{
-    char path[1024];
-    snprintf (path, sizeof path, "%s/requests.jsonl", dir);
-    FILE *requests = fopen (path, "r");
-    snprintf (path, sizeof path, "%s/meta.jsonl", dir);
-    FILE *metas = fopen (path, "r");
-    if (!requests || !metas)
-        return;
-    const char *keep_env = getenv ("ANYRAY_CODE_KEEP_TURNS");
-    json_t *params =
-        json_pack ("{s:i, s:i}", "minLines", 80, "keepTurns", keep_env ? atoi (keep_env) : 1);
-    char *line = NULL, *mline = NULL;
-    size_t cap = 0, mcap = 0;
-    int64_t total_before = 0, total_after = 0, code_before = 0, code_after = 0;
-    size_t needed = 0, kept = 0, in_stash = 0, applied = 0, count = 0;
-    int64_t worst_us = 0;
-    size_t worst_bytes = 0;
-    while (getline (&line, &cap, requests) > 0 && getline (&mline, &mcap, metas) > 0) {
-        json_t *request = json_loads (line, 0, NULL), *meta = json_loads (mline, 0, NULL);
-        const char *api = json_string_value (json_object_get (meta, "api"));
-        ar_shape_t shape = api && strcmp (api, "anthropic") == 0 ? AR_SHAPE_ANTHROPIC_MESSAGES
-                                                                 : AR_SHAPE_OPENAI_CHAT;
-        s_mem_stash_t mem = {NULL, NULL, 0};
-        ar_stash_sink_t sink = {&mem, s_mem_put};
-        int64_t before = ar_chat_view_count_tokens (shape, request, tok);
-        ar_syntax_buf_t input = {NULL, 0, 0};
-        size_t i;
-        json_t *message;
-        json_array_foreach (ar_chat_view_messages (request), i, message)
-            ar_chat_view_message_text (shape, message, true, s_collect_text, &input);
-        ar_strategy_ctx_t ctx = {.shape = shape,
-                                 .request = request,
-                                 .tokenizer = tok,
-                                 .stash = &sink,
-                                 .deadline = INT64_MAX};
-        ar_strategy_result_t result = {.applied = false};
-        int64_t t0 = ar_mono_us ();
-        int rc = s_apply (&ctx, params, &result);
-        int64_t us = ar_mono_us () - t0;
-        if (us > worst_us) {
-            worst_us = us;
-            worst_bytes = strlen (line);
-        }
-        int64_t after = ar_chat_view_count_tokens (shape, request, tok);
-        total_before += before;
-        total_after += after;
-        const char *kind = json_string_value (json_object_get (meta, "kind"));
-        if (kind && strcmp (kind, "coding_agent") == 0) {
-            code_before += before;
-            code_after += after;
-        }
-        applied += result.applied;
-        ar_syntax_buf_t text = {NULL, 0, 0};
-        json_array_foreach (ar_chat_view_messages (request), i, message)
-            ar_chat_view_message_text (shape, message, true, s_collect_text, &text);
-        ar_syntax_buf_t stashed = {NULL, 0, 0};
-        for (size_t s = 0; s < mem.count; s++) {
-            json_t *value = json_loads (mem.contents[s], JSON_DECODE_ANY, NULL);
-            if (json_is_string (value))
-                ar_syntax_buf_add (&stashed, json_string_value (value), json_string_length (value));
-            else {
-                size_t k;
-                json_t *part;
-                json_array_foreach (value, k, part)
-                {
-                    json_t *t = json_object_get (part, "text");
-                    ar_syntax_buf_add (&stashed, json_string_value (t), json_string_length (t));
-                }
-            }
-            json_decref (value);
-        }
-        size_t k;
-        json_t *want;
-        json_array_foreach (json_object_get (json_object_get (meta, "checks"), "needed_strings"), k,
-                            want)
-        {
-            const char *w = json_string_value (want);
-            if (!w || !input.data || !strstr (input.data, w))
-                continue; // only what the messages held to begin with
-            needed++;
-            if (text.data && strstr (text.data, w))
-                kept++;
-            else if (stashed.data && strstr (stashed.data, w))
-                in_stash++;
-            else if (verbose)
-                printf ("  %s: needed string lost: %.60s\n",
-                        json_string_value (json_object_get (meta, "id")), w);
-        }
-        if (verbose && result.applied)
-            printf ("  %s rc %d: %s (%lld -> %lld) %lld us\n",
-                    json_string_value (json_object_get (meta, "id")), rc, result.note,
-                    (long long)before, (long long)after, (long long)us);
-        free (text.data);
-        free (input.data);
-        free (stashed.data);
-        for (size_t s = 0; s < mem.count; s++) {
-            free (mem.ids[s]);
-            free (mem.contents[s]);
-        }
-        free (mem.ids);
-        free (mem.contents);
-        json_decref (request);
-        json_decref (meta);
-        count++;
-    }
-    printf ("code_skeleton corpus: %zu requests, %zu applied; tokens %lld -> %lld (%.1f%%); "
-            "coding_agent %lld -> %lld (%.1f%%); needed_strings %zu: %zu verbatim, %zu only in "
-            "stash, %zu lost; slowest %lld us (%zu bytes)\n",
-            count, applied, (long long)total_before, (long long)total_after,
-            100.0 * (double)(total_before - total_after) / (double)total_before,
-            (long long)code_before, (long long)code_after,
-            100.0 * (double)(code_before - code_after) / (double)code_before, needed, kept,
-            in_stash, needed - kept - in_stash, (long long)worst_us, worst_bytes);
-    free (line);
-    free (mline);
-    fclose (requests);
-    fclose (metas);
-    json_decref (params);
-}
