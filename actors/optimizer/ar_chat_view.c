@@ -124,6 +124,17 @@ bool ar_chat_view_is_observation (ar_shape_t shape, const json_t *messages, size
     return s_ends_with_fence (s_first_text (json_array_get (messages, index - 1)));
 }
 
+size_t ar_chat_view_last_user (ar_shape_t shape, const json_t *messages, bool text_only)
+{
+    for (size_t i = json_array_size (messages); i-- > 0;) {
+        const json_t *message = json_array_get (messages, i);
+        if (text_only ? ar_chat_view_is_user_text (shape, message)
+                      : ar_chat_view_role (shape, message) == AR_CHAT_ROLE_USER)
+            return i;
+    }
+    return json_array_size (messages);
+}
+
 //  An elision marker a strategy left ("[anyray: 12 earlier messages elided; ...]") is ours,
 //  not the person's: it must not become "the latest user turn" the next strategy reads.
 static bool s_is_marker (const json_t *text)

@@ -859,6 +859,47 @@ size_t ar_syntax_results (ar_shape_t shape, json_t *messages, ar_syntax_result_t
     return count;
 }
 
+void ar_syntax_collect_text (const char *text, size_t len, void *arg)
+{
+    ar_syntax_buf_add ((ar_syntax_buf_t *)arg, text, len);
+    ar_syntax_buf_add ((ar_syntax_buf_t *)arg, "\n", 1);
+}
+
+size_t ar_syntax_pieces (json_t *owner, ar_syntax_piece_t *pieces, size_t max)
+{
+    json_t *content = json_object_get (owner, "content");
+    if (json_is_string (content)) {
+        if (!max)
+            return 0;
+        pieces[0] = (ar_syntax_piece_t){owner, "content", NULL};
+        return 1;
+    }
+    size_t i, count = 0;
+    json_t *part;
+    json_array_foreach (content, i, part)
+    {
+        const char *type = json_string_value (json_object_get (part, "type"));
+        if (count < max && type && strcmp (type, "text") == 0 &&
+            json_is_string (json_object_get (part, "text")))
+            pieces[count++] = (ar_syntax_piece_t){part, "text", NULL};
+    }
+    return count;
+}
+
+int ar_syntax_push_piece (ar_syntax_piece_t **all, size_t *count, size_t *max,
+                          const ar_syntax_piece_t *piece)
+{
+    if (*count == *max) {
+        size_t grown = *max ? *max * 2 : 16;
+        ar_syntax_piece_t *bigger = realloc (*all, grown * sizeof (ar_syntax_piece_t));
+        if (!bigger)
+            return -1;
+        *all = bigger;
+        *max = grown;
+    }
+    (*all)[(*count)++] = *piece;
+    return 0;
+}
 //  --------------------------------------------------------------------------------------------
 
 static void s_expect (ar_lang_t lang, const char *text, const char *first_name, size_t defs,

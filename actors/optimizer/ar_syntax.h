@@ -110,6 +110,23 @@ typedef struct {
     size_t len, max;
 } ar_syntax_buf_t;
 int ar_syntax_buf_add (ar_syntax_buf_t *buf, const char *data, size_t len);
+//  An ar_chat_text_fn: append the text and a newline to the ar_syntax_buf_t in arg.
+void ar_syntax_collect_text (const char *text, size_t len, void *arg);
+
+//  One text piece of a tool result: holder's member key is a JSON string; a strategy sets
+//  replacement (a new string) to swap in, or leaves it NULL.
+typedef struct {
+    json_t *holder;
+    const char *key;
+    json_t *replacement;
+} ar_syntax_piece_t;
+
+//  The text pieces of a result holder's "content" (the string itself, or the text parts or
+//  blocks of an array), at most max of them. Returns how many.
+size_t ar_syntax_pieces (json_t *owner, ar_syntax_piece_t *pieces, size_t max);
+//  Append piece to a growable array. Returns 0, or -1 out of memory.
+int ar_syntax_push_piece (ar_syntax_piece_t **all, size_t *count, size_t *max,
+                          const ar_syntax_piece_t *piece);
 
 //  Whether the body of outline->defs[def] stays (true) or is elided.
 typedef bool (ar_syntax_keep_fn) (const ar_syntax_outline_t *outline, size_t def, void *arg);

@@ -36,12 +36,6 @@
 static int64_t s_parse_budget_us = S_PARSE_BUDGET_US; // tests may lift it
 #define S_NAME_MAX 64
 
-typedef struct {
-    json_t *holder;
-    const char *key;
-    json_t *replacement;
-} s_piece_t;
-
 //  One parsed code segment of one piece of one tool result.
 typedef struct {
     size_t result, piece;
@@ -92,58 +86,6 @@ static void s_trim (const char *text, const ar_syntax_source_t *source, bool hea
         *start = source->lines[first].start;
         *end = last < source->line_count ? source->lines[last].start : *end;
     }
-}
-
-//  The text pieces of a result's content: a string, or the text parts/blocks of an array.
-static size_t s_pieces (json_t *owner, s_piece_t *pieces, size_t max)
-{
-    json_t *content = json_object_get (owner, "content");
-    if (json_is_string (content)) {
-        pieces[0] = (s_piece_t){owner, "content", NULL};
-        return 1;
-    }
-    size_t i, count = 0;
-    json_t *part;
-    json_array_foreach (content, i, part)
-    {
-        const char *type = json_string_value (json_object_get (part, "type"));
-        if (count < max && type && strcmp (type, "text") == 0 &&
-            json_is_string (json_object_get (part, "text")))
-            pieces[count++] = (s_piece_t){part, "text", NULL};
-    }
-    return count;
-}
-
-static int s_push_piece (s_piece_t **all, size_t *count, size_t *max, const s_piece_t *piece)
-{
-    if (*count == *max) {
-        size_t grown = *max ? *max * 2 : 16;
-        s_piece_t *bigger = realloc (*all, grown * sizeof (s_piece_t));
-        if (!bigger)
-            return -1;
-        *all = bigger;
-        *max = grown;
-    }
-    (*all)[(*count)++] = *piece;
-    return 0;
-}
-
-//  The last message of a role (user turn) or the last user-written one, or n.
-static size_t s_last_user (ar_shape_t shape, json_t *messages, bool text_only)
-{
-    for (size_t i = json_array_size (messages); i-- > 0;) {
-        json_t *message = json_array_get (messages, i);
-        if (text_only ? ar_chat_view_is_user_text (shape, message)
-                      : ar_chat_view_role (shape, message) == AR_CHAT_ROLE_USER)
-            return i;
-    }
-    return json_array_size (messages);
-}
-
-static void s_collect_text (const char *text, size_t len, void *arg)
-{
-    ar_syntax_buf_add ((ar_syntax_buf_t *)arg, text, len);
-    ar_syntax_buf_add ((ar_syntax_buf_t *)arg, "\n", 1);
 }
 
 static int s_grow (void **array, size_t count, size_t *max, size_t size)
@@ -395,7 +337,7 @@ static void s_latest_assistant (ar_shape_t shape, json_t *messages, ar_syntax_bu
     for (size_t i = json_array_size (messages); i-- > 0;) {
         json_t *message = json_array_get (messages, i);
         if (ar_chat_view_role (shape, message) == AR_CHAT_ROLE_ASSISTANT) {
-            ar_chat_view_message_text (shape, message, true, s_collect_text, out);
+            ar_chat_view_message_text (shape, message, true, ar_syntax_collect_text, out);
             return;
         }
     }
@@ -409,7 +351,7 @@ static void s_error_lines (const char *text, size_t len, void *arg)
         size_t end = eol ? (size_t)(eol - text) : len;
         if (memmem (text + i, end - i, "rror", 4) || memmem (text + i, end - i, "xception", 8) ||
             memmem (text + i, end - i, "File \"", 6) || memmem (text + i, end - i, "FAIL", 4))
-            s_collect_text (text + i, end - i, arg);
+            ar_syntax_collect_text (text + i, end - i, arg);
         i = end + 1;
     }
 }
@@ -446,14 +388,14 @@ static int s_apply (ar_strategy_ctx_t *ctx, const json_t *params, ar_strategy_re
             turns++;
     if (turns < S_KEEP_TURNS)
         protect_from = 0;
-    size_t last_turn = s_last_user (shape, messages, false);
-    size_t last_text = s_last_user (shape, messages, true);
+    size_t last_turn = ar_chat_view_last_user (shape, messages, false);
+    size_t last_text = ar_chat_view_last_user (shape, messages, true);
     //  The live question: last user text, latest assistant turn, error lines of the latest
     //  results.
     ar_syntax_buf_t live = {NULL, 0, 0}, errors = {NULL, 0, 0};
     if (last_text < n)
         ar_chat_view_message_text (shape, json_array_get (messages, last_text), false,
-                                   s_collect_text, &live);
+                                   ar_syntax_collect_text, &live);
     s_latest_assistant (shape, messages, &live);
     for (size_t i = protect_from; i < n; i++)
         if (ar_chat_view_role (shape, json_array_get (messages, i)) != AR_CHAT_ROLE_ASSISTANT)
@@ -473,7 +415,7 @@ static int s_apply (ar_strategy_ctx_t *ctx, const json_t *params, ar_strategy_re
     int64_t budget = s_parse_budget_us;
     size_t files = 0, bodies = 0;
     int64_t saved = 0;
-    s_piece_t *all = NULL;
+    ar_syntax_piece_t *all = NULL;
     size_t nall = 0, maxall = 0;
     if (!hot || !eligible)
         goto done;
@@ -496,8 +438,8 @@ static int s_apply (ar_strategy_ctx_t *ctx, const json_t *params, ar_strategy_re
                       res->message != last_text && res->message != n - 1;
         ar_lang_t hint =
             res->path[0] ? ar_syntax_lang_from_path (res->path, strlen (res->path)) : AR_LANG_NONE;
-        s_piece_t pieces[S_PIECES];
-        size_t npieces = s_pieces (res->owner, pieces, S_PIECES);
+        ar_syntax_piece_t pieces[S_PIECES];
+        size_t npieces = ar_syntax_pieces (res->owner, pieces, S_PIECES);
         for (size_t p = 0; p < npieces; p++) {
             json_t *string = json_object_get (pieces[p].holder, pieces[p].key);
             s_add_piece (&graph, r, p, json_string_value (string), json_string_length (string),
@@ -521,9 +463,9 @@ static int s_apply (ar_strategy_ctx_t *ctx, const json_t *params, ar_strategy_re
         if (!eligible[r])
             continue;
         ar_syntax_result_t *res = &results[r];
-        s_piece_t pieces[S_PIECES];
+        ar_syntax_piece_t pieces[S_PIECES];
         size_t marks[S_PIECES] = {0};
-        size_t npieces = s_pieces (res->owner, pieces, S_PIECES), elided = 0;
+        size_t npieces = ar_syntax_pieces (res->owner, pieces, S_PIECES), elided = 0;
         int64_t before = 0, after = 0;
         for (size_t p = 0; p < npieces; p++) {
             json_t *string = json_object_get (pieces[p].holder, pieces[p].key);
@@ -586,7 +528,7 @@ static int s_apply (ar_strategy_ctx_t *ctx, const json_t *params, ar_strategy_re
                     }
                     free (buf.data);
                 }
-                if (s_push_piece (&all, &nall, &maxall, &pieces[p]) != 0)
+                if (ar_syntax_push_piece (&all, &nall, &maxall, &pieces[p]) != 0)
                     put = -1;
                 else
                     pieces[p].replacement = NULL;
@@ -696,7 +638,7 @@ static char *s_message_text (ar_shape_t shape, json_t *request, size_t i)
 {
     ar_syntax_buf_t buf = {NULL, 0, 0};
     ar_chat_view_message_text (shape, json_array_get (ar_chat_view_messages (request), i), false,
-                               s_collect_text, &buf);
+                               ar_syntax_collect_text, &buf);
     return buf.data;
 }
 

@@ -41,13 +41,6 @@
 #define S_PARSE_BUDGET_US 2500
 static int64_t s_parse_budget_us = S_PARSE_BUDGET_US; // tests may lift it
 
-//  One text piece of a tool result: holder's member key is a JSON string.
-typedef struct {
-    json_t *holder;
-    const char *key;
-    json_t *replacement; // new string, or NULL when unchanged
-} s_piece_t;
-
 //  A top-level line: one that starts a declaration, statement, comment or decorator at column 0.
 static bool s_top_level (const ar_syntax_source_t *source, size_t line)
 {
@@ -221,58 +214,6 @@ static size_t s_outline_memo (const char *text, size_t len, ar_lang_t hint, size
     return bodies;
 }
 
-//  The text pieces of a result's content: a string, or the text parts/blocks of an array.
-static size_t s_pieces (json_t *owner, s_piece_t *pieces, size_t max)
-{
-    json_t *content = json_object_get (owner, "content");
-    if (json_is_string (content)) {
-        pieces[0] = (s_piece_t){owner, "content", NULL};
-        return 1;
-    }
-    size_t i, count = 0;
-    json_t *part;
-    json_array_foreach (content, i, part)
-    {
-        const char *type = json_string_value (json_object_get (part, "type"));
-        if (count < max && type && strcmp (type, "text") == 0 &&
-            json_is_string (json_object_get (part, "text")))
-            pieces[count++] = (s_piece_t){part, "text", NULL};
-    }
-    return count;
-}
-
-static int s_push_piece (s_piece_t **all, size_t *count, size_t *max, const s_piece_t *piece)
-{
-    if (*count == *max) {
-        size_t grown = *max ? *max * 2 : 16;
-        s_piece_t *bigger = realloc (*all, grown * sizeof (s_piece_t));
-        if (!bigger)
-            return -1;
-        *all = bigger;
-        *max = grown;
-    }
-    (*all)[(*count)++] = *piece;
-    return 0;
-}
-
-//  The last message of a role (user turn) or the last user-written one, or n.
-static size_t s_last_user (ar_shape_t shape, json_t *messages, bool text_only)
-{
-    for (size_t i = json_array_size (messages); i-- > 0;) {
-        json_t *message = json_array_get (messages, i);
-        if (text_only ? ar_chat_view_is_user_text (shape, message)
-                      : ar_chat_view_role (shape, message) == AR_CHAT_ROLE_USER)
-            return i;
-    }
-    return json_array_size (messages);
-}
-
-static void s_collect_text (const char *text, size_t len, void *arg)
-{
-    ar_syntax_buf_add ((ar_syntax_buf_t *)arg, text, len);
-    ar_syntax_buf_add ((ar_syntax_buf_t *)arg, "\n", 1);
-}
-
 static const char *s_basename (const char *path)
 {
     const char *slash = strrchr (path, '/');
@@ -311,12 +252,12 @@ static int s_apply (ar_strategy_ctx_t *ctx, const json_t *params, ar_strategy_re
             turns++;
     if (turns < keep_turns)
         protect_from = 0;
-    size_t last_turn = s_last_user (shape, messages, false);
-    size_t last_text = s_last_user (shape, messages, true);
+    size_t last_turn = ar_chat_view_last_user (shape, messages, false);
+    size_t last_text = ar_chat_view_last_user (shape, messages, true);
     ar_syntax_buf_t live = {NULL, 0, 0};
     if (last_text < n)
         ar_chat_view_message_text (shape, json_array_get (messages, last_text), false,
-                                   s_collect_text, &live);
+                                   ar_syntax_collect_text, &live);
 
     ar_syntax_result_t *results = NULL;
     size_t count = ar_syntax_results (shape, messages, &results);
@@ -331,7 +272,7 @@ static int s_apply (ar_strategy_ctx_t *ctx, const json_t *params, ar_strategy_re
     int64_t budget = s_parse_budget_us;
     size_t files = 0, bodies = 0;
     int64_t saved = 0;
-    s_piece_t *all = NULL; // every piece changed, applied at the end
+    ar_syntax_piece_t *all = NULL; // every piece changed, applied at the end
     size_t nall = 0, maxall = 0;
     if (!hot)
         goto done;
@@ -354,9 +295,9 @@ static int s_apply (ar_strategy_ctx_t *ctx, const json_t *params, ar_strategy_re
             budget = left_ms * 1000;
         ar_lang_t hint =
             res->path[0] ? ar_syntax_lang_from_path (res->path, strlen (res->path)) : AR_LANG_NONE;
-        s_piece_t pieces[16];
+        ar_syntax_piece_t pieces[16];
         size_t marks[16];
-        size_t npieces = s_pieces (res->owner, pieces, 16), elided = 0;
+        size_t npieces = ar_syntax_pieces (res->owner, pieces, 16), elided = 0;
         int64_t before = 0, after = 0;
         for (size_t p = 0; p < npieces; p++) {
             json_t *string = json_object_get (pieces[p].holder, pieces[p].key);
@@ -406,7 +347,7 @@ static int s_apply (ar_strategy_ctx_t *ctx, const json_t *params, ar_strategy_re
                     }
                     free (buf.data);
                 }
-                if (s_push_piece (&all, &nall, &maxall, &pieces[p]) != 0)
+                if (ar_syntax_push_piece (&all, &nall, &maxall, &pieces[p]) != 0)
                     put = -1;
                 else
                     pieces[p].replacement = NULL; // owned by all now
@@ -595,8 +536,9 @@ static size_t s_check_markers (ar_shape_t shape, const json_t *in, json_t *out, 
         marked++;
         //  Kept lines are the original's lines, in order.
         ar_syntax_buf_t a = {NULL, 0, 0}, b = {NULL, 0, 0};
-        s_piece_t pa[16], pb[16];
-        size_t na = s_pieces (rin[r].owner, pa, 16), nb = s_pieces (rout[r].owner, pb, 16);
+        ar_syntax_piece_t pa[16], pb[16];
+        size_t na = ar_syntax_pieces (rin[r].owner, pa, 16),
+               nb = ar_syntax_pieces (rout[r].owner, pb, 16);
         assert (na == nb);
         for (size_t p = 0; p < na; p++) {
             json_t *sa = json_object_get (pa[p].holder, pa[p].key);
@@ -703,7 +645,7 @@ void strategy_code_skeleton_test (bool verbose)
                     ar_syntax_buf_t buf = {NULL, 0, 0};
                     ar_chat_view_message_text (
                         shape, json_array_get (ar_chat_view_messages (request), results[0].message),
-                        false, s_collect_text, &buf);
+                        false, ar_syntax_collect_text, &buf);
                     assert (strstr (buf.data, s_fixtures[f].keep));
                     free (buf.data);
                     free (results);
