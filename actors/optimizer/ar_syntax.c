@@ -900,6 +900,52 @@ int ar_syntax_push_piece (ar_syntax_piece_t **all, size_t *count, size_t *max,
     (*all)[(*count)++] = *piece;
     return 0;
 }
+
+int ar_syntax_stash_elided (ar_strategy_ctx_t *ctx, json_t *owner, ar_syntax_piece_t *pieces,
+                            size_t npieces, const size_t *marks, size_t elided, int64_t *after,
+                            ar_syntax_piece_t **all, size_t *nall, size_t *maxall)
+{
+    char *original =
+        json_dumps (json_object_get (owner, "content"), JSON_COMPACT | JSON_ENCODE_ANY);
+    char id[33] = "";
+    int put = original ? ctx->stash->put (ctx->stash->self, original, strlen (original), id) : -1;
+    free (original);
+    char marker[128];
+    snprintf (marker, sizeof marker, "[anyray: %zu function bod%s elided; retrieve with id %s]\n",
+              elided, elided == 1 ? "y" : "ies", id);
+    bool marked = false;
+    for (size_t p = 0; p < npieces && put == 0; p++) {
+        if (!pieces[p].replacement)
+            continue;
+        if (!marked) {
+            ar_syntax_buf_t buf = {NULL, 0, 0};
+            json_t *old = pieces[p].replacement;
+            const char *was = json_string_value (old);
+            size_t at = marks[p];
+            if (ar_syntax_buf_add (&buf, was, at) != 0 ||
+                ar_syntax_buf_add (&buf, marker, strlen (marker)) != 0 ||
+                ar_syntax_buf_add (&buf, was + at, json_string_length (old) - at) != 0)
+                put = -1;
+            else {
+                *after += (int64_t)ar_tokenizer_count (ctx->tokenizer, marker, strlen (marker));
+                pieces[p].replacement = json_stringn (buf.data, buf.len);
+                json_decref (old);
+                marked = true;
+            }
+            free (buf.data);
+        }
+        if (ar_syntax_push_piece (all, nall, maxall, &pieces[p]) != 0)
+            put = -1;
+        else
+            pieces[p].replacement = NULL; // owned by all now
+    }
+    if (put != 0)
+        for (size_t p = 0; p < npieces; p++) {
+            json_decref (pieces[p].replacement);
+            pieces[p].replacement = NULL;
+        }
+    return put == 0 ? 0 : -1;
+}
 //  --------------------------------------------------------------------------------------------
 
 static void s_expect (ar_lang_t lang, const char *text, const char *first_name, size_t defs,

@@ -13,6 +13,7 @@
 
 #include "ar_chat_view.h"
 #include "ar_clock.h"
+#include "ar_strategy.h"
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -127,6 +128,15 @@ size_t ar_syntax_pieces (json_t *owner, ar_syntax_piece_t *pieces, size_t max);
 //  Append piece to a growable array. Returns 0, or -1 out of memory.
 int ar_syntax_push_piece (ar_syntax_piece_t **all, size_t *count, size_t *max,
                           const ar_syntax_piece_t *piece);
+
+//  A tool result whose pieces have outlined replacements: stash owner's original "content"
+//  (compact JSON), write one marker "[anyray: N function bodies elided; retrieve with id <id>]"
+//  into the first replaced piece at its marks[] offset, and move every replaced piece onto the
+//  all array (which then owns the replacements); *after grows by the marker's tokens. Returns
+//  0, or -1 with every replacement of pieces released.
+int ar_syntax_stash_elided (ar_strategy_ctx_t *ctx, json_t *owner, ar_syntax_piece_t *pieces,
+                            size_t npieces, const size_t *marks, size_t elided, int64_t *after,
+                            ar_syntax_piece_t **all, size_t *nall, size_t *maxall);
 
 //  Whether the body of outline->defs[def] stays (true) or is elided.
 typedef bool (ar_syntax_keep_fn) (const ar_syntax_outline_t *outline, size_t def, void *arg);

@@ -315,48 +315,9 @@ static int s_apply (ar_strategy_ctx_t *ctx, const json_t *params, ar_strategy_re
         }
         //  Worth it only when it saves more than a marker costs (~45 tokens with its id).
         if (elided && after + 45 < before) {
-            char *original = json_dumps (json_object_get (res->owner, "content"),
-                                         JSON_COMPACT | JSON_ENCODE_ANY);
-            char id[33] = "";
-            int put =
-                original ? ctx->stash->put (ctx->stash->self, original, strlen (original), id) : -1;
-            free (original);
-            char marker[128];
-            snprintf (marker, sizeof marker,
-                      "[anyray: %zu function bod%s elided; retrieve with id %s]\n", elided,
-                      elided == 1 ? "y" : "ies", id);
-            bool marked = false;
-            for (size_t p = 0; p < npieces && put == 0; p++) {
-                if (!pieces[p].replacement)
-                    continue;
-                if (!marked) {
-                    ar_syntax_buf_t buf = {NULL, 0, 0};
-                    json_t *old = pieces[p].replacement;
-                    const char *was = json_string_value (old);
-                    size_t at = marks[p];
-                    if (ar_syntax_buf_add (&buf, was, at) != 0 ||
-                        ar_syntax_buf_add (&buf, marker, strlen (marker)) != 0 ||
-                        ar_syntax_buf_add (&buf, was + at, json_string_length (old) - at) != 0)
-                        put = -1;
-                    else {
-                        after +=
-                            (int64_t)ar_tokenizer_count (ctx->tokenizer, marker, strlen (marker));
-                        pieces[p].replacement = json_stringn (buf.data, buf.len);
-                        json_decref (old);
-                        marked = true;
-                    }
-                    free (buf.data);
-                }
-                if (ar_syntax_push_piece (&all, &nall, &maxall, &pieces[p]) != 0)
-                    put = -1;
-                else
-                    pieces[p].replacement = NULL; // owned by all now
-            }
-            if (put != 0) {
-                for (size_t p = 0; p < npieces; p++)
-                    json_decref (pieces[p].replacement);
+            if (ar_syntax_stash_elided (ctx, res->owner, pieces, npieces, marks, elided, &after,
+                                        &all, &nall, &maxall) != 0)
                 goto done;
-            }
             files++;
             bodies += elided;
             saved += before - after;
