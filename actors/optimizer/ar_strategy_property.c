@@ -1030,9 +1030,79 @@ static bool s_owned (s_kind_t kind, const char *key)
     }
 }
 
-//  The properties every output must have against its input, whatever changed it.
+//  Text equal after whitespace normalisation: runs of spaces, tabs, \r and \n (and the
+//  zero-width characters prompt_compression drops: U+200B, U+2060, U+FEFF) read as one space,
+//  none at either end.
+static bool s_text_ws_equal (const char *a, size_t alen, const char *b, size_t blen)
+{
+    size_t i = 0, j = 0;
+    for (;;) {
+        bool sa = false, sb = false;
+        for (;;) {
+            if (i < alen && strchr (" \t\r\n", a[i]) && a[i])
+                i++, sa = true;
+            else if (alen - i >= 3 && (memcmp (a + i, "\xe2\x80\x8b", 3) == 0 ||
+                                       memcmp (a + i, "\xe2\x81\xa0", 3) == 0 ||
+                                       memcmp (a + i, "\xef\xbb\xbf", 3) == 0))
+                i += 3;
+            else
+                break;
+        }
+        for (;;) {
+            if (j < blen && strchr (" \t\r\n", b[j]) && b[j])
+                j++, sb = true;
+            else if (blen - j >= 3 && (memcmp (b + j, "\xe2\x80\x8b", 3) == 0 ||
+                                       memcmp (b + j, "\xe2\x81\xa0", 3) == 0 ||
+                                       memcmp (b + j, "\xef\xbb\xbf", 3) == 0))
+                j += 3;
+            else
+                break;
+        }
+        if (i == alen || j == blen)
+            return i == alen && j == blen;
+        if ((i > 0 && j > 0 && sa != sb) || a[i++] != b[j++])
+            return false;
+    }
+}
+
+//  prompt_compression's rule for the system prompt: the same JSON but for strings, which are
+//  equal after whitespace normalisation and never longer.
+static bool s_same_ws (const json_t *a, const json_t *b)
+{
+    if (!a || !b)
+        return !a && !b;
+    if (json_is_string (a) && json_is_string (b))
+        return json_string_length (b) <= json_string_length (a) &&
+               s_text_ws_equal (json_string_value (a), json_string_length (a),
+                                json_string_value (b), json_string_length (b));
+    if (json_is_array (a) && json_is_array (b)) {
+        if (json_array_size (a) != json_array_size (b))
+            return false;
+        for (size_t i = 0; i < json_array_size (a); i++)
+            if (!s_same_ws (json_array_get (a, i), json_array_get (b, i)))
+                return false;
+        return true;
+    }
+    if (json_is_object (a) && json_is_object (b)) {
+        const char *key;
+        json_t *value;
+        if (json_object_size (a) != json_object_size (b))
+            return false;
+        json_object_foreach ((json_t *)a, key, value)
+        {
+            if (!s_same_ws (value, json_object_get (b, key)))
+                return false;
+        }
+        return true;
+    }
+    return json_equal (a, b);
+}
+
+//  The properties every output must have against its input, whatever changed it. system_ws:
+//  the system prompt may change in whitespace (prompt_compression, alone or in the chain);
+//  for every other strategy it stays byte-identical.
 static void s_check_common (s_env_t *env, s_kind_t kind, const json_t *in, const json_t *out,
-                            int64_t before, int64_t after, bool valid_in)
+                            int64_t before, int64_t after, bool valid_in, bool system_ws)
 {
     ar_shape_t shape = env->shape;
     char why[256];
@@ -1059,9 +1129,12 @@ static void s_check_common (s_env_t *env, s_kind_t kind, const json_t *in, const
     } else
         S_CHECK (s_same (ar_chat_view_messages (in), ar_chat_view_messages (out)),
                  "messages of an invalid request were changed");
-    //  4. System prompt, latest message, last user turn and last user text unchanged.
+    //  4. System prompt, latest message, last user turn and last user text unchanged (the
+    //  system prompt but for whitespace with system_ws).
     if (shape == AR_SHAPE_ANTHROPIC_MESSAGES)
-        S_CHECK (s_same (json_object_get (in, "system"), json_object_get (out, "system")),
+        S_CHECK (system_ws
+                     ? s_same_ws (json_object_get (in, "system"), json_object_get (out, "system"))
+                     : s_same (json_object_get (in, "system"), json_object_get (out, "system")),
                  "system changed");
     else {
         json_t *min = ar_chat_view_messages (in), *mout = ar_chat_view_messages (out);
@@ -1076,7 +1149,8 @@ static void s_check_common (s_env_t *env, s_kind_t kind, const json_t *in, const
                 b++;
             if (a == na || b == nb)
                 break;
-            S_CHECK (json_equal (json_array_get (min, a), json_array_get (mout, b)),
+            S_CHECK (system_ws ? s_same_ws (json_array_get (min, a), json_array_get (mout, b))
+                               : json_equal (json_array_get (min, a), json_array_get (mout, b)),
                      "system message changed");
         }
         S_CHECK (a == na && b == nb, "system messages added or dropped");
@@ -1104,7 +1178,10 @@ static void s_check_common (s_env_t *env, s_kind_t kind, const json_t *in, const
     {
         json_t *other = json_object_get (out, key);
         S_CHECK (other, "member %s removed", key);
-        S_CHECK (s_owned (kind, key) || json_equal (value, other), "member %s changed", key);
+        //  (system: checked above, but for whitespace with system_ws)
+        S_CHECK (s_owned (kind, key) || json_equal (value, other) ||
+                     (system_ws && strcmp (key, "system") == 0),
+                 "member %s changed", key);
     }
     json_object_foreach ((json_t *)out, key, value)
         S_CHECK (json_object_get (in, key), "member %s added", key);
@@ -1314,7 +1391,8 @@ static bool s_step (s_env_t *env, const ar_strategy_info_t *info, const json_t *
         result.applied = false;
     int64_t after =
         result.applied ? ar_chat_view_count_tokens (env->shape, request, env->tokenizer) : *tokens;
-    s_check_common (env, kind, in, request, *tokens, after, valid_in);
+    s_check_common (env, kind, in, request, *tokens, after, valid_in,
+                    strcmp (info->kind, "prompt_compression") == 0);
     if (kind == S_TUNING)
         s_check_tuning (env, in, request, params, rc);
     else if (kind == S_PRUNING)
@@ -1374,7 +1452,7 @@ static void s_case (s_env_t *env, const ar_strategy_info_t **built, size_t nbuil
     s_at.output = work;
     s_at.params = NULL;
     bool valid_in = ar_chat_view_validate (shape, request, NULL, 0) == 0;
-    s_check_common (env, S_CHAIN, request, work, tokens, t, valid_in);
+    s_check_common (env, S_CHAIN, request, work, tokens, t, valid_in, true);
     for (size_t i = 0; i < 3; i++) {
         const char *numbers[] = {"max_tokens", "max_completion_tokens", "temperature"};
         json_t *a = json_object_get (request, numbers[i]), *b = json_object_get (work, numbers[i]);

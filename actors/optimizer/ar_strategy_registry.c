@@ -22,7 +22,7 @@ static const ar_param_spec_t s_vision_ocr_params[] = {
     {"maxImages", AR_PARAM_INTEGER, 1, 64, NULL, "4", "Images per request that are tried."},
 };
 static const ar_param_spec_t s_prompt_compression_params[] = {
-    {"level", AR_PARAM_ENUM, 0, 0, s_compression_levels, "\"light\"",
+    {"level", AR_PARAM_ENUM, 0, 0, s_compression_levels, "\"balanced\"",
      "How hard the prompt and system message are shortened."},
     {"minTokens", AR_PARAM_INTEGER, 0, AR_TOKENS_MAX, NULL, "512",
      "Prompts shorter than this many tokens are left alone."},
