@@ -21,11 +21,11 @@
         least 40 tokens (20 at aggressive) that appeared verbatim earlier (system prompt, an
         earlier user text, or earlier in the same text) is replaced, in the later occurrence
         only, by "[anyray: repeated text elided (same as message N); retrieve with id <id>]",
-        its exact bytes stashed as a JSON string; only when the marker counts fewer tokens;
+        its exact bytes stashed as {"text": ...}; only when the marker counts fewer tokens;
       - markup noise in older user text of at least minTokens tokens: HTML comments outside
         code (`<!-- ... -->`, a comment on lines of its own takes them with it) and the extra
         lines of a run of 3+ identical horizontal rules go; the text before their removal is
-        stashed as a JSON string and one marker takes the first removal's place; only when
+        stashed as {"text": ...} and one marker takes the first removal's place; only when
         what goes counts more tokens than the marker.
     Plain chat gets the whitespace rules only (byte-identical but for whitespace).
 
@@ -189,13 +189,14 @@ static void s_put (s_buf_t *buf, const char *bytes, size_t len)
 }
 
 //  --------------------------------------------------------------------------------------------
-//  Stash: originals go in as a JSON string, so every stashed id reads back as JSON.
+//  Stash: originals go in as compact JSON {"text": original}, so every id reads back as JSON.
 
 static int s_stash_text (const ar_strategy_ctx_t *ctx, const char *text, size_t len, char id[33])
 {
     json_t *string = json_stringn (text, len);
-    char *dump = string ? json_dumps (string, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
-    json_decref (string);
+    json_t *holder = string ? json_pack ("{s:o}", "text", string) : NULL;
+    char *dump = holder ? json_dumps (holder, JSON_COMPACT) : NULL;
+    json_decref (holder);
     int rc = dump ? ctx->stash->put (ctx->stash->self, dump, strlen (dump), id) : -1;
     free (dump);
     return rc;
@@ -833,7 +834,7 @@ static bool s_same_but_space (const char *a, size_t alen, const char *b, size_t 
 }
 
 //  The text with every marker of kind ("repeated text elided" or "markup elided") replaced by
-//  what its stash id holds (a JSON string). Returns a malloc'd string; *markers counts them.
+//  what its stash id holds ({"text": original}). Returns a malloc'd string; *markers counts them.
 static char *s_expand (ar_stash_t *stash, const char *text, const char *kind, size_t *markers)
 {
     s_buf_t out = {NULL};
@@ -849,10 +850,11 @@ static char *s_expand (ar_stash_t *stash, const char *text, const char *kind, si
         size_t len = 0;
         char *stored = ar_stash_get (stash, id, &len);
         assert (stored);
-        json_t *json = json_loadb (stored, len, JSON_DECODE_ANY, NULL);
-        assert (json_is_string (json));
+        json_t *json = json_loadb (stored, len, 0, NULL);
+        json_t *original = json_object_get (json, "text");
+        assert (json_is_string (original));
         s_put (&out, p, (size_t)(at - p));
-        s_put (&out, json_string_value (json), json_string_length (json));
+        s_put (&out, json_string_value (original), json_string_length (original));
         json_decref (json);
         free (stored);
         p = tag + 17 + 33;
@@ -879,9 +881,9 @@ static char *s_original (ar_stash_t *stash, const char *text, size_t *markers, b
         id[32] = 0;
         size_t len = 0;
         char *stored = ar_stash_get (stash, id, &len);
-        json_t *json = json_loadb (stored, len, JSON_DECODE_ANY, NULL);
+        json_t *json = json_loadb (stored, len, 0, NULL);
         free (base);
-        base = strdup (json_string_value (json));
+        base = strdup (json_string_value (json_object_get (json, "text")));
         json_decref (json);
         free (stored);
         (*markers)++;
