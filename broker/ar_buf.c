@@ -6,13 +6,13 @@
 
 int ar_buf_append (ar_buf_t *self, const void *data, size_t len, size_t cap)
 {
-    if (len > cap || self->len > cap - len)
+    if (len > cap || self->len > cap - len || len == SIZE_MAX)
         return -1;
-    if (self->len + len > self->size) {
+    if (!self->data || self->len + len > self->size) {
         size_t size = self->size ? self->size : 1024;
         while (size < self->len + len)
             size *= 2;
-        char *grown = realloc (self->data, size);
+        char *grown = realloc (self->data, size + 1); // + the NUL
         if (!grown)
             return -1;
         self->data = grown;
@@ -21,17 +21,26 @@ int ar_buf_append (ar_buf_t *self, const void *data, size_t len, size_t cap)
     if (len)
         memcpy (self->data + self->len, data, len);
     self->len += len;
+    self->data[self->len] = 0;
     return 0;
+}
+
+int ar_buf_add (ar_buf_t *self, const void *data, size_t len)
+{
+    return ar_buf_append (self, data, len, SIZE_MAX);
 }
 
 void ar_buf_consume (ar_buf_t *self, size_t n)
 {
     if (n >= self->len) {
         self->len = 0;
+        if (self->data)
+            self->data[0] = 0;
         return;
     }
     memmove (self->data, self->data + n, self->len - n);
     self->len -= n;
+    self->data[self->len] = 0;
 }
 
 void ar_buf_free (ar_buf_t *self)
@@ -59,15 +68,19 @@ void ar_buf_test (bool verbose)
     memset (big, 'x', sizeof big);
     assert (ar_buf_append (&buf, big, sizeof big, SIZE_MAX) == 0);
     assert (buf.len == 3005 && buf.size >= 3005 && memcmp (buf.data, "hello", 5) == 0);
+    assert (buf.data[buf.len] == 0); // readable as a C string
     //  The cap refuses and leaves the buffer as it was.
     assert (ar_buf_append (&buf, "y", 1, 3005) == -1 && buf.len == 3005);
     assert (ar_buf_append (&buf, "y", SIZE_MAX, SIZE_MAX) == -1);
     ar_buf_consume (&buf, 5);
-    assert (buf.len == 3000 && buf.data[0] == 'x');
+    assert (buf.len == 3000 && buf.data[0] == 'x' && buf.data[3000] == 0);
     ar_buf_consume (&buf, 9999);
     assert (buf.len == 0);
     ar_buf_free (&buf);
     assert (buf.data == NULL && buf.size == 0);
+    //  Appending nothing to an empty buffer still gives a C string.
+    assert (ar_buf_add (&buf, "", 0) == 0 && buf.data && buf.data[0] == 0 && buf.len == 0);
+    ar_buf_free (&buf);
     char hex[9];
     ar_hex_encode ((const uint8_t *)"\x01\xab\xff\x10", 4, hex);
     assert (strcmp (hex, "01abff10") == 0);

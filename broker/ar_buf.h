@@ -1,5 +1,7 @@
 /*  ar_buf: a growable byte buffer (doubling, optional cap). One piece for every place that
-    accumulates bytes: response bodies, pending SSE events, partial stream lines.
+    accumulates bytes: response bodies, pending SSE events, partial stream lines, text a
+    strategy rebuilds. Once anything has been appended (even zero bytes), data is non-NULL and
+    data[len] is a NUL, so text can be read as a C string.
 */
 #ifndef AR_BUF_H
 #define AR_BUF_H
@@ -11,12 +13,14 @@
 typedef struct {
     char *data;
     size_t len;  // bytes in use
-    size_t size; // bytes allocated
+    size_t size; // bytes usable (one more is allocated for the NUL)
 } ar_buf_t;
 
 //  Append len bytes. Returns 0, or -1 (buffer unchanged) when the result would pass cap
 //  (SIZE_MAX for none) or memory runs out.
 int ar_buf_append (ar_buf_t *self, const void *data, size_t len, size_t cap);
+//  The same without a cap.
+int ar_buf_add (ar_buf_t *self, const void *data, size_t len);
 
 //  Drop the first n bytes (n <= len), keeping the rest at the front.
 void ar_buf_consume (ar_buf_t *self, size_t n);

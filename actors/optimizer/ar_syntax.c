@@ -613,28 +613,9 @@ bool ar_syntax_command_path (const char *command, size_t len, bool any_use, cons
     return false;
 }
 
-int ar_syntax_buf_add (ar_syntax_buf_t *buf, const char *data, size_t len)
-{
-    if (!len && buf->data)
-        return 0;
-    if (buf->len + len + 1 > buf->max) {
-        size_t max = (buf->len + len + 1) * 2;
-        char *bigger = realloc (buf->data, max);
-        if (!bigger)
-            return -1;
-        buf->data = bigger;
-        buf->max = max;
-    }
-    if (len)
-        memcpy (buf->data + buf->len, data, len);
-    buf->len += len;
-    buf->data[buf->len] = 0;
-    return 0;
-}
-
 size_t ar_syntax_elide (const char *text, const ar_syntax_source_t *source,
                         const ar_syntax_outline_t *outline, size_t min_body,
-                        ar_syntax_keep_fn *keep, void *arg, ar_syntax_buf_t *out)
+                        ar_syntax_keep_fn *keep, void *arg, ar_buf_t *out)
 {
     size_t elided = 0, next = 0; // next: the first line not yet copied
     uint32_t covered = 0;        // stripped bytes before this are inside an elided body
@@ -675,17 +656,15 @@ size_t ar_syntax_elide (const char *text, const ar_syntax_source_t *source,
                 break;
             }
         }
-        failed |=
-            ar_syntax_buf_add (out, text + lines[next].start, lines[a].start - lines[next].start);
-        failed |= ar_syntax_buf_add (out, indent, indent_len);
-        failed |= ar_syntax_buf_add (out, "...\n", 4);
+        failed |= ar_buf_add (out, text + lines[next].start, lines[a].start - lines[next].start);
+        failed |= ar_buf_add (out, indent, indent_len);
+        failed |= ar_buf_add (out, "...\n", 4);
         next = b + 1;
         covered = def->body_end;
         elided++;
     }
     if (next < source->line_count)
-        failed |=
-            ar_syntax_buf_add (out, text + lines[next].start, source->end - lines[next].start);
+        failed |= ar_buf_add (out, text + lines[next].start, source->end - lines[next].start);
     return failed ? 0 : elided;
 }
 
@@ -861,8 +840,8 @@ size_t ar_syntax_results (ar_shape_t shape, json_t *messages, ar_syntax_result_t
 
 void ar_syntax_collect_text (const char *text, size_t len, void *arg)
 {
-    ar_syntax_buf_add ((ar_syntax_buf_t *)arg, text, len);
-    ar_syntax_buf_add ((ar_syntax_buf_t *)arg, "\n", 1);
+    ar_buf_add ((ar_buf_t *)arg, text, len);
+    ar_buf_add ((ar_buf_t *)arg, "\n", 1);
 }
 
 size_t ar_syntax_pieces (json_t *owner, ar_syntax_piece_t *pieces, size_t max)
@@ -918,13 +897,13 @@ int ar_syntax_stash_elided (ar_strategy_ctx_t *ctx, json_t *owner, ar_syntax_pie
         if (!pieces[p].replacement)
             continue;
         if (!marked) {
-            ar_syntax_buf_t buf = {NULL, 0, 0};
+            ar_buf_t buf = {NULL, 0, 0};
             json_t *old = pieces[p].replacement;
             const char *was = json_string_value (old);
             size_t at = marks[p];
-            if (ar_syntax_buf_add (&buf, was, at) != 0 ||
-                ar_syntax_buf_add (&buf, marker, strlen (marker)) != 0 ||
-                ar_syntax_buf_add (&buf, was + at, json_string_length (old) - at) != 0)
+            if (ar_buf_add (&buf, was, at) != 0 ||
+                ar_buf_add (&buf, marker, strlen (marker)) != 0 ||
+                ar_buf_add (&buf, was + at, json_string_length (old) - at) != 0)
                 put = -1;
             else {
                 *after += (int64_t)ar_tokenizer_count (ctx->tokenizer, marker, strlen (marker));

@@ -13,6 +13,7 @@
 
 #include "ar_chat_view.h"
 #include "ar_clock.h"
+#include "ar_buf.h"
 #include "ar_strategy.h"
 #include <jansson.h>
 #include <stdbool.h>
@@ -105,13 +106,7 @@ size_t ar_syntax_source_line (const ar_syntax_source_t *source, uint32_t offset)
 bool ar_syntax_command_path (const char *command, size_t len, bool any_use, const char **path,
                              size_t *path_len);
 
-//  A growable output buffer.
-typedef struct {
-    char *data;
-    size_t len, max;
-} ar_syntax_buf_t;
-int ar_syntax_buf_add (ar_syntax_buf_t *buf, const char *data, size_t len);
-//  An ar_chat_text_fn: append the text and a newline to the ar_syntax_buf_t in arg.
+//  An ar_chat_text_fn: append the text and a newline to the ar_buf_t in arg.
 void ar_syntax_collect_text (const char *text, size_t len, void *arg);
 
 //  One text piece of a tool result: holder's member key is a JSON string; a strategy sets
@@ -146,7 +141,7 @@ typedef bool (ar_syntax_keep_fn) (const ar_syntax_outline_t *outline, size_t def
 //  line-number prefixes included. Returns the bodies elided.
 size_t ar_syntax_elide (const char *text, const ar_syntax_source_t *source,
                         const ar_syntax_outline_t *outline, size_t min_body,
-                        ar_syntax_keep_fn *keep, void *arg, ar_syntax_buf_t *out);
+                        ar_syntax_keep_fn *keep, void *arg, ar_buf_t *out);
 
 //  One tool result in a conversation: an OpenAI tool message, an Anthropic tool_result block,
 //  or a mini-swe-agent observation (a user message "<returncode>...<output>..." answering the

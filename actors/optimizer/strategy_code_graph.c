@@ -332,7 +332,7 @@ static void s_graph_fini (s_graph_t *graph)
 }
 
 //  The latest assistant turn's text with tool data (arguments, bash blocks).
-static void s_latest_assistant (ar_shape_t shape, json_t *messages, ar_syntax_buf_t *out)
+static void s_latest_assistant (ar_shape_t shape, json_t *messages, ar_buf_t *out)
 {
     for (size_t i = json_array_size (messages); i-- > 0;) {
         json_t *message = json_array_get (messages, i);
@@ -392,7 +392,7 @@ static int s_apply (ar_strategy_ctx_t *ctx, const json_t *params, ar_strategy_re
     size_t last_text = ar_chat_view_last_user (shape, messages, true);
     //  The live question: last user text, latest assistant turn, error lines of the latest
     //  results.
-    ar_syntax_buf_t live = {NULL, 0, 0}, errors = {NULL, 0, 0};
+    ar_buf_t live = {NULL, 0, 0}, errors = {NULL, 0, 0};
     if (last_text < n)
         ar_chat_view_message_text (shape, json_array_get (messages, last_text), false,
                                    ar_syntax_collect_text, &live);
@@ -471,23 +471,23 @@ static int s_apply (ar_strategy_ctx_t *ctx, const json_t *params, ar_strategy_re
             json_t *string = json_object_get (pieces[p].holder, pieces[p].key);
             const char *text = json_string_value (string);
             size_t len = json_string_length (string), copied = 0, k = 0;
-            ar_syntax_buf_t buf = {NULL, 0, 0};
+            ar_buf_t buf = {NULL, 0, 0};
             for (size_t f = 0; f < graph.nfiles; f++) {
                 s_file_t *file = &graph.files[f];
                 if (file->result != r || file->piece != p)
                     continue;
-                ar_syntax_buf_t part = {NULL, 0, 0};
+                ar_buf_t part = {NULL, 0, 0};
                 size_t e = ar_syntax_elide (text, &file->source, &file->outline, S_MIN_BODY, s_keep,
                                             &graph.nodes[file->first_def], &part);
-                if (e && ar_syntax_buf_add (&buf, text + copied, file->start - copied) == 0 &&
+                if (e && ar_buf_add (&buf, text + copied, file->start - copied) == 0 &&
                     (k || (marks[p] = buf.len, true)) &&
-                    ar_syntax_buf_add (&buf, part.data, part.len) == 0) {
+                    ar_buf_add (&buf, part.data, part.len) == 0) {
                     copied = file->end;
                     k += e;
                 }
                 free (part.data);
             }
-            if (k && ar_syntax_buf_add (&buf, text + copied, len - copied) == 0) {
+            if (k && ar_buf_add (&buf, text + copied, len - copied) == 0) {
                 pieces[p].replacement = json_stringn (buf.data, buf.len);
                 before += (int64_t)ar_tokenizer_count (ctx->tokenizer, text, len);
                 after += (int64_t)ar_tokenizer_count (ctx->tokenizer, buf.data, buf.len);
@@ -597,7 +597,7 @@ static json_t *s_request (ar_shape_t shape, const char *const *paths, char *cons
 
 static char *s_message_text (ar_shape_t shape, json_t *request, size_t i)
 {
-    ar_syntax_buf_t buf = {NULL, 0, 0};
+    ar_buf_t buf = {NULL, 0, 0};
     ar_chat_view_message_text (shape, json_array_get (ar_chat_view_messages (request), i), false,
                                ar_syntax_collect_text, &buf);
     return buf.data;

@@ -75,7 +75,7 @@ static void s_trim (const char *text, const ar_syntax_source_t *source, bool hea
 //  code, such as an observation's <returncode> tag, stays first). budget_us: parse time left
 //  for this request; *cut is set when a parse ran out of it (the answer is not final).
 static size_t s_outline (const char *text, size_t len, ar_lang_t hint, size_t min_lines,
-                         int64_t *budget_us, bool *cut, ar_syntax_buf_t *buf, size_t *mark_at)
+                         int64_t *budget_us, bool *cut, ar_buf_t *buf, size_t *mark_at)
 {
     size_t starts[S_SEGMENTS], ends[S_SEGMENTS];
     size_t count = ar_syntax_segments (text, len, starts, ends, S_SEGMENTS);
@@ -116,11 +116,11 @@ static size_t s_outline (const char *text, size_t len, ar_lang_t hint, size_t mi
         *budget_us -= ar_mono_us () - t0;
         *cut |= rc == -2;
         if (rc == 0) {
-            ar_syntax_buf_t part = {NULL, 0, 0};
+            ar_buf_t part = {NULL, 0, 0};
             size_t n = ar_syntax_elide (text, &source, &outline, S_MIN_BODY, NULL, NULL, &part);
-            if (n && ar_syntax_buf_add (buf, text + copied, starts[s] - copied) == 0 &&
+            if (n && ar_buf_add (buf, text + copied, starts[s] - copied) == 0 &&
                 (bodies || (*mark_at = buf->len, true)) &&
-                ar_syntax_buf_add (buf, part.data, part.len) == 0) {
+                ar_buf_add (buf, part.data, part.len) == 0) {
                 copied = ends[s];
                 bodies += n;
             }
@@ -129,7 +129,7 @@ static size_t s_outline (const char *text, size_t len, ar_lang_t hint, size_t mi
         }
         ar_syntax_source_fini (&source);
     }
-    if (bodies && ar_syntax_buf_add (buf, text + copied, len - copied) != 0)
+    if (bodies && ar_buf_add (buf, text + copied, len - copied) != 0)
         return 0;
     return bodies;
 }
@@ -181,7 +181,7 @@ static uint64_t s_hash (const char *text, size_t len)
 
 //  s_outline through the memo.
 static size_t s_outline_memo (const char *text, size_t len, ar_lang_t hint, size_t min_lines,
-                              int64_t *budget_us, ar_syntax_buf_t *buf, size_t *mark_at)
+                              int64_t *budget_us, ar_buf_t *buf, size_t *mark_at)
 {
     pthread_once (&s_memo_once, s_memo_init);
     s_memo_t *memo = pthread_getspecific (s_memo_key);
@@ -193,7 +193,7 @@ static size_t s_outline_memo (const char *text, size_t len, ar_lang_t hint, size
     for (size_t i = 0; memo && i < S_MEMO; i++) {
         s_memo_entry_t *e = &memo->entries[i];
         if (e->hash == hash && e->len == len && e->hint == (int)hint && e->min_lines == min_lines) {
-            if (!e->out || ar_syntax_buf_add (buf, e->out, e->out_len) != 0)
+            if (!e->out || ar_buf_add (buf, e->out, e->out_len) != 0)
                 return 0;
             *mark_at = e->mark_at;
             return e->bodies;
@@ -254,7 +254,7 @@ static int s_apply (ar_strategy_ctx_t *ctx, const json_t *params, ar_strategy_re
         protect_from = 0;
     size_t last_turn = ar_chat_view_last_user (shape, messages, false);
     size_t last_text = ar_chat_view_last_user (shape, messages, true);
-    ar_syntax_buf_t live = {NULL, 0, 0};
+    ar_buf_t live = {NULL, 0, 0};
     if (last_text < n)
         ar_chat_view_message_text (shape, json_array_get (messages, last_text), false,
                                    ar_syntax_collect_text, &live);
@@ -301,7 +301,7 @@ static int s_apply (ar_strategy_ctx_t *ctx, const json_t *params, ar_strategy_re
         int64_t before = 0, after = 0;
         for (size_t p = 0; p < npieces; p++) {
             json_t *string = json_object_get (pieces[p].holder, pieces[p].key);
-            ar_syntax_buf_t buf = {NULL, 0, 0};
+            ar_buf_t buf = {NULL, 0, 0};
             size_t k = s_outline_memo (json_string_value (string), json_string_length (string),
                                        hint, min_lines, &budget, &buf, &marks[p]);
             if (k) {
@@ -379,15 +379,15 @@ static const char *s_extra_path = "notes.txt";
 //  text with "%6zu\t" line numbers (cat -n).
 static char *s_numbered (const char *text, size_t len)
 {
-    ar_syntax_buf_t buf = {NULL, 0, 0};
+    ar_buf_t buf = {NULL, 0, 0};
     size_t line = 1;
     for (size_t i = 0; i < len;) {
         const char *eol = memchr (text + i, '\n', len - i);
         size_t end = eol ? (size_t)(eol - text) + 1 : len;
         char prefix[16];
         snprintf (prefix, sizeof prefix, "%6zu\t", line++);
-        ar_syntax_buf_add (&buf, prefix, strlen (prefix));
-        ar_syntax_buf_add (&buf, text + i, end - i);
+        ar_buf_add (&buf, prefix, strlen (prefix));
+        ar_buf_add (&buf, text + i, end - i);
         i = end;
     }
     return buf.data;
@@ -496,7 +496,7 @@ static size_t s_check_markers (ar_shape_t shape, const json_t *in, json_t *out, 
         free (stashed);
         marked++;
         //  Kept lines are the original's lines, in order.
-        ar_syntax_buf_t a = {NULL, 0, 0}, b = {NULL, 0, 0};
+        ar_buf_t a = {NULL, 0, 0}, b = {NULL, 0, 0};
         ar_syntax_piece_t pa[16], pb[16];
         size_t na = ar_syntax_pieces (rin[r].owner, pa, 16),
                nb = ar_syntax_pieces (rout[r].owner, pb, 16);
@@ -504,8 +504,8 @@ static size_t s_check_markers (ar_shape_t shape, const json_t *in, json_t *out, 
         for (size_t p = 0; p < na; p++) {
             json_t *sa = json_object_get (pa[p].holder, pa[p].key);
             json_t *sb = json_object_get (pb[p].holder, pb[p].key);
-            ar_syntax_buf_add (&a, json_string_value (sa), json_string_length (sa));
-            ar_syntax_buf_add (&b, json_string_value (sb), json_string_length (sb));
+            ar_buf_add (&a, json_string_value (sa), json_string_length (sa));
+            ar_buf_add (&b, json_string_value (sb), json_string_length (sb));
         }
         const char *orig = a.data;
         for (char *line = strtok (b.data, "\n"); line; line = strtok (NULL, "\n")) {
@@ -603,7 +603,7 @@ void strategy_code_skeleton_test (bool verbose)
                     free (flat);
                     json_decref (decoded);
                     //  The signature is still there, verbatim.
-                    ar_syntax_buf_t buf = {NULL, 0, 0};
+                    ar_buf_t buf = {NULL, 0, 0};
                     ar_chat_view_message_text (
                         shape, json_array_get (ar_chat_view_messages (request), results[0].message),
                         false, ar_syntax_collect_text, &buf);

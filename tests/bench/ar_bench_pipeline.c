@@ -30,12 +30,13 @@
       --write-bodies  write the first cold bodies of every case (up to 20 each) as
                  DIR/<case>-<i>.json and exit, e.g. to compare token counts across builds
 */
-#include "ar_rng.h"
+#include "ar_buf.h"
 #include "ar_chat_view.h"
 #include "ar_clock.h"
 #include "ar_json_fast.h"
 #include "ar_optimize.h"
 #include "ar_optimizer_config.h"
+#include "ar_rng.h"
 #include "ar_stash.h"
 #include "ar_tokenizer.h"
 #include <jansson.h>
@@ -58,29 +59,14 @@ static ar_rng_t s_rng (uint64_t seed)
     return rng;
 }
 
-typedef struct {
-    char *data;
-    size_t len, cap;
-} s_buf_t;
-
-static void s_add (s_buf_t *buf, const char *text, size_t len)
+static void s_add (ar_buf_t *buf, const char *text, size_t len)
 {
-    if (buf->len + len + 1 > buf->cap) {
-        size_t cap = buf->cap ? buf->cap : 256;
-        while (cap < buf->len + len + 1)
-            cap *= 2;
-        buf->data = realloc (buf->data, cap);
-        if (!buf->data)
-            abort ();
-        buf->cap = cap;
-    }
-    memcpy (buf->data + buf->len, text, len);
-    buf->len += len;
-    buf->data[buf->len] = 0;
+    if (ar_buf_add (buf, text, len) != 0)
+        abort (); // a benchmark out of memory has nothing to report
 }
 
-static void s_addf (s_buf_t *buf, const char *format, ...) __attribute__ ((format (printf, 2, 3)));
-static void s_addf (s_buf_t *buf, const char *format, ...)
+static void s_addf (ar_buf_t *buf, const char *format, ...) __attribute__ ((format (printf, 2, 3)));
+static void s_addf (ar_buf_t *buf, const char *format, ...)
 {
     char line[512];
     va_list args;
@@ -123,7 +109,7 @@ static const char *s_word (ar_rng_t *rng)
 }
 
 //  Prose of about bytes bytes: sentences of 6..20 words, now and then a number or a path.
-static void s_prose (ar_rng_t *rng, s_buf_t *buf, size_t bytes)
+static void s_prose (ar_rng_t *rng, ar_buf_t *buf, size_t bytes)
 {
     size_t end = buf->len + bytes;
     while (buf->len < end) {
@@ -155,7 +141,7 @@ static void s_ident (ar_rng_t *rng, char *out, size_t size)
 }
 
 //  A C-like source file of about bytes bytes (what read_file returns).
-static void s_code (ar_rng_t *rng, s_buf_t *buf, size_t bytes)
+static void s_code (ar_rng_t *rng, ar_buf_t *buf, size_t bytes)
 {
     size_t end = buf->len + bytes;
     s_addf (buf, "/*  %s_%s.c: ", s_word (rng), s_word (rng));
@@ -202,7 +188,7 @@ static void s_code (ar_rng_t *rng, s_buf_t *buf, size_t bytes)
 }
 
 //  Test or shell output of about bytes bytes.
-static void s_log (ar_rng_t *rng, s_buf_t *buf, size_t bytes)
+static void s_log (ar_rng_t *rng, ar_buf_t *buf, size_t bytes)
 {
     size_t end = buf->len + bytes;
     while (buf->len < end) {
@@ -249,7 +235,7 @@ typedef struct {
     int calls;    // tool call ids handed out
 } s_gen_t;
 
-static json_t *s_text_json (s_buf_t *buf)
+static json_t *s_text_json (ar_buf_t *buf)
 {
     json_t *text = json_stringn (buf->data ? buf->data : "", buf->len);
     buf->len = 0;
@@ -260,7 +246,7 @@ static void s_gen_init (s_gen_t *gen, ar_shape_t shape, uint64_t seed, size_t sy
                         size_t tools)
 {
     *gen = (s_gen_t){shape, s_rng (seed), json_object (), json_array (), 0, 0};
-    s_buf_t buf = {0};
+    ar_buf_t buf = {0};
     s_add (&buf, "You are a careful coding agent working in a C repository. ", 58);
     s_prose (&gen->rng, &buf, system_bytes);
     gen->bytes += buf.len + 64;
@@ -331,7 +317,7 @@ static const char *s_role (json_t *message)
 //  so user and assistant keep alternating.
 static void s_gen_user (s_gen_t *gen, size_t bytes)
 {
-    s_buf_t buf = {0};
+    ar_buf_t buf = {0};
     s_prose (&gen->rng, &buf, bytes);
     gen->bytes += buf.len + 40;
     json_t *last = s_last (gen);
@@ -351,7 +337,7 @@ static void s_gen_user (s_gen_t *gen, size_t bytes)
 
 static void s_gen_assistant (s_gen_t *gen, size_t bytes)
 {
-    s_buf_t buf = {0};
+    ar_buf_t buf = {0};
     s_prose (&gen->rng, &buf, bytes);
     gen->bytes += buf.len + 40;
     if (gen->shape == AR_SHAPE_ANTHROPIC_MESSAGES)
@@ -369,7 +355,7 @@ static void s_gen_assistant (s_gen_t *gen, size_t bytes)
 //  call (index in s_tool_names), or -1 for a random one.
 static void s_gen_step (s_gen_t *gen, size_t calls, size_t result_bytes, int last_tool)
 {
-    s_buf_t buf = {0};
+    ar_buf_t buf = {0};
     s_prose (&gen->rng, &buf, 60 + ar_rng_below (&gen->rng, 200));
     json_t *thought = s_text_json (&buf);
     json_t *assistant, *tool_calls;

@@ -37,6 +37,7 @@
     (input_schema for Anthropic), summed. Time: the wall time of ar_optimizer_answer per request
     (first run, single-threaded, pinned to one core), and each strategy's own "ms".
 */
+#include "ar_buf.h"
 #include "ar_clock.h"
 #include "ar_optimizer.h"
 #include "ar_optimizer_config.h"
@@ -78,25 +79,10 @@ static const char *s_group_names[G_COUNT] = {"coding_agent", "many_tools", "chat
 //  ---------------------------------------------------------------------------------------------
 //  Small buffers and sample lists.
 
-typedef struct {
-    char *data;
-    size_t len, cap;
-} s_buf_t;
-
-static void s_add (s_buf_t *buf, const char *text, size_t len)
+static void s_add (ar_buf_t *buf, const char *text, size_t len)
 {
-    if (buf->len + len + 1 > buf->cap) {
-        size_t cap = buf->cap ? buf->cap : 1024;
-        while (cap < buf->len + len + 1)
-            cap *= 2;
-        buf->data = realloc (buf->data, cap);
-        if (!buf->data)
-            abort ();
-        buf->cap = cap;
-    }
-    memcpy (buf->data + buf->len, text, len);
-    buf->len += len;
-    buf->data[buf->len] = 0;
+    if (ar_buf_add (buf, text, len) != 0)
+        abort (); // a benchmark out of memory has nothing to report
 }
 
 typedef struct {
@@ -344,10 +330,10 @@ static ar_optimizer_t *s_optimizer (s_eval_t *eval, const char *allowed)
 typedef struct {
     int status;
     double wall_ms;
-    json_t *reply;   // the whole reply (NULL unless 200)
-    json_t *request; // borrowed from reply: the optimized request
-    s_buf_t text;    // JSON-decoded strings of the optimized request, \x01-separated
-    s_buf_t stashed; // decoded strings of every stashed original the output names (retrieve on)
+    json_t *reply;    // the whole reply (NULL unless 200)
+    json_t *request;  // borrowed from reply: the optimized request
+    ar_buf_t text;    // JSON-decoded strings of the optimized request, \x01-separated
+    ar_buf_t stashed; // decoded strings of every stashed original the output names (retrieve on)
     size_t retrieved;
 } s_outcome_t;
 
@@ -361,7 +347,7 @@ static void s_outcome_free (s_outcome_t *out)
 
 //  Every string value under node into buf, and the strings of a string that is itself JSON
 //  (tool-call arguments, a tool result holding a JSON document).
-static void s_strings (const json_t *node, s_buf_t *buf, int depth)
+static void s_strings (const json_t *node, ar_buf_t *buf, int depth)
 {
     if (json_is_string (node)) {
         const char *s = json_string_value (node);
@@ -385,7 +371,7 @@ static void s_strings (const json_t *node, s_buf_t *buf, int depth)
     }
 }
 
-static bool s_has (const s_buf_t *buf, const char *needle, size_t len)
+static bool s_has (const ar_buf_t *buf, const char *needle, size_t len)
 {
     return buf->data && len && memmem (buf->data, buf->len, needle, len) != NULL;
 }
@@ -423,7 +409,7 @@ static size_t s_marker_ids (const char *text, size_t len, char (*ids)[33], size_
     return n;
 }
 
-static int s_retrieve (ar_optimizer_t *optimizer, const char *id, s_buf_t *into)
+static int s_retrieve (ar_optimizer_t *optimizer, const char *id, ar_buf_t *into)
 {
     char body[80];
     snprintf (body, sizeof body, "{\"id\":\"%s\"}", id);
@@ -492,7 +478,7 @@ static void s_follow (ar_optimizer_t *optimizer, s_outcome_t *out)
 
 static char *s_message (const s_req_t *req, size_t *len)
 {
-    s_buf_t buf = {0};
+    ar_buf_t buf = {0};
     const char *head = req->anthropic
                            ? "{\"endpoint\":\"/v1/messages\",\"shape\":\"anthropic.messages\","
                              "\"request\":"
@@ -784,7 +770,7 @@ static void s_evaluate (s_eval_t *eval, s_totals_t *t, const s_req_t *req)
         groups[gn++] = G_TOOLS10;
 
     json_t *original = json_loadb (req->body, req->body_len, 0, NULL);
-    s_buf_t original_text = {0};
+    ar_buf_t original_text = {0};
     s_strings (original, &original_text, 0);
 
     ar_optimizer_t *optimizer = s_optimizer (eval, NULL);
