@@ -1,5 +1,7 @@
 /*  ar_buf: growable byte buffer. */
 #include "ar_buf.h"
+#include <unistd.h>
+#include <stdio.h>
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +52,28 @@ void ar_buf_free (ar_buf_t *self)
     self->len = self->size = 0;
 }
 
+char *ar_buf_read_file (const char *path, size_t *len)
+{
+    FILE *file = fopen (path, "rb");
+    if (!file)
+        return NULL;
+    ar_buf_t buf = {0};
+    char chunk[65536];
+    size_t n;
+    bool failed = ar_buf_add (&buf, "", 0) != 0;
+    while (!failed && (n = fread (chunk, 1, sizeof chunk, file)) > 0)
+        failed = ar_buf_add (&buf, chunk, n) != 0;
+    failed |= ferror (file) != 0;
+    fclose (file);
+    if (failed) {
+        ar_buf_free (&buf);
+        return NULL;
+    }
+    if (len)
+        *len = buf.len;
+    return buf.data;
+}
+
 void ar_hex_encode (const uint8_t *data, size_t size, char *out)
 {
     static const char digits[] = "0123456789abcdef";
@@ -81,6 +105,15 @@ void ar_buf_test (bool verbose)
     //  Appending nothing to an empty buffer still gives a C string.
     assert (ar_buf_add (&buf, "", 0) == 0 && buf.data && buf.data[0] == 0 && buf.len == 0);
     ar_buf_free (&buf);
+    //  A whole file back, NUL-terminated; a missing one is NULL.
+    char path[] = "/tmp/ar_buf_test.XXXXXX";
+    int fd = mkstemp (path);
+    assert (fd >= 0 && write (fd, "one\0two", 7) == 7 && close (fd) == 0);
+    size_t len = 0;
+    char *text = ar_buf_read_file (path, &len);
+    assert (text && len == 7 && memcmp (text, "one\0two", 7) == 0 && text[7] == 0);
+    free (text);
+    assert (unlink (path) == 0 && ar_buf_read_file (path, &len) == NULL);
     char hex[9];
     ar_hex_encode ((const uint8_t *)"\x01\xab\xff\x10", 4, hex);
     assert (strcmp (hex, "01abff10") == 0);

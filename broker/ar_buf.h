@@ -28,6 +28,10 @@ void ar_buf_consume (ar_buf_t *self, size_t n);
 //  Free the storage; the buffer is empty and reusable afterwards.
 void ar_buf_free (ar_buf_t *self);
 
+//  The whole file at path, NUL-terminated (caller frees), its length in *len when len is not
+//  NULL; NULL when it cannot be opened or read.
+char *ar_buf_read_file (const char *path, size_t *len);
+
 //  Lower-case hex of size bytes into out (2 * size + 1 bytes, NUL-terminated).
 void ar_hex_encode (const uint8_t *data, size_t size, char *out);
 

@@ -1,5 +1,6 @@
 /*  ar_optimizer_config: optimizer.config.json (see the header for the shape and semantics). */
 #include "ar_optimizer_config.h"
+#include "ar_buf.h"
 #include "ar_optimizer_config_default.h"
 #include <assert.h>
 #include <errno.h>
@@ -952,18 +953,6 @@ static void s_round_trip (const ar_optimizer_config_t *self)
     ar_optimizer_config_destroy (&again);
 }
 
-static char *s_read (const char *path, size_t *len)
-{
-    FILE *file = fopen (path, "rb");
-    assert (file);
-    char *text = malloc (AR_OPTIMIZER_CONFIG_MAX + 1);
-    assert (text);
-    *len = fread (text, 1, AR_OPTIMIZER_CONFIG_MAX, file);
-    text[*len] = 0;
-    fclose (file);
-    return text;
-}
-
 #define S_PAGE_STRATEGIES                                                                          \
     "\"strategies\": ["                                                                            \
     "{ \"kind\": \"semantic_cache\", \"enabled\": false, \"params\": {} },"                        \
@@ -985,7 +974,8 @@ static void s_test_default (bool verbose)
 {
     //  The embedded copy is the checked-in file, byte for byte.
     size_t len;
-    char *file = s_read (AR_OPTIMIZER_CONFIG_DIR "/optimizer.config.default.json", &len);
+    char *file = ar_buf_read_file (AR_OPTIMIZER_CONFIG_DIR "/optimizer.config.default.json", &len);
+    assert (file);
     assert (len == strlen (s_default_config) && memcmp (file, s_default_config, len) == 0);
     free (file);
 

@@ -7,6 +7,7 @@
     from here without moving it out of the spend work's files.
 */
 #include "ar_stash.h"
+#include "ar_buf.h"
 #include "ar_stash_migrations.h"
 
 #include <assert.h>
@@ -414,23 +415,9 @@ static void s_test_exec (sqlite3 *db, const char *sql)
 //  Whether needle occurs anywhere in the raw bytes of path (a missing file holds nothing).
 static bool s_test_file_has (const char *path, const char *needle)
 {
-    FILE *file = fopen (path, "rb");
-    if (!file)
-        return false;
-    size_t cap = 1 << 20, size = 0;
-    char *data = (char *)malloc (cap);
-    assert (data);
-    size_t got;
-    while ((got = fread (data + size, 1, cap - size, file)) > 0) {
-        size += got;
-        if (size == cap) {
-            cap *= 2;
-            data = (char *)realloc (data, cap);
-            assert (data);
-        }
-    }
-    fclose (file);
-    bool found = memmem (data, size, needle, strlen (needle)) != NULL;
+    size_t size = 0;
+    char *data = ar_buf_read_file (path, &size);
+    bool found = data && memmem (data, size, needle, strlen (needle)) != NULL;
     free (data);
     return found;
 }
@@ -650,15 +637,9 @@ void ar_stash_test (bool verbose)
     assert (!s_test_db_has (db_path, marker));
     //  Nor does the key.
     {
-        FILE *file = fopen (db_path, "rb");
-        assert (file);
-        fseek (file, 0, SEEK_END);
-        size_t size = (size_t)ftell (file);
-        rewind (file);
-        char *data = (char *)malloc (size);
-        assert (data && fread (data, 1, size, file) == size);
-        fclose (file);
-        assert (memmem (data, size, key, sizeof key) == NULL);
+        size_t size = 0;
+        char *data = ar_buf_read_file (db_path, &size);
+        assert (data && memmem (data, size, key, sizeof key) == NULL);
         free (data);
     }
 

@@ -360,16 +360,8 @@ static char *s_fixture (const char *name, size_t *len)
     const char *file = __FILE__, *slash = strrchr (file, '/');
     snprintf (path, sizeof path, "%.*s/../../tests/fixtures/code_skeleton/%s",
               (int)(slash ? slash - file : 1), slash ? file : ".", name);
-    FILE *f = fopen (path, "rb");
-    assert (f);
-    fseek (f, 0, SEEK_END);
-    long size = ftell (f);
-    fseek (f, 0, SEEK_SET);
-    char *data = malloc ((size_t)size + 1);
-    assert (data && fread (data, 1, (size_t)size, f) == (size_t)size);
-    data[size] = 0;
-    fclose (f);
-    *len = (size_t)size;
+    char *data = ar_buf_read_file (path, len);
+    assert (data);
     return data;
 }
 

@@ -45,6 +45,7 @@
     request must pass ar_chat_view_validate. The new messages array is built aside and swapped
     in at the end; on -1 the request is as it was.
 */
+#include "ar_buf.h"
 #include "ar_chat_view.h"
 #include <assert.h>
 #include <ctype.h>
@@ -1183,17 +1184,7 @@ static char *s_test_fixture (const char *name)
     const char *slash = strrchr (__FILE__, '/');
     snprintf (path, sizeof path, "%.*s%s/%s", slash ? (int)(slash - __FILE__) : 1,
               slash ? __FILE__ : ".", S_FIXTURES, name);
-    FILE *file = fopen (path, "rb");
-    if (!file)
-        return NULL;
-    fseek (file, 0, SEEK_END);
-    long size = ftell (file);
-    fseek (file, 0, SEEK_SET);
-    char *text = malloc ((size_t)size + 1);
-    assert (text && fread (text, 1, (size_t)size, file) == (size_t)size);
-    text[size] = 0;
-    fclose (file);
-    return text;
+    return ar_buf_read_file (path, NULL);
 }
 
 //  Every line of original that contains keep is in text, as the lossless steps leave it (ANSI
