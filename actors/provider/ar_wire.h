@@ -20,8 +20,10 @@
 typedef struct {
     bool has_input;
     bool has_output;
+    bool has_cached;
     int64_t input_tokens;
     int64_t output_tokens;
+    int64_t cached_input_tokens; // input tokens served from the provider's prompt cache
     char model[AR_WIRE_MODEL_MAX + 1]; // "" until seen
 } ar_usage_t;
 
