@@ -1,4 +1,4 @@
-/*  ar_chat_request: validation of POST /v1/chat/completions bodies. */
+/*  ar_chat_request: validation of model-call bodies (chat, messages, completions, ...). */
 #include "ar_chat_request.h"
 #include "ar_json_scan.h"
 #include <assert.h>
@@ -9,7 +9,7 @@
 
 typedef struct {
     ar_chat_request_t *request;
-    bool root_object, has_model, has_messages;
+    bool root_object, has_model, has_messages, has_max_tokens, has_input, has_prompt;
     const char *stream_options, *messages;
     size_t stream_options_len, messages_len;
 } s_scan_state_t;
@@ -48,6 +48,24 @@ static int s_visit (const ar_json_item_t *item, void *arg)
         state->has_messages = true;
         state->messages = item->value;
         state->messages_len = item->value_len;
+    } else if (s_key_is (item, "max_tokens") && request->api == AR_API_MESSAGES) {
+        if (item->type != AR_JSON_NUMBER || item->value_len > 9 ||
+            memchr (item->value, '.', item->value_len) ||
+            memchr (item->value, 'e', item->value_len) ||
+            memchr (item->value, 'E', item->value_len) || item->value[0] == '-' ||
+            atol (item->value) < 1)
+            return s_fail (request, "max_tokens", "max_tokens: Input should be a positive integer");
+        state->has_max_tokens = true;
+    } else if (s_key_is (item, "input")) {
+        if (item->type != AR_JSON_STRING && item->type != AR_JSON_ARRAY &&
+            request->api == AR_API_EMBEDDINGS)
+            return s_fail (request, "input", "'input' must be a string or an array.");
+        state->has_input = item->type != AR_JSON_NULL;
+    } else if (s_key_is (item, "prompt")) {
+        if (item->type != AR_JSON_STRING && item->type != AR_JSON_ARRAY &&
+            request->api == AR_API_COMPLETIONS)
+            return s_fail (request, "prompt", "'prompt' must be a string or an array.");
+        state->has_prompt = true;
     } else if (s_key_is (item, "stream")) {
         if (item->type != AR_JSON_TRUE && item->type != AR_JSON_FALSE && item->type != AR_JSON_NULL)
             return s_fail (request, "stream", "'stream' must be a boolean.");
@@ -73,7 +91,14 @@ static int s_visit_message (const ar_json_item_t *item, void *arg)
 
 int ar_chat_request_parse (ar_chat_request_t *self, const char *body, size_t len)
 {
+    return ar_chat_request_parse_api (self, AR_API_CHAT, body, len);
+}
+
+int ar_chat_request_parse_api (ar_chat_request_t *self, ar_api_t api, const char *body, size_t len)
+{
     memset (self, 0, sizeof *self);
+    self->api = api;
+    bool anthropic = api == AR_API_MESSAGES || api == AR_API_COUNT_TOKENS;
     s_scan_state_t state = {.request = self};
     const char *error = NULL;
     size_t at = 0;
@@ -92,16 +117,33 @@ int ar_chat_request_parse (ar_chat_request_t *self, const char *body, size_t len
         return -1;
     }
     if (!state.has_model) {
-        s_fail (self, "model", "you must provide a model parameter");
+        s_fail (self, "model",
+                anthropic ? "model: Field required" : "you must provide a model parameter");
         return -1;
     }
-    if (!state.has_messages) {
-        s_fail (self, "messages", "Missing required parameter: 'messages'.");
+    bool needs_messages = api == AR_API_CHAT || anthropic;
+    if (needs_messages && !state.has_messages) {
+        s_fail (self, "messages",
+                anthropic ? "messages: Field required" : "Missing required parameter: 'messages'.");
         return -1;
     }
-    if (ar_json_scan (state.messages, state.messages_len, 1, s_visit_message, self, NULL, NULL) !=
-        0)
+    if (api == AR_API_MESSAGES && !state.has_max_tokens) {
+        s_fail (self, "max_tokens", "max_tokens: Field required");
         return -1;
+    }
+    if (api == AR_API_EMBEDDINGS && !state.has_input) {
+        s_fail (self, "input", "Missing required parameter: 'input'.");
+        return -1;
+    }
+    if (api == AR_API_COMPLETIONS && !state.has_prompt) {
+        s_fail (self, "prompt", "Missing required parameter: 'prompt'.");
+        return -1;
+    }
+    if (state.messages && ar_json_scan (state.messages, state.messages_len, 1, s_visit_message,
+                                        self, NULL, NULL) != 0)
+        return -1;
+    if (api == AR_API_EMBEDDINGS || api == AR_API_COUNT_TOKENS)
+        self->stream = false; // no streamed form: a stray member changes nothing
     if (state.stream_options && self->has_stream_options) {
         //  Small object: a DOM is fine here.
         json_t *options = json_loadb (state.stream_options, state.stream_options_len, 0, NULL);
@@ -120,7 +162,8 @@ int ar_chat_request_parse (ar_chat_request_t *self, const char *body, size_t len
 char *ar_chat_request_with_usage (const ar_chat_request_t *self, const char *body, size_t len,
                                   size_t *out_len)
 {
-    if (!self->stream || self->include_usage)
+    if (!self->stream || self->include_usage ||
+        (self->api != AR_API_CHAT && self->api != AR_API_COMPLETIONS))
         return NULL;
     if (!self->has_stream_options) {
         //  No stream_options member: insert one right after the opening brace, a byte splice
@@ -219,5 +262,44 @@ void ar_chat_request_test (bool verbose)
         if (bad[i].param)
             assert (r.param && strcmp (r.param, bad[i].param) == 0);
     }
+    //  Each endpoint's own required members.
+    struct {
+        ar_api_t api;
+        const char *body;
+        const char *param; // NULL: accepted
+    } apis[] = {
+        {AR_API_MESSAGES, "{\"model\":\"claude\",\"max_tokens\":64,\"messages\":[{}]}", NULL},
+        {AR_API_MESSAGES, "{\"model\":\"claude\",\"messages\":[{}]}", "max_tokens"},
+        {AR_API_MESSAGES, "{\"model\":\"claude\",\"max_tokens\":0,\"messages\":[]}", "max_tokens"},
+        {AR_API_MESSAGES, "{\"model\":\"claude\",\"max_tokens\":1.5,\"messages\":[]}",
+         "max_tokens"},
+        {AR_API_MESSAGES, "{\"model\":\"claude\",\"max_tokens\":\"9\",\"messages\":[]}",
+         "max_tokens"},
+        {AR_API_MESSAGES, "{\"model\":\"claude\",\"max_tokens\":9}", "messages"},
+        {AR_API_COUNT_TOKENS, "{\"model\":\"claude\",\"messages\":[]}", NULL},
+        {AR_API_EMBEDDINGS, "{\"model\":\"e\",\"input\":\"hi\"}", NULL},
+        {AR_API_EMBEDDINGS, "{\"model\":\"e\",\"input\":[1,2]}", NULL},
+        {AR_API_EMBEDDINGS, "{\"model\":\"e\"}", "input"},
+        {AR_API_EMBEDDINGS, "{\"model\":\"e\",\"input\":{}}", "input"},
+        {AR_API_COMPLETIONS, "{\"model\":\"c\",\"prompt\":\"hi\",\"stream\":true}", NULL},
+        {AR_API_COMPLETIONS, "{\"model\":\"c\"}", "prompt"},
+        {AR_API_RESPONSES, "{\"model\":\"r\",\"input\":\"hi\"}", NULL},
+        {AR_API_RESPONSES, "{\"input\":\"hi\"}", "model"},
+    };
+    for (size_t i = 0; i < sizeof apis / sizeof apis[0]; i++) {
+        int rc = ar_chat_request_parse_api (&r, apis[i].api, apis[i].body, strlen (apis[i].body));
+        assert (rc == (apis[i].param ? -1 : 0));
+        if (apis[i].param)
+            assert (r.param && strcmp (r.param, apis[i].param) == 0);
+    }
+    //  Usage is asked for only where stream_options exists.
+    const char *cs = "{\"model\":\"c\",\"prompt\":\"hi\",\"stream\":true}";
+    assert (ar_chat_request_parse_api (&r, AR_API_COMPLETIONS, cs, strlen (cs)) == 0 && r.stream);
+    char *with = ar_chat_request_with_usage (&r, cs, strlen (cs), &out_len);
+    assert (with && strstr (with, "include_usage"));
+    free (with);
+    const char *ms = "{\"model\":\"c\",\"max_tokens\":5,\"messages\":[],\"stream\":true}";
+    assert (ar_chat_request_parse_api (&r, AR_API_MESSAGES, ms, strlen (ms)) == 0 && r.stream);
+    assert (ar_chat_request_with_usage (&r, ms, strlen (ms), &out_len) == NULL);
     (void)verbose;
 }

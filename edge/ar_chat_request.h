@@ -1,6 +1,8 @@
-/*  ar_chat_request: what the edge must know about a chat completions body before it spends
-    anything on it: is it valid JSON and UTF-8, are the fields it routes on the right types,
-    does the client stream, did it ask for usage in the stream. One strict scan, no DOM.
+/*  ar_chat_request: what the edge must know about a model call's body before it spends
+    anything on it: is it valid JSON and UTF-8, are the fields it routes on the right types and
+    are the endpoint's required members there, does the client stream, did it ask for usage in
+    the stream. One strict scan, no DOM. Every model-call endpoint goes through here: OpenAI
+    chat, completions, embeddings and responses; Anthropic messages and count_tokens.
 */
 #ifndef AR_CHAT_REQUEST_H
 #define AR_CHAT_REQUEST_H
@@ -8,7 +10,17 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+typedef enum {
+    AR_API_CHAT,         // POST /v1/chat/completions
+    AR_API_MESSAGES,     // POST /v1/messages (Anthropic)
+    AR_API_COUNT_TOKENS, // POST /v1/messages/count_tokens (Anthropic)
+    AR_API_EMBEDDINGS,   // POST /v1/embeddings
+    AR_API_COMPLETIONS,  // POST /v1/completions
+    AR_API_RESPONSES,    // POST /v1/responses
+} ar_api_t;
+
 typedef struct {
+    ar_api_t api;
     char model[256];
     bool stream;
     bool has_stream_options;
@@ -20,11 +32,14 @@ typedef struct {
 
 //  Returns 0 if body is a valid chat completions request, else -1 with error/param set.
 int ar_chat_request_parse (ar_chat_request_t *self, const char *body, size_t len);
+//  The same for any model-call endpoint: each has its own required members.
+int ar_chat_request_parse_api (ar_chat_request_t *self, ar_api_t api, const char *body, size_t len);
 
 //  When the client streams without asking for usage, the gateway asks for it (it needs the
 //  token counts for spend) and strips the usage-only event from what the client sees.
 //  Returns a new body (caller frees, *out_len set) with stream_options.include_usage = true,
-//  or NULL when the body already asks for it or is not streamed.
+//  or NULL when the body already asks for it, is not streamed, or its endpoint has no
+//  stream_options (only chat and completions do).
 char *ar_chat_request_with_usage (const ar_chat_request_t *self, const char *body, size_t len,
                                   size_t *out_len);
 

@@ -34,7 +34,12 @@
 #define AR_HANGUP_CHECK_MS   1000         // how often suspended calls are checked for a client gone
 
 typedef enum {
-    EP_CHAT,
+    EP_CHAT,         // POST /v1/chat/completions
+    EP_MESSAGES,     // POST /v1/messages (Anthropic)
+    EP_COUNT_TOKENS, // POST /v1/messages/count_tokens (Anthropic)
+    EP_EMBEDDINGS,   // POST /v1/embeddings
+    EP_COMPLETIONS,  // POST /v1/completions
+    EP_RESPONSES,    // POST /v1/responses
     EP_MODELS,
     EP_HEALTH,
     EP_OPTIMIZER, // Optimizer Protocol v1 on the optimizer port
@@ -102,6 +107,7 @@ struct s_call_t {
     char *sent_body; // what goes upstream when it differs from body (owned)
     size_t sent_len;
     ar_chat_request_t chat;
+    ar_error_shape_t shape; // the caller's SDK: errors go back in its shape
     char user[129], team[129], session[129], provider[64];
     char *metadata;   // x-anyray-metadata's scalar members, compact, for the optimizer's rules
     const char *auth; // the caller's Authorization header (MHD owns it for the request)
@@ -116,6 +122,11 @@ struct s_call_t {
     int retrieve_left;  // rounds of anyray_retrieve the model may still take
     int retrieved;      // rounds it took (x-anyray-retrieved)
     char target_provider[64], target_base_url[512];
+    struct {
+        char key[32], value[256];
+    } target_extra[8]; // the plan's target settings beyond provider and base_url
+    size_t target_extra_count;
+    bool usage_added; // the edge asked the upstream for stream usage the caller did not want
     //  Response.
     int status;
     bool status_known;
@@ -126,7 +137,7 @@ struct s_call_t {
     bool upstream_done;
     //  Accounting (content-free).
     int64_t start_us, first_byte_us;
-    long input_tokens, output_tokens;
+    long input_tokens, output_tokens, cached_input_tokens;
     bool spend_sent;
 };
 
@@ -164,6 +175,48 @@ static void s_hex (const uint8_t *id, char *out)
     ar_hex_encode (id, AR_ID_LEN, out);
 }
 
+//  One row per model-call endpoint: its path, the API it validates as, the provider path it
+//  maps to (in OpenAI's layout; the provider's wire maps it to its own), and whether the
+//  optimizer sees it (the two chat shapes: the strategies work on conversations).
+typedef struct {
+    s_endpoint_t endpoint;
+    const char *path;
+    ar_api_t api;
+    const char *upstream_path;
+    const char *optimizer_shape; // NULL: not optimized
+} s_api_row_t;
+
+static const s_api_row_t s_apis[] = {
+    {EP_CHAT, "/v1/chat/completions", AR_API_CHAT, "/chat/completions", "openai.chat"},
+    {EP_MESSAGES, "/v1/messages", AR_API_MESSAGES, "/messages", "anthropic.messages"},
+    {EP_COUNT_TOKENS, "/v1/messages/count_tokens", AR_API_COUNT_TOKENS, "/messages/count_tokens",
+     NULL},
+    {EP_EMBEDDINGS, "/v1/embeddings", AR_API_EMBEDDINGS, "/embeddings", NULL},
+    {EP_COMPLETIONS, "/v1/completions", AR_API_COMPLETIONS, "/completions", NULL},
+    {EP_RESPONSES, "/v1/responses", AR_API_RESPONSES, "/responses", NULL},
+};
+
+static const s_api_row_t *s_api_of (s_endpoint_t endpoint)
+{
+    for (size_t i = 0; i < sizeof s_apis / sizeof s_apis[0]; i++)
+        if (s_apis[i].endpoint == endpoint)
+            return &s_apis[i];
+    return NULL;
+}
+
+//  A call that goes to a model (and so is routed, provided and spent).
+static bool s_model_call (const s_call_t *call)
+{
+    return s_api_of (call->endpoint) != NULL;
+}
+
+//  The call's body is a conversation the optimizer works on.
+static const char *s_optimizer_shape (const s_call_t *call)
+{
+    const s_api_row_t *row = s_api_of (call->endpoint);
+    return row ? row->optimizer_shape : NULL;
+}
+
 //  --------------------------------------------------------------------------
 //  Stages on the broker.
 
@@ -187,14 +240,14 @@ static void s_stages_end (s_call_t *call, bool cancel)
         s_stage_end (&call->stages[kind], cancel);
 }
 
-//  Make the call answer with an OpenAI-shaped error once the connection runs again. Whatever
-//  else it had on the broker is cancelled.
+//  Make the call answer with an error in its caller's shape once the connection runs again.
+//  Whatever else it had on the broker is cancelled.
 static void s_fail (s_call_t *call, int status, const char *message, const char *param,
                     const char *code)
 {
     s_stages_end (call, true);
     char body[1600];
-    int len = ar_http_error_openai (body, sizeof body, status, message, NULL, param, code);
+    int len = ar_http_error (call->shape, body, sizeof body, status, message, param, code);
     call->out.len = call->out_off = 0;
     zframe_destroy (&call->reply_frame);
     s_append (call, body, (size_t)len);
@@ -254,19 +307,40 @@ static const char *s_upstream_body (s_call_t *call, size_t *len)
     return call->sent_body ? call->sent_body : call->body;
 }
 
+//  A caller header the provider needs, when present (values are bounded by the meta map).
+static void s_forward_header (s_call_t *call, ar_envelope_t *env, const char *header,
+                              const char *key)
+{
+    const char *value = MHD_lookup_connection_value (call->conn, MHD_HEADER_KIND, header);
+    if (value && ar_envelope_meta_set (env, key, value) != 0)
+        ar_envelope_meta_set (env, key, "");
+}
+
 static void s_provide_meta (s_call_t *call, ar_envelope_t *env)
 {
+    const s_api_row_t *api = s_api_of (call->endpoint);
     ar_envelope_meta_set (env, "provider", call->target_provider);
     ar_envelope_meta_set (env, "base_url", call->target_base_url);
-    ar_envelope_meta_set (env, "method", call->endpoint == EP_CHAT ? "POST" : "GET");
-    ar_envelope_meta_set (env, "path", call->endpoint == EP_CHAT ? "/chat/completions" : "/models");
+    ar_envelope_meta_set (env, "method", api ? "POST" : "GET");
+    ar_envelope_meta_set (env, "path", api ? api->upstream_path : "/models");
+    //  The caller's shape: the provider translates to the target's and back.
+    if (call->shape == AR_ERROR_ANTHROPIC)
+        ar_envelope_meta_set (env, "shape", "anthropic");
     if (call->chat.stream)
         ar_envelope_meta_set (env, "stream", "1");
-    if (call->sent_body && call->chat.stream && !call->chat.include_usage)
+    if (call->chat.include_usage)
+        ar_envelope_meta_set (env, "include_usage", "1");
+    if (call->sent_body && call->chat.stream && !call->chat.include_usage && call->usage_added)
         ar_envelope_meta_set (env, "strip_usage", "1");
+    //  Settings of the target the routing chose (Azure deployment and API version, ...).
+    for (size_t i = 0; i < call->target_extra_count; i++)
+        ar_envelope_meta_set (env, call->target_extra[i].key, call->target_extra[i].value);
     //  The caller's own key rides along only for the provider to use when it holds none.
     if (call->auth && ar_envelope_meta_set (env, "auth", call->auth) != 0)
         ar_envelope_meta_set (env, "auth", "");
+    s_forward_header (call, env, "x-api-key", "api_key");
+    s_forward_header (call, env, "anthropic-version", "anthropic_version");
+    s_forward_header (call, env, "anthropic-beta", "anthropic_beta");
 }
 
 //  Both OPTIMIZE and ROUTE are settled: call the provider.
@@ -277,9 +351,9 @@ static void s_maybe_provide (s_call_t *call)
     call->state = S_PROVIDING;
     size_t len;
     const char *body = s_upstream_body (call, &len);
-    if (s_stage_begin (call, STAGE_PROVIDE, "provider", "provide",
-                       call->endpoint == EP_CHAT ? body : NULL, call->endpoint == EP_CHAT ? len : 0,
-                       s_provide_meta) != 0)
+    bool with_body = s_model_call (call);
+    if (s_stage_begin (call, STAGE_PROVIDE, "provider", "provide", with_body ? body : NULL,
+                       with_body ? len : 0, s_provide_meta) != 0)
         s_fail (call, 503, "The gateway cannot reach its provider workers right now.", NULL,
                 "no_worker");
 }
@@ -294,6 +368,22 @@ static int s_take_plan (s_call_t *call, const char *plan, size_t len)
     if (provider && base_url) {
         snprintf (call->target_provider, sizeof call->target_provider, "%s", provider);
         snprintf (call->target_base_url, sizeof call->target_base_url, "%s", base_url);
+        call->target_extra_count = 0;
+        const char *key;
+        json_t *value;
+        json_object_foreach (first, key, value)
+        {
+            if (!json_is_string (value) || strcmp (key, "provider") == 0 ||
+                strcmp (key, "base_url") == 0 || call->target_extra_count == 8 ||
+                strlen (key) >= sizeof call->target_extra[0].key ||
+                json_string_length (value) >= sizeof call->target_extra[0].value)
+                continue;
+            snprintf (call->target_extra[call->target_extra_count].key,
+                      sizeof call->target_extra[0].key, "%s", key);
+            snprintf (call->target_extra[call->target_extra_count].value,
+                      sizeof call->target_extra[0].value, "%s", json_string_value (value));
+            call->target_extra_count++;
+        }
         rc = 0;
     }
     json_decref (root);
@@ -309,8 +399,9 @@ static void s_route_done (s_call_t *call)
 //  The router did not answer: the static plan from the same environment keeps traffic moving.
 static void s_route_fallback (s_call_t *call)
 {
-    char plan[1024];
-    int len = ar_router_plan (call->edge->fallback_router, call->provider, plan, sizeof plan);
+    char plan[2048];
+    int len =
+        ar_router_plan (call->edge->fallback_router, call->provider, call->path, plan, sizeof plan);
     if (len < 0 || s_take_plan (call, plan, (size_t)len) != 0) {
         s_fail (call, 400, "Unknown provider in x-anyray-provider.", "x-anyray-provider",
                 "unknown_provider");
@@ -329,7 +420,7 @@ static void s_route_meta (s_call_t *call, ar_envelope_t *env)
 static void s_optimize_done (s_call_t *call)
 {
     call->optimize_done = true;
-    if (call->endpoint == EP_CHAT && call->chat.stream && !call->chat.include_usage) {
+    if (s_model_call (call) && call->chat.stream && !call->chat.include_usage) {
         size_t len;
         const char *body = s_upstream_body (call, &len);
         size_t out_len = 0;
@@ -338,6 +429,7 @@ static void s_optimize_done (s_call_t *call)
             free (call->sent_body);
             call->sent_body = with_usage;
             call->sent_len = out_len;
+            call->usage_added = true;
         }
     }
     s_maybe_provide (call);
@@ -351,18 +443,19 @@ static void s_fail_open (s_call_t *call, ar_fail_open_t why)
     s_optimize_done (call);
 }
 
-//  Start OPTIMIZE (chat only: the request wrapped as a /v1/optimize message) and ROUTE
-//  together.
+//  Start OPTIMIZE (conversations only: the request wrapped as a /v1/optimize message) and
+//  ROUTE together.
 static void s_prepare (s_call_t *call)
 {
     call->state = S_PREPARING;
-    call->optimize_done = call->endpoint != EP_CHAT;
-    if (call->endpoint == EP_CHAT) {
+    const char *shape = s_optimizer_shape (call);
+    call->optimize_done = shape == NULL;
+    if (shape) {
         size_t len = 0;
         //  A cached answer is served only where the edge can answer it as is: not to a stream.
-        char *message = ar_exchange_wrap (call->path, "openai.chat", call->metadata,
-                                          !call->chat.stream, call->edge->timeouts[STAGE_OPTIMIZE],
-                                          call->body, call->body_len, &len);
+        char *message = ar_exchange_wrap (call->path, shape, call->metadata, !call->chat.stream,
+                                          call->edge->timeouts[STAGE_OPTIMIZE], call->body,
+                                          call->body_len, &len);
         int rc = message ? s_stage_begin (call, STAGE_OPTIMIZE, "optimizer", "optimize", message,
                                           len, NULL)
                          : -1;
@@ -393,11 +486,14 @@ static void s_usage_from (s_call_t *call, const ar_envelope_t *env)
 {
     const char *in = ar_envelope_meta_get (env, "input_tokens");
     const char *out = ar_envelope_meta_get (env, "output_tokens");
+    const char *cached = ar_envelope_meta_get (env, "cached_input_tokens");
     //  Each round with the provider adds (the retrieve tool can make a call take several).
     if (in)
         call->input_tokens += strtol (in, NULL, 10);
     if (out)
         call->output_tokens += strtol (out, NULL, 10);
+    if (cached)
+        call->cached_input_tokens += strtol (cached, NULL, 10);
 }
 
 //  Ask the optimizer whether the model called anyray_retrieve in the response just in.
@@ -405,7 +501,7 @@ static int s_expand_begin (s_call_t *call)
 {
     size_t sent_len, len = 0;
     const char *sent = s_upstream_body (call, &sent_len);
-    char *message = ar_exchange_wrap_expand (call->path, "openai.chat", sent, sent_len,
+    char *message = ar_exchange_wrap_expand (call->path, s_optimizer_shape (call), sent, sent_len,
                                              (const char *)zframe_data (call->reply_frame),
                                              zframe_size (call->reply_frame), &len);
     int rc = message
@@ -465,6 +561,18 @@ static void s_on_expand_reply (s_call_t *call, ar_msg_t *msg)
     s_expand_finish (call);
 }
 
+//  A stream that already started ends with an error event in the caller's shape: OpenAI SDKs
+//  raise on a data event with an error member, Anthropic SDKs on an `error` event.
+static void s_stream_error (s_call_t *call, int status, const char *message, const char *code)
+{
+    char event[1800], body[1600];
+    ar_http_error (call->shape, body, sizeof body, status, message, NULL, code);
+    int n = snprintf (event, sizeof event, "%sdata: %s\n\n",
+                      call->shape == AR_ERROR_ANTHROPIC ? "event: error\n" : "", body);
+    if (n > 0 && (size_t)n < sizeof event)
+        s_append (call, event, (size_t)n);
+}
+
 static void s_on_provide_reply (s_call_t *call, ar_msg_t *msg)
 {
     if (!call->status_known && msg->env.has_status && msg->cmd != AR_CMD_ERROR) {
@@ -518,10 +626,7 @@ static void s_on_provide_reply (s_call_t *call, ar_msg_t *msg)
         status = 504;
     if (call->state == S_STREAMING) {
         //  Bytes already went out: finish the stream with an error event the SDK can raise.
-        char event[1700], body[1600];
-        ar_http_error_openai (body, sizeof body, status, reason, NULL, NULL, "upstream_error");
-        int n = snprintf (event, sizeof event, "data: %s\n\n", body);
-        s_append (call, event, (size_t)n);
+        s_stream_error (call, status, reason, "upstream_error");
         call->upstream_done = true;
         s_resume (call);
         return;
@@ -678,10 +783,7 @@ static void s_stage_lapsed (s_stage_t *stage, bool cancel)
     else if (stage->kind == STAGE_ROUTE)
         s_route_fallback (call);
     else if (call->state == S_STREAMING) {
-        static const char event[] =
-            "data: {\"error\":{\"message\":\"Upstream timed out\",\"type\":"
-            "\"server_error\",\"param\":null,\"code\":\"upstream_timeout\"}}\n\n";
-        s_append (call, event, sizeof event - 1);
+        s_stream_error (call, 504, "Upstream timed out", "upstream_timeout");
         call->upstream_done = true;
         s_resume (call);
     } else if (cancel)
@@ -714,11 +816,12 @@ static void s_broker_lost (ar_edge_t *self)
 
 static void s_send_spend (s_call_t *call, int status)
 {
-    if (call->spend_sent || call->endpoint != EP_CHAT || call->state == S_RECEIVING)
+    if (call->spend_sent || !s_model_call (call) || call->state == S_RECEIVING)
         return;
     call->spend_sent = true;
     ar_edge_t *self = call->edge;
-    char user[300], team[300], session[300], model[600], provider[140];
+    char user[300], team[300], session[300], model[600], provider[140], endpoint[260];
+    ar_json_escape (endpoint, sizeof endpoint, call->path);
     ar_json_escape (user, sizeof user, call->user);
     ar_json_escape (team, sizeof team, call->team);
     ar_json_escape (session, sizeof session, call->session);
@@ -730,14 +833,15 @@ static void s_send_spend (s_call_t *call, int status)
     int len = snprintf (
         row, sizeof row,
         "{\"request_id\":\"%s\",\"ts_ms\":%llu,\"user\":%s%s%s,\"team\":%s%s%s,"
-        "\"session\":%s%s%s,\"endpoint\":\"/v1/chat/completions\",\"provider\":\"%s\","
-        "\"model\":\"%s\",\"input_tokens\":%ld,\"output_tokens\":%ld,\"latency_ms\":%lld,"
+        "\"session\":%s%s%s,\"endpoint\":\"%s\",\"provider\":\"%s\","
+        "\"model\":\"%s\",\"input_tokens\":%ld,\"output_tokens\":%ld,"
+        "\"cached_input_tokens\":%ld,\"latency_ms\":%lld,"
         "\"ttfb_ms\":%lld,\"status\":%d,\"stream\":%s,\"optimized\":%s%s%s}",
         call->request_hex, (unsigned long long)ar_wall_now (), *user ? "\"" : "",
         *user ? user : "null", *user ? "\"" : "", *team ? "\"" : "", *team ? team : "null",
         *team ? "\"" : "", *session ? "\"" : "", *session ? session : "null", *session ? "\"" : "",
-        provider, model, call->input_tokens, call->output_tokens,
-        (long long)((now - call->start_us) / 1000),
+        endpoint, provider, model, call->input_tokens, call->output_tokens,
+        call->cached_input_tokens, (long long)((now - call->start_us) / 1000),
         (long long)(call->first_byte_us ? (call->first_byte_us - call->start_us) / 1000 : 0),
         status, call->chat.stream ? "true" : "false", call->optimized ? "true" : "false",
         *call->savings ? ",\"savings\":" : "", call->savings);
@@ -767,8 +871,11 @@ static s_endpoint_t s_classify (const char *method, const char *url, bool optimi
         return post ? EP_OPTIMIZER : EP_BAD_METHOD;
     }
     //  The OpenAI SDKs use a base URL with /v1; the seeds' examples set it without. Both work.
-    if (strcmp (url, "/v1/chat/completions") == 0 || strcmp (url, "/chat/completions") == 0)
-        return post ? EP_CHAT : EP_BAD_METHOD;
+    //  The Anthropic SDK appends /v1/messages to its base URL: with or without /v1 works too.
+    const char *path = strncmp (url, "/v1/", 4) == 0 ? url + 3 : url;
+    for (size_t i = 0; i < sizeof s_apis / sizeof s_apis[0]; i++)
+        if (strcmp (path, s_apis[i].upstream_path) == 0)
+            return post ? s_apis[i].endpoint : EP_BAD_METHOD;
     if (strcmp (url, "/v1/models") == 0 || strcmp (url, "/models") == 0)
         return get ? EP_MODELS : EP_BAD_METHOD;
     return EP_NOT_FOUND;
@@ -780,7 +887,7 @@ static enum MHD_Result s_queue (s_call_t *call, int status, const char *content_
     MHD_add_response_header (response, "Content-Type", content_type);
     if (*call->request_hex)
         MHD_add_response_header (response, "x-anyray-request-id", call->request_hex);
-    if (call->endpoint == EP_CHAT && call->optimized) {
+    if (s_optimizer_shape (call) && call->optimized) {
         //  What the optimizer did, content-free: the kinds that changed it, tokens saved.
         char saved[32];
         snprintf (saved, sizeof saved, "%lld", (long long)call->tokens_saved);
@@ -812,7 +919,7 @@ static enum MHD_Result s_reply_error_now (s_call_t *call, int status, const char
                                           const char *param, const char *code)
 {
     char body[1600];
-    ar_http_error_openai (body, sizeof body, status, message, NULL, param, code);
+    ar_http_error (call->shape, body, sizeof body, status, message, param, code);
     return s_reply_now (call, status, body);
 }
 
@@ -954,11 +1061,11 @@ static enum MHD_Result s_start (ar_edge_t *self, s_call_t *call)
         s_suspend (call);
         return MHD_YES;
     }
-    if (call->endpoint == EP_CHAT) {
-        if (ar_chat_request_parse (&call->chat, call->body ? call->body : "", call->body_len) != 0)
-            return s_reply_error_now (call, 400, call->chat.error, call->chat.param,
-                                      call->chat.param ? "invalid_value" : "invalid_json");
-    }
+    const s_api_row_t *api = s_api_of (call->endpoint);
+    if (api && ar_chat_request_parse_api (&call->chat, api->api, call->body ? call->body : "",
+                                          call->body_len) != 0)
+        return s_reply_error_now (call, 400, call->chat.error, call->chat.param,
+                                  call->chat.param ? "invalid_value" : "invalid_json");
     s_prepare (call);
     if (call->state == S_REPLYING) // failed at once (e.g. no broker socket)
         return s_queue_result (call);
@@ -985,10 +1092,14 @@ static enum MHD_Result s_access (void *cls, struct MHD_Connection *conn, const c
         bool optimizer_port = daemon && daemon->daemon == self->optimizer_daemon;
         call->endpoint = s_classify (method, url, optimizer_port, &call->op);
         snprintf (call->method, sizeof call->method, "%s", method);
+        const s_api_row_t *api = s_api_of (call->endpoint);
         snprintf (call->path, sizeof call->path, "%s",
-                  call->endpoint == EP_CHAT     ? "/v1/chat/completions"
+                  api                           ? api->path
                   : call->endpoint == EP_MODELS ? "/v1/models"
                                                 : url);
+        //  Anthropic's SDKs get Anthropic's error shape, from the first refusal on.
+        if (call->endpoint == EP_MESSAGES || call->endpoint == EP_COUNT_TOKENS)
+            call->shape = AR_ERROR_ANTHROPIC;
         ar_envelope_t id;
         ar_envelope_new_id (&id);
         memcpy (call->request_id, id.id, AR_ID_LEN);
@@ -1352,6 +1463,14 @@ void ar_edge_test (bool verbose)
     ar_optimizer_op_t op = AR_OP_COUNT;
     assert (s_classify ("POST", "/v1/chat/completions", false, &op) == EP_CHAT);
     assert (s_classify ("POST", "/chat/completions", false, &op) == EP_CHAT);
+    assert (s_classify ("POST", "/v1/messages", false, &op) == EP_MESSAGES);
+    assert (s_classify ("POST", "/messages", false, &op) == EP_MESSAGES);
+    assert (s_classify ("POST", "/v1/messages/count_tokens", false, &op) == EP_COUNT_TOKENS);
+    assert (s_classify ("POST", "/v1/embeddings", false, &op) == EP_EMBEDDINGS);
+    assert (s_classify ("POST", "/v1/completions", false, &op) == EP_COMPLETIONS);
+    assert (s_classify ("POST", "/v1/responses", false, &op) == EP_RESPONSES);
+    assert (s_classify ("GET", "/v1/messages", false, &op) == EP_BAD_METHOD);
+    assert (s_classify ("POST", "/v1/messages/x", false, &op) == EP_NOT_FOUND);
     assert (s_classify ("GET", "/v1/chat/completions", false, &op) == EP_BAD_METHOD);
     assert (s_classify ("GET", "/v1/models", false, &op) == EP_MODELS);
     assert (s_classify ("GET", "/models", false, &op) == EP_MODELS);

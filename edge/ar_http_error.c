@@ -1,4 +1,4 @@
-/*  ar_http_error: OpenAI-shaped error bodies. */
+/*  ar_http_error: error bodies in the caller's shape (OpenAI or Anthropic). */
 #include "ar_http_error.h"
 #include <assert.h>
 #include <stdio.h>
@@ -70,6 +70,52 @@ int ar_http_error_openai (char *buf, size_t size, int status, const char *messag
     return (size_t)len < size ? len : (int)size - 1;
 }
 
+//  Anthropic's documented error types by status.
+static const char *s_anthropic_type_for (int status)
+{
+    switch (status) {
+    case 401:
+        return "authentication_error";
+    case 402:
+        return "billing_error";
+    case 403:
+        return "permission_error";
+    case 404:
+        return "not_found_error";
+    case 413:
+        return "request_too_large";
+    case 429:
+        return "rate_limit_error";
+    case 503:
+    case 529:
+        return "overloaded_error";
+    case 504:
+        return "timeout_error";
+    default:
+        return status >= 500 ? "api_error" : "invalid_request_error";
+    }
+}
+
+int ar_http_error_anthropic (char *buf, size_t size, int status, const char *message)
+{
+    char msg[1024];
+    ar_json_escape (msg, sizeof msg, message ? message : "");
+    int len =
+        snprintf (buf, size, "{\"type\":\"error\",\"error\":{\"type\":\"%s\",\"message\":\"%s\"}}",
+                  s_anthropic_type_for (status), msg);
+    if (len < 0)
+        return 0;
+    return (size_t)len < size ? len : (int)size - 1;
+}
+
+int ar_http_error (ar_error_shape_t shape, char *buf, size_t size, int status, const char *message,
+                   const char *param, const char *code)
+{
+    if (shape == AR_ERROR_ANTHROPIC)
+        return ar_http_error_anthropic (buf, size, status, message);
+    return ar_http_error_openai (buf, size, status, message, NULL, param, code);
+}
+
 void ar_http_error_test (bool verbose)
 {
     char buf[1600];
@@ -81,6 +127,15 @@ void ar_http_error_test (bool verbose)
     assert (strstr (buf, "\"type\":\"server_error\"") && strstr (buf, "\"code\":\"no_worker\""));
     ar_http_error_openai (buf, sizeof buf, 401, "x", NULL, NULL, NULL);
     assert (strstr (buf, "authentication_error"));
+    ar_http_error (AR_ERROR_ANTHROPIC, buf, sizeof buf, 429, "slow \"down\"", "p", "c");
+    assert (strcmp (buf, "{\"type\":\"error\",\"error\":{\"type\":\"rate_limit_error\","
+                         "\"message\":\"slow \\\"down\\\"\"}}") == 0);
+    ar_http_error (AR_ERROR_ANTHROPIC, buf, sizeof buf, 404, "x", NULL, NULL);
+    assert (strstr (buf, "not_found_error"));
+    ar_http_error (AR_ERROR_ANTHROPIC, buf, sizeof buf, 503, "x", NULL, NULL);
+    assert (strstr (buf, "overloaded_error"));
+    ar_http_error (AR_ERROR_OPENAI, buf, sizeof buf, 404, "x", NULL, "unknown_url");
+    assert (strstr (buf, "\"code\":\"unknown_url\""));
     //  Truncation keeps UTF-8 whole.
     char small[6];
     ar_json_escape (small, sizeof small, "ab\xc3\xa9\xc3\xa9");

@@ -1,6 +1,6 @@
-/*  ar_http_error: errors in the caller's own shape. The OpenAI shape for now:
-        {"error":{"message":"...","type":"...","param":null|"...","code":null|"..."}}
-    The Anthropic shape joins it when /v1/messages lands.
+/*  ar_http_error: errors in the caller's own shape.
+        OpenAI:    {"error":{"message":"...","type":"...","param":null|"...","code":null|"..."}}
+        Anthropic: {"type":"error","error":{"type":"...","message":"..."}}
 */
 #ifndef AR_HTTP_ERROR_H
 #define AR_HTTP_ERROR_H
@@ -12,6 +12,15 @@
 //  type NULL picks one from the status. Returns the length (truncated safely if too long).
 int ar_http_error_openai (char *buf, size_t size, int status, const char *message, const char *type,
                           const char *param, const char *code);
+
+typedef enum { AR_ERROR_OPENAI, AR_ERROR_ANTHROPIC } ar_error_shape_t;
+
+//  The Anthropic error body; the type follows the status as Anthropic documents it.
+int ar_http_error_anthropic (char *buf, size_t size, int status, const char *message);
+
+//  The error in the given shape (param and code exist only in OpenAI's).
+int ar_http_error (ar_error_shape_t shape, char *buf, size_t size, int status, const char *message,
+                   const char *param, const char *code);
 
 //  JSON-escape src into dst (NUL-terminated, truncated at a character boundary). Returns the
 //  length written.

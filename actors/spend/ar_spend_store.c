@@ -204,6 +204,9 @@ ar_spend_row_t *ar_spend_row_parse (const void *data, size_t size, const char **
         *error = "input_tokens";
     else if (s_field_int (root, "output_tokens", 0, INT64_MAX, &row.output_tokens))
         *error = "output_tokens";
+    else if (json_object_get (root, "cached_input_tokens") &&
+             s_field_int (root, "cached_input_tokens", 0, INT64_MAX, &row.cached_input_tokens))
+        *error = "cached_input_tokens"; // optional: rows from before it existed have none
     else if (s_field_int (root, "latency_ms", 0, INT32_MAX, &row.latency_ms))
         *error = "latency_ms";
     else if (s_field_int (root, "ttfb_ms", 0, INT32_MAX, &row.ttfb_ms))
@@ -292,6 +295,8 @@ char *ar_spend_row_encode (const ar_spend_row_t *self)
     rc |= json_object_set_new (root, "model", s_json_string_or_null (self->model));
     rc |= json_object_set_new (root, "input_tokens", json_integer (self->input_tokens));
     rc |= json_object_set_new (root, "output_tokens", json_integer (self->output_tokens));
+    rc |=
+        json_object_set_new (root, "cached_input_tokens", json_integer (self->cached_input_tokens));
     rc |= json_object_set_new (root, "latency_ms", json_integer (self->latency_ms));
     rc |= json_object_set_new (root, "ttfb_ms", json_integer (self->ttfb_ms));
     rc |= json_object_set_new (root, "status", json_integer (self->status));
@@ -364,8 +369,9 @@ ar_spend_store_t *ar_spend_store_new (const char *path, const char **error)
         sqlite3_prepare_v3 (self->db,
                             "INSERT INTO spend (request_id, ts_ms, user_id, team, session_id,"
                             " endpoint, provider, model, input_tokens, output_tokens,"
-                            " latency_ms, ttfb_ms, status, stream, optimized)"
-                            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                            " latency_ms, ttfb_ms, status, stream, optimized,"
+                            " cached_input_tokens)"
+                            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                             " ON CONFLICT (request_id) DO NOTHING",
                             -1, SQLITE_PREPARE_PERSISTENT, &self->insert, NULL) != SQLITE_OK ||
         sqlite3_prepare_v3 (self->db,
@@ -496,6 +502,7 @@ static void s_bind_row (sqlite3_stmt *stmt, const ar_spend_row_t *row)
     sqlite3_bind_int64 (stmt, 13, row->status);
     sqlite3_bind_int (stmt, 14, row->stream ? 1 : 0);
     sqlite3_bind_int (stmt, 15, row->optimized ? 1 : 0);
+    sqlite3_bind_int64 (stmt, 16, row->cached_input_tokens);
 }
 
 //  Insert a row's savings, seq = position in the array. Returns SQLITE_DONE or the failing
@@ -960,8 +967,9 @@ static void s_test_savings_store (const char *dir)
     snprintf (db_path, sizeof db_path, "%s/savings.db", dir);
     snprintf (spool_path, sizeof spool_path, "%s/savings-spool.jsonl", dir);
     //  A database an older binary made: 0001 only, one row.
-    assert (sizeof s_migrations / sizeof s_migrations[0] == 2);
+    assert (sizeof s_migrations / sizeof s_migrations[0] == 3);
     assert (s_migrations[0].version == 1 && s_migrations[1].version == 4);
+    assert (s_migrations[2].version == 5);
     assert (strcmp (s_migrations[1].name, "0004_spend_savings") == 0);
     sqlite3 *db = NULL;
     char error[256];
@@ -978,10 +986,12 @@ static void s_test_savings_store (const char *dir)
     ar_spend_store_t *store = ar_spend_store_new (db_path, &open_error);
     assert (store);
     db = store->db;
-    assert (s_test_int (db, "SELECT count(*) FROM schema_migrations") == 2);
+    assert (s_test_int (db, "SELECT count(*) FROM schema_migrations") == 3);
     assert (s_test_int (db, "SELECT count(*) FROM schema_migrations WHERE version = 4"
                             " AND name = '0004_spend_savings'") == 1);
     assert (s_test_int (db, "SELECT count(*) FROM spend") == 1);
+    //  0005: the old row reads as no cached input.
+    assert (s_test_int (db, "SELECT cached_input_tokens FROM spend") == 0);
     assert (s_test_int (db, "SELECT count(*) FROM pragma_table_info('spend_savings')") == 6);
     assert (s_test_int (db, "SELECT count(*) FROM pragma_table_info('spend_savings')"
                             " WHERE pk > 0 AND name IN ('request_id', 'seq')") == 2);
@@ -1170,6 +1180,7 @@ void ar_spend_store_test (bool verbose)
     assert (strcmp (row->endpoint, "/v1/chat/completions") == 0);
     assert (strcmp (row->provider, "openai") == 0 && strcmp (row->model, "gpt-4o-mini") == 0);
     assert (row->input_tokens == 12 && row->output_tokens == 34);
+    assert (row->cached_input_tokens == 0); // absent: none
     assert (row->latency_ms == 567 && row->ttfb_ms == 89 && row->status == 200);
     assert (row->stream && !row->optimized);
     //  Encoding round-trips through the parser.
@@ -1260,6 +1271,25 @@ void ar_spend_store_test (bool verbose)
     //  \u0000 would cut a C string short
     S_BAD ("user", "\"a\\u0000b\"", "invalid JSON");
 #undef S_BAD
+    //  cached_input_tokens is optional, but typed when present.
+    const char *cached_bad[] = {"-2", "\"3\"", "1.5", "null"};
+    for (size_t i = 0; i < 4; i++) {
+        snprintf (body, sizeof body,
+                  "{\"request_id\":\"00000000000000000000000000000001\",\"endpoint\":\"/e\","
+                  "\"ts_ms\":1,\"input_tokens\":9,\"output_tokens\":1,\"latency_ms\":1,"
+                  "\"ttfb_ms\":1,\"status\":200,\"stream\":false,\"optimized\":false,"
+                  "\"cached_input_tokens\":%s}",
+                  cached_bad[i]);
+        assert (s_test_bad (body, "cached_input_tokens"));
+    }
+    snprintf (body, sizeof body,
+              "{\"request_id\":\"00000000000000000000000000000001\",\"endpoint\":\"/e\","
+              "\"ts_ms\":1,\"input_tokens\":9,\"output_tokens\":1,\"latency_ms\":1,"
+              "\"ttfb_ms\":1,\"status\":200,\"stream\":false,\"optimized\":false,"
+              "\"cached_input_tokens\":7}");
+    row = ar_spend_row_parse (body, strlen (body), &error);
+    assert (row && row->cached_input_tokens == 7);
+    ar_spend_row_destroy (&row);
     //  Each numeric and boolean field, one wrong value at a time.
     static const struct {
         const char *field, *value;
@@ -1320,9 +1350,9 @@ void ar_spend_store_test (bool verbose)
     ar_spend_store_t *store = ar_spend_store_new (db_path, &error);
     assert (store);
     sqlite3 *db = store->db;
-    assert (s_test_int (db, "SELECT count(*) FROM schema_migrations") == 2);
+    assert (s_test_int (db, "SELECT count(*) FROM schema_migrations") == 3);
     assert (s_test_int (db, "SELECT count(*) FROM schema_migrations WHERE version IN (1, 4)") == 2);
-    assert (s_test_int (db, "SELECT count(*) FROM pragma_table_info('spend')") == 16);
+    assert (s_test_int (db, "SELECT count(*) FROM pragma_table_info('spend')") == 17);
     assert (s_test_int (db, "SELECT count(*) FROM pragma_index_list('spend')"
                             " WHERE name IN ('spend_ts_ms', 'spend_team_ts_ms')") == 2);
     {
@@ -1336,7 +1366,7 @@ void ar_spend_store_test (bool verbose)
     assert (ar_sqlite_migrate (store->db, s_migrations,
                                sizeof s_migrations / sizeof s_migrations[0], store->error,
                                sizeof store->error) == 0);
-    assert (s_test_int (db, "SELECT count(*) FROM schema_migrations") == 2);
+    assert (s_test_int (db, "SELECT count(*) FROM schema_migrations") == 3);
     assert (ar_spend_store_flush (store, 10, NULL, NULL) == 0); // empty queue
 
     //  Batches: 600 rows, one id twice; at most AR_SPEND_BATCH per transaction, in order, and
@@ -1514,7 +1544,7 @@ void ar_spend_store_test (bool verbose)
     store = ar_spend_store_new (db_path, &error);
     assert (store);
     db = store->db;
-    assert (s_test_int (db, "SELECT count(*) FROM schema_migrations") == 2);
+    assert (s_test_int (db, "SELECT count(*) FROM schema_migrations") == 3);
     assert (s_test_int (db, "SELECT count(*) FROM spend") == before + 2);
     size_t skipped = 0;
     assert (ar_spend_store_replay (store, spool_path, &skipped) == 5);

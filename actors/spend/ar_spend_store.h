@@ -44,6 +44,7 @@ typedef struct ar_spend_row_t {
     const char *model;
     int64_t input_tokens;
     int64_t output_tokens;
+    int64_t cached_input_tokens; // part of input_tokens; 0 when the provider said none
     int64_t latency_ms;
     int64_t ttfb_ms;
     int64_t status;
