@@ -171,6 +171,35 @@ size_t ar_sse_splitter_pending (ar_sse_splitter_t *self)
 //  ---------------------------------------------------------------------------
 //  The event's data lines, joined with LF.
 
+int ar_sse_event_name (const char *event, size_t len, char *out, size_t size)
+{
+    int found = 0;
+    if (size)
+        out[0] = 0;
+    size_t i = 0;
+    while (i < len) {
+        size_t start = i;
+        while (i < len && event[i] != '\n' && event[i] != '\r')
+            i++;
+        size_t line_len = i - start;
+        if (i < len)
+            i += (event[i] == '\r' && i + 1 < len && event[i + 1] == '\n') ? 2 : 1;
+        const char *line = event + start;
+        if (line_len < 6 || memcmp (line, "event:", 6) != 0)
+            continue;
+        const char *value = line + 6;
+        size_t value_len = line_len - 6;
+        if (value_len > 0 && *value == ' ')
+            value++, value_len--;
+        if (value_len >= size)
+            return -1;
+        memcpy (out, value, value_len);
+        out[value_len] = 0;
+        found = (int)value_len;
+    }
+    return found;
+}
+
 char *ar_sse_event_data (const char *event, size_t len, size_t *data_len)
 {
     char *out = NULL;
@@ -354,6 +383,14 @@ void ar_sse_splitter_test (bool verbose)
     free (data);
     assert (ar_sse_event_data (": comment\n\n", 11, &data_len) == NULL);
     assert (ar_sse_event_data ("database: 1\n\n", 13, &data_len) == NULL);
+    char name[32];
+    assert (ar_sse_event_name ("event: message_start\r\ndata: {}\r\n\r\n", 34, name, sizeof name) ==
+            13);
+    assert (strcmp (name, "message_start") == 0);
+    assert (ar_sse_event_name ("data: {}\n\n", 10, name, sizeof name) == 0 && !*name);
+    assert (ar_sse_event_name ("event:ping\n\n", 12, name, sizeof name) == 4);
+    assert (strcmp (name, "ping") == 0);
+    assert (ar_sse_event_name ("event: a-very-long-name\n\n", 25, name, 8) == -1);
     //  @end
     if (verbose)
         printf ("ar_sse_splitter: ok\n");

@@ -40,6 +40,10 @@ size_t ar_sse_splitter_pending (ar_sse_splitter_t *self);
 //  string the caller frees; *data_len gets its length. NULL if the event has no data line.
 char *ar_sse_event_data (const char *event, size_t len, size_t *data_len);
 
+//  The value of an event's `event:` field into out (NUL-terminated; the last one wins, as in
+//  the SSE grammar). Returns its length, 0 when the event has none, -1 if it does not fit.
+int ar_sse_event_name (const char *event, size_t len, char *out, size_t size);
+
 void ar_sse_splitter_test (bool verbose);
 
 #endif

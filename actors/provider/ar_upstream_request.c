@@ -87,7 +87,15 @@ struct curl_slist *ar_upstream_request_headers (const ar_wire_t *wire, const cha
 int ar_upstream_request_setup (CURL *easy, const ar_upstream_request_t *request)
 {
     char url[AR_UPSTREAM_URL_MAX];
-    if (ar_upstream_request_url (request->base_url, request->path, url, sizeof url))
+    if (request->url) {
+        //  Built whole by ar_target: the same checks as a base URL, query allowed.
+        size_t len = strlen (request->url);
+        if (len >= sizeof url || !s_url_chars_ok (request->url) ||
+            (strncasecmp (request->url, "http://", 7) != 0 &&
+             strncasecmp (request->url, "https://", 8) != 0))
+            return -1;
+        memcpy (url, request->url, len + 1);
+    } else if (ar_upstream_request_url (request->base_url, request->path, url, sizeof url))
         return -1;
     bool post = request->method && strcmp (request->method, "POST") == 0;
     bool get = request->method && strcmp (request->method, "GET") == 0;

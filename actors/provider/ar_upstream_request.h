@@ -19,6 +19,7 @@
 #define AR_UPSTREAM_CONNECT_MAX_MS 10000
 
 typedef struct {
+    const char *url;      // the whole URL, when the target built it (then base_url/path unused)
     const char *base_url; // meta base_url
     const char *path;     // meta path
     const char *method;   // "POST" or "GET"

@@ -1,13 +1,14 @@
 /*  ar_wire: the registry of provider wires, and helpers they share. */
 #include <assert.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "ar_wire.h"
 
 //  Add a wire here and in ar_wire.h; nothing else changes.
 static const ar_wire_t *const s_wires[] = {
-    &ar_wire_openai,
-    NULL,
+    &ar_wire_openai,  &ar_wire_anthropic,        &ar_wire_azure_openai,
+    &ar_wire_bedrock, &ar_wire_google_vertex_ai, NULL,
 };
 
 //  ---------------------------------------------------------------------------
@@ -29,6 +30,24 @@ const ar_wire_t *ar_wire_lookup (const char *slug)
 const ar_wire_t *const *ar_wire_all (void)
 {
     return s_wires;
+}
+
+//  ---------------------------------------------------------------------------
+//  One header line, prefix + key, appended; the copy we built is wiped (curl keeps its own).
+
+struct curl_slist *ar_wire_key_header (struct curl_slist *headers, const char *prefix,
+                                       const char *key)
+{
+    size_t prefix_len = strlen (prefix), key_len = strlen (key);
+    char *line = malloc (prefix_len + key_len + 1);
+    if (!line)
+        return NULL;
+    memcpy (line, prefix, prefix_len);
+    memcpy (line + prefix_len, key, key_len + 1);
+    struct curl_slist *list = curl_slist_append (headers, line);
+    explicit_bzero (line, prefix_len + key_len);
+    free (line);
+    return list;
 }
 
 //  ---------------------------------------------------------------------------
@@ -72,7 +91,7 @@ void ar_wire_test (bool verbose)
     assert (ar_wire_lookup (NULL) == NULL);
     size_t count = 0;
     for (const ar_wire_t *const *w = ar_wire_all (); *w; w++) {
-        assert ((*w)->slug && (*w)->key_headers && (*w)->stream_event && (*w)->body_usage);
+        assert ((*w)->slug && (*w)->stream_event && (*w)->body_usage);
         assert (ar_wire_lookup ((*w)->slug) == *w);
         count++;
     }

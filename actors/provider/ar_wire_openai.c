@@ -16,23 +16,16 @@
 
 static struct curl_slist *s_key_headers (struct curl_slist *headers, const char *key)
 {
-    static const char prefix[] = "Authorization: Bearer ";
-    size_t key_len = strlen (key);
-    char *line = malloc (sizeof prefix + key_len);
-    if (!line)
-        return NULL;
-    memcpy (line, prefix, sizeof prefix - 1);
-    memcpy (line + sizeof prefix - 1, key, key_len + 1);
-    struct curl_slist *list = curl_slist_append (headers, line);
-    //  curl keeps its own copy; ours is wiped so the key does not linger in freed memory
-    explicit_bzero (line, sizeof prefix + key_len);
-    free (line);
-    return list;
+    return ar_wire_key_header (headers, "Authorization: Bearer ", key);
 }
 
 //  Take usage and model from a parsed chunk or body.
 static void s_usage_from (json_t *root, ar_usage_t *usage)
 {
+    //  The Responses API streams the whole response object in its last event.
+    json_t *response = json_object_get (root, "response");
+    if (json_is_object (response))
+        root = response;
     json_t *model = json_object_get (root, "model");
     if (json_is_string (model) && json_string_length (model) > 0 &&
         json_string_length (model) <= AR_WIRE_MODEL_MAX)
@@ -40,8 +33,21 @@ static void s_usage_from (json_t *root, ar_usage_t *usage)
     json_t *object = json_object_get (root, "usage");
     if (!json_is_object (object))
         return;
+    //  Chat and completions say prompt/completion; embeddings prompt only; Responses input/output.
     json_t *input = json_object_get (object, "prompt_tokens");
     json_t *output = json_object_get (object, "completion_tokens");
+    json_t *details = json_object_get (object, "prompt_tokens_details");
+    if (!input)
+        input = json_object_get (object, "input_tokens");
+    if (!output)
+        output = json_object_get (object, "output_tokens");
+    if (!details)
+        details = json_object_get (object, "input_tokens_details");
+    json_t *cached = json_object_get (details, "cached_tokens");
+    if (json_is_integer (cached) && json_integer_value (cached) >= 0) {
+        usage->cached_input_tokens = json_integer_value (cached);
+        usage->has_cached = true;
+    }
     if (json_is_integer (input) && json_integer_value (input) >= 0) {
         usage->input_tokens = json_integer_value (input);
         usage->has_input = true;
@@ -176,6 +182,20 @@ const ar_wire_t ar_wire_openai = {
     .strip_event = s_strip_event,
 };
 
+//  Azure OpenAI speaks OpenAI's shape; only its key header differs.
+static struct curl_slist *s_azure_key_headers (struct curl_slist *headers, const char *key)
+{
+    return ar_wire_key_header (headers, "api-key: ", key);
+}
+
+const ar_wire_t ar_wire_azure_openai = {
+    .slug = "azure-openai",
+    .key_headers = s_azure_key_headers,
+    .stream_event = s_stream_event,
+    .body_usage = s_body_usage,
+    .strip_event = s_strip_event,
+};
+
 //  ---------------------------------------------------------------------------
 //  Self-test
 
@@ -247,6 +267,22 @@ void ar_wire_openai_test (bool verbose)
     assert (body_usage.has_input && body_usage.input_tokens == 7);
     assert (body_usage.has_output && body_usage.output_tokens == 3);
     assert (strcmp (body_usage.model, "gpt-4o-mini") == 0);
+    //  Cached input, and the Responses API's names inside its completed event.
+    ar_usage_t cached = {0};
+    const char *with_cache =
+        "data: {\"model\":\"m\",\"choices\":[],\"usage\":{\"prompt_tokens\":"
+        "50,\"completion_tokens\":2,\"prompt_tokens_details\":{\"cached_tokens\""
+        ":40}}}\n\n";
+    s_stream_event (with_cache, strlen (with_cache), &cached, &usage_only);
+    assert (cached.has_cached && cached.cached_input_tokens == 40 && cached.input_tokens == 50);
+    ar_usage_t responses = {0};
+    const char *completed =
+        "event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{"
+        "\"model\":\"gpt-4.1\",\"usage\":{\"input_tokens\":30,\"output_tokens\":7,"
+        "\"input_tokens_details\":{\"cached_tokens\":3}}}}\n\n";
+    s_stream_event (completed, strlen (completed), &responses, &usage_only);
+    assert (!usage_only && responses.input_tokens == 30 && responses.output_tokens == 7);
+    assert (responses.cached_input_tokens == 3 && strcmp (responses.model, "gpt-4.1") == 0);
     ar_usage_t neg = {0};
     const char *negative = "{\"usage\":{\"prompt_tokens\":-1,\"completion_tokens\":\"3\"}}";
     wire->body_usage (negative, strlen (negative), &neg);
