@@ -733,7 +733,7 @@ static s_call_t *s_call_new (ar_provider_t *self, ar_job_t *job)
 }
 
 //  The request in the upstream's shape: OpenAI is the pivot between any two.
-static json_t *s_translate_request (ar_shape_t caller, ar_shape_t upstream, json_t *request,
+static json_t *s_translate_request (ar_wire_shape_t caller, ar_wire_shape_t upstream, json_t *request,
                                     ar_xlate_error_t *err)
 {
     json_t *openai = caller == AR_SHAPE_OPENAI
@@ -1079,7 +1079,7 @@ static void s_google_send (s_call_t *call)
     self->token_waiting = call;
 }
 
-static ar_shape_t s_error_shape (const char *slug)
+static ar_wire_shape_t s_error_shape (const char *slug)
 {
     if (strcmp (slug, "anthropic") == 0)
         return AR_SHAPE_ANTHROPIC;

@@ -233,7 +233,7 @@ int ar_target_plan (ar_target_t *self)
 //  ---------------------------------------------------------------------------
 //  Self-test
 
-static void s_expect (ar_target_t *t, const char *url, ar_shape_t upstream)
+static void s_expect (ar_target_t *t, const char *url, ar_wire_shape_t upstream)
 {
     int rc = ar_target_plan (t);
     if (rc != 0 || strcmp (t->url, url) != 0 || t->upstream != upstream) {

@@ -32,7 +32,7 @@ typedef enum {
     AR_SHAPE_ANTHROPIC, // Anthropic messages; also Claude on Bedrock InvokeModel and Vertex
     AR_SHAPE_CONVERSE,  // AWS Bedrock Converse / ConverseStream
     AR_SHAPE_GEMINI,    // Google generateContent / streamGenerateContent
-} ar_shape_t;
+} ar_wire_shape_t;
 
 //  Why a request could not be translated; goes back to the caller in its own error shape.
 typedef struct {
@@ -70,10 +70,10 @@ json_t *ar_xlate_gemini_to_openai_response (const json_t *response, const char *
 //  {"type":"error","error":{"type","message"}}, with the type the status implies (429 ->
 //  rate_limit_error, 529 -> overloaded_error, ...). aws_error_type: the x-amzn-ErrorType header
 //  of a Bedrock error, or NULL. Never NULL except out of memory.
-json_t *ar_xlate_error_body (ar_shape_t caller, ar_shape_t upstream, int status, const char *body,
+json_t *ar_xlate_error_body (ar_wire_shape_t caller, ar_wire_shape_t upstream, int status, const char *body,
                              size_t len, const char *aws_error_type);
 //  The caller's error shape for an error the gateway itself raises.
-json_t *ar_xlate_error_new (ar_shape_t caller, int status, const char *message, const char *param,
+json_t *ar_xlate_error_new (ar_wire_shape_t caller, int status, const char *message, const char *param,
                             const char *code);
 
 //  ---------------------------------------------------------------------------
@@ -118,7 +118,7 @@ extern const ar_xlate_stream_ops_t ar_xlate_stream_gemini_to_openai;
 //  A chain of up to two translators from the upstream's shape to the caller's
 //  (ar_xlate_stream.c). NULL when from == to (nothing to translate) or the pair is unknown.
 typedef struct ar_xlate_stream_t ar_xlate_stream_t;
-ar_xlate_stream_t *ar_xlate_stream_new (ar_shape_t from, ar_shape_t to, const char *model,
+ar_xlate_stream_t *ar_xlate_stream_new (ar_wire_shape_t from, ar_wire_shape_t to, const char *model,
                                         bool include_usage);
 int ar_xlate_stream_event (ar_xlate_stream_t *self, const char *name, const char *data, size_t len,
                            const ar_xlate_sink_t *sink, ar_usage_t *usage);

@@ -278,7 +278,7 @@ static json_t *s_anthropic_body (json_t *message, const char *type)
                       message);
 }
 
-json_t *ar_xlate_error_body (ar_shape_t caller, ar_shape_t upstream, int status, const char *body,
+json_t *ar_xlate_error_body (ar_wire_shape_t caller, ar_wire_shape_t upstream, int status, const char *body,
                              size_t len, const char *aws_error_type)
 {
     s_upstream_t source;
@@ -321,7 +321,7 @@ json_t *ar_xlate_error_body (ar_shape_t caller, ar_shape_t upstream, int status,
     return out;
 }
 
-json_t *ar_xlate_error_new (ar_shape_t caller, int status, const char *message, const char *param,
+json_t *ar_xlate_error_new (ar_wire_shape_t caller, int status, const char *message, const char *param,
                             const char *code)
 {
     json_t *text =
@@ -357,7 +357,7 @@ static const char *s_get (const json_t *root, const char *outer, const char *inn
 //  Each body is what the provider sends for that status (messages as their docs and SDK tests
 //  show them); expect what each caller shape should get.
 typedef struct {
-    ar_shape_t upstream;
+    ar_wire_shape_t upstream;
     int status;
     const char *body;
     const char *aws_error_type;
@@ -505,7 +505,7 @@ static const s_case_t s_cases[] = {
      "invalid_request_error", NULL, "invalid_request_error"},
 };
 
-static void s_check_case (const s_case_t *test, ar_shape_t caller)
+static void s_check_case (const s_case_t *test, ar_wire_shape_t caller)
 {
     json_t *out = ar_xlate_error_body (caller, test->upstream, test->status, test->body,
                                        strlen (test->body), test->aws_error_type);

@@ -17,7 +17,7 @@ struct ar_xlate_stream_t {
     const ar_xlate_sink_t *sink; // the caller's sink, during one call
 };
 
-static const ar_xlate_stream_ops_t *s_to_openai (ar_shape_t from)
+static const ar_xlate_stream_ops_t *s_to_openai (ar_wire_shape_t from)
 {
     switch (from) {
     case AR_SHAPE_ANTHROPIC:
@@ -31,7 +31,7 @@ static const ar_xlate_stream_ops_t *s_to_openai (ar_shape_t from)
     }
 }
 
-ar_xlate_stream_t *ar_xlate_stream_new (ar_shape_t from, ar_shape_t to, const char *model,
+ar_xlate_stream_t *ar_xlate_stream_new (ar_wire_shape_t from, ar_wire_shape_t to, const char *model,
                                         bool include_usage)
 {
     if (from == to || (to != AR_SHAPE_OPENAI && to != AR_SHAPE_ANTHROPIC))
@@ -110,8 +110,8 @@ void ar_xlate_stream_test (bool verbose)
     assert (!ar_xlate_stream_new (AR_SHAPE_OPENAI, AR_SHAPE_OPENAI, "m", false));
     assert (!ar_xlate_stream_new (AR_SHAPE_ANTHROPIC, AR_SHAPE_ANTHROPIC, "m", false));
     assert (!ar_xlate_stream_new (AR_SHAPE_OPENAI, AR_SHAPE_GEMINI, "m", false));
-    ar_shape_t froms[] = {AR_SHAPE_OPENAI, AR_SHAPE_ANTHROPIC, AR_SHAPE_CONVERSE, AR_SHAPE_GEMINI};
-    ar_shape_t tos[] = {AR_SHAPE_OPENAI, AR_SHAPE_ANTHROPIC};
+    ar_wire_shape_t froms[] = {AR_SHAPE_OPENAI, AR_SHAPE_ANTHROPIC, AR_SHAPE_CONVERSE, AR_SHAPE_GEMINI};
+    ar_wire_shape_t tos[] = {AR_SHAPE_OPENAI, AR_SHAPE_ANTHROPIC};
     for (size_t f = 0; f < 4; f++)
         for (size_t t = 0; t < 2; t++) {
             ar_xlate_stream_t *chain = ar_xlate_stream_new (froms[f], tos[t], "m", true);

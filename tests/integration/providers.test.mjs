@@ -263,8 +263,15 @@ it('bad input gets the caller\'s error shape: wrong shape for the endpoint, unsu
 
 it('count_tokens through Anthropic and Vertex', async () => {
   const body = { model: 'claude-sonnet-4-5', messages: [{ role: 'user', content: 'count these words please' }] };
-  const direct = await anthropicFor(FAMILIES[2]).messages.countTokens(body);
-  assert.ok(direct.input_tokens > 0);
+  const anthropic = await anthropicFor(FAMILIES[2]).messages.countTokens(body);
+  assert.ok(anthropic.input_tokens > 0);
+  // Vertex counts Claude tokens at its own count-tokens model; the answer is Anthropic's shape.
+  await mock.reset();
+  const vertex = await anthropicFor(FAMILIES[5]).messages.countTokens({ ...body, model: FAMILIES[5].model });
+  assert.equal(vertex.input_tokens, anthropic.input_tokens);
+  const calls = (await mock.requests()).filter((r) => /count-tokens:rawPredict$/.test(r.path));
+  assert.equal(calls.length, 1);
+  assert.equal(calls[0].body.anthropic_version, 'vertex-2023-10-16');
 });
 
 it('OpenAI beyond chat: embeddings, completions (streamed too), responses (streamed too)', async () => {

@@ -10,6 +10,7 @@ import { Buffer } from 'node:buffer';
 import { sendJson, sameSecret } from './sse.mjs';
 import * as anthropic from './anthropic.mjs';
 import * as gemini from './gemini.mjs';
+import { plan } from './control.mjs';
 
 const TOKEN_TTL_S = 3599;
 const MAX_LIFETIME_S = 3600;
@@ -100,6 +101,15 @@ export async function handle(ctx) {
   const body = ctx.json;
   if (body === null || typeof body !== 'object' || Array.isArray(body)) return googleFail(res, 400, 'Invalid JSON payload received.');
 
+  // Claude token counting is a model of its own, "count-tokens", whose body names the model
+  // to count for (unlike rawPredict's, where the URL does).
+  if (publisher === 'anthropic' && model === 'count-tokens' && method === 'rawPredict') {
+    if (body.anthropic_version !== 'vertex-2023-10-16') return claudeFail(res, "anthropic_version: Input should be 'vertex-2023-10-16'");
+    if (typeof body.model !== 'string' || !body.model) return claudeFail(res, 'model: Field required');
+    const bad = anthropic.validate({ max_tokens: 1, ...body, model: undefined, stream: undefined }, 'vertex');
+    if (bad) return claudeFail(res, bad);
+    return sendJson(res, 200, { input_tokens: plan(anthropic.conversation(body, ctx.base)).inputTokens });
+  }
   if (publisher === 'anthropic' && (method === 'rawPredict' || method === 'streamRawPredict')) {
     if (body.anthropic_version === undefined) return claudeFail(res, 'anthropic_version: Field required');
     if (body.anthropic_version !== 'vertex-2023-10-16') return claudeFail(res, "anthropic_version: Input should be 'vertex-2023-10-16'");
