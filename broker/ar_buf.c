@@ -74,6 +74,17 @@ char *ar_buf_read_file (const char *path, size_t *len)
     return buf.data;
 }
 
+int ar_hex_value (char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 void ar_hex_encode (const uint8_t *data, size_t size, char *out)
 {
     static const char digits[] = "0123456789abcdef";
@@ -115,6 +126,8 @@ void ar_buf_test (bool verbose)
     free (text);
     assert (unlink (path) == 0 && ar_buf_read_file (path, &len) == NULL);
     char hex[9];
+    assert (ar_hex_value ('7') == 7 && ar_hex_value ('b') == 11 && ar_hex_value ('F') == 15);
+    assert (ar_hex_value ('g') == -1 && ar_hex_value ('/') == -1);
     ar_hex_encode ((const uint8_t *)"\x01\xab\xff\x10", 4, hex);
     assert (strcmp (hex, "01abff10") == 0);
     (void)verbose;

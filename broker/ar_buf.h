@@ -34,6 +34,8 @@ char *ar_buf_read_file (const char *path, size_t *len);
 
 //  Lower-case hex of size bytes into out (2 * size + 1 bytes, NUL-terminated).
 void ar_hex_encode (const uint8_t *data, size_t size, char *out);
+//  The value of one hex digit (either case), or -1.
+int ar_hex_value (char c);
 
 void ar_buf_test (bool verbose);
 

@@ -4,6 +4,7 @@
     and no message built here contains the variable's value or the file's contents.
 */
 #include "ar_content_key.h"
+#include "ar_buf.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -29,17 +30,6 @@ struct ar_content_key_t {
 
 //  --------------------------------------------------------------------------
 //  Parsing
-
-static int s_hex_value (char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 static int s_base64_value (char c)
 {
@@ -110,8 +100,8 @@ int ar_content_key_parse (const char *text, uint8_t key[AR_CONTENT_KEY_LEN], con
         len--;
     if (len == 2 * AR_CONTENT_KEY_LEN) {
         for (size_t i = 0; i < AR_CONTENT_KEY_LEN; i++) {
-            int high = s_hex_value (text[2 * i]);
-            int low = s_hex_value (text[2 * i + 1]);
+            int high = ar_hex_value (text[2 * i]);
+            int low = ar_hex_value (text[2 * i + 1]);
             if (high < 0 || low < 0) {
                 OPENSSL_cleanse (key, AR_CONTENT_KEY_LEN);
                 *error = AR_CONTENT_KEY_ENV ": 64 characters but not all hex digits";

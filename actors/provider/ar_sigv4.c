@@ -71,24 +71,13 @@ static void s_encode_byte (s_text_t *text, unsigned char c)
     }
 }
 
-static int s_hex_value (char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 //  Query keys and values: decode %XX (a stray '%' stands for itself), encode strictly.
 static void s_reencode (s_text_t *text, const char *string, size_t len)
 {
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)string[i];
         if (c == '%' && i + 2 < len) {
-            int high = s_hex_value (string[i + 1]), low = s_hex_value (string[i + 2]);
+            int high = ar_hex_value (string[i + 1]), low = ar_hex_value (string[i + 2]);
             if (high >= 0 && low >= 0) {
                 c = (unsigned char)(high << 4 | low);
                 i += 2;

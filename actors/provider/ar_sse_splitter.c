@@ -171,31 +171,48 @@ size_t ar_sse_splitter_pending (ar_sse_splitter_t *self)
 //  ---------------------------------------------------------------------------
 //  The event's data lines, joined with LF.
 
-int ar_sse_event_name (const char *event, size_t len, char *out, size_t size)
+//  The value of the next `field:` line of an event from *at on (an optional single space
+//  after the colon is not part of it), or NULL when no line is left.
+static const char *s_next_field (const char *event, size_t len, size_t *at, const char *field,
+                                 size_t *value_len)
 {
-    int found = 0;
-    if (size)
-        out[0] = 0;
-    size_t i = 0;
-    while (i < len) {
-        size_t start = i;
+    size_t field_len = strlen (field);
+    while (*at < len) {
+        size_t start = *at, i = *at;
         while (i < len && event[i] != '\n' && event[i] != '\r')
             i++;
         size_t line_len = i - start;
         if (i < len)
             i += (event[i] == '\r' && i + 1 < len && event[i + 1] == '\n') ? 2 : 1;
+        *at = i;
         const char *line = event + start;
-        if (line_len < 6 || memcmp (line, "event:", 6) != 0)
+        //  "field" alone, or "field:" and the value
+        if (line_len < field_len || memcmp (line, field, field_len) != 0)
             continue;
-        const char *value = line + 6;
-        size_t value_len = line_len - 6;
-        if (value_len > 0 && *value == ' ')
-            value++, value_len--;
+        if (line_len > field_len && line[field_len] != ':')
+            continue;
+        const char *value = line + (line_len > field_len ? field_len + 1 : field_len);
+        *value_len = line_len - (size_t)(value - line);
+        if (*value_len > 0 && *value == ' ')
+            value++, (*value_len)--;
+        return value;
+    }
+    return NULL;
+}
+
+int ar_sse_event_name (const char *event, size_t len, char *out, size_t size)
+{
+    int found = 0;
+    if (size)
+        out[0] = 0;
+    size_t at = 0, value_len;
+    const char *value;
+    while ((value = s_next_field (event, len, &at, "event", &value_len))) {
         if (value_len >= size)
             return -1;
         memcpy (out, value, value_len);
         out[value_len] = 0;
-        found = (int)value_len;
+        found = (int)value_len; // the last one wins
     }
     return found;
 }
@@ -205,26 +222,9 @@ char *ar_sse_event_data (const char *event, size_t len, size_t *data_len)
     char *out = NULL;
     size_t out_len = 0;
     bool found = false;
-    size_t i = 0;
-    while (i < len) {
-        size_t start = i;
-        while (i < len && event[i] != '\n' && event[i] != '\r')
-            i++;
-        size_t line_len = i - start;
-        if (i < len)
-            i += (event[i] == '\r' && i + 1 < len && event[i + 1] == '\n') ? 2 : 1;
-        const char *line = event + start;
-        //  "data" alone, or "data:" with an optional single space before the value
-        if (line_len < 4 || memcmp (line, "data", 4) != 0)
-            continue;
-        if (line_len > 4 && line[4] != ':')
-            continue;
-        const char *value = line + (line_len > 4 ? 5 : 4);
-        size_t value_len = line_len - (size_t)(value - line);
-        if (value_len > 0 && *value == ' ') {
-            value++;
-            value_len--;
-        }
+    size_t at = 0, value_len;
+    const char *value;
+    while ((value = s_next_field (event, len, &at, "data", &value_len))) {
         char *grown = realloc (out, out_len + (found ? 1 : 0) + value_len + 1);
         if (!grown) {
             free (out);
