@@ -261,6 +261,18 @@ it('bad input gets the caller\'s error shape: wrong shape for the endpoint, unsu
   assert.equal(r.json.error.param, 'n');
 });
 
+it('a model the provider does not serve: its error, in the caller\'s shape', async () => {
+  await assert.rejects(
+    openaiFor(FAMILIES[2]).chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] }),
+    (err) => err instanceof OpenAI.NotFoundError && err.status === 404 && /gpt-4o/.test(err.message));
+  await assert.rejects(
+    anthropicFor(FAMILIES[3]).messages.create({ model: 'not a model id', max_tokens: 8, messages: [{ role: 'user', content: 'x' }] }),
+    (err) => err instanceof Anthropic.BadRequestError && /model identifier is invalid/.test(err.message));
+  await assert.rejects(
+    openaiFor(FAMILIES[6]).chat.completions.create({ model: 'gpt-4o', stream: true, messages: [{ role: 'user', content: 'x' }] }),
+    (err) => err instanceof OpenAI.NotFoundError && /not found/.test(err.message));
+});
+
 it('count_tokens through Anthropic and Vertex', async () => {
   const body = { model: 'claude-sonnet-4-5', messages: [{ role: 'user', content: 'count these words please' }] };
   const anthropic = await anthropicFor(FAMILIES[2]).messages.countTokens(body);

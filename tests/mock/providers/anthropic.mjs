@@ -260,5 +260,7 @@ export async function handle(ctx) {
   }
   const bad = validate(body);
   if (bad) return fail(res, 400, 'invalid_request_error', bad);
+  // Anthropic serves Claude models only; anything else is not found, as the real API says.
+  if (!/^claude-/.test(body.model)) return fail(res, 404, 'not_found_error', `model: ${body.model}`);
   return answer(res, body, body.model, ctx.base, '');
 }

@@ -230,5 +230,7 @@ export async function handle(ctx) {
   if (!isObject(ctx.json)) return invalid(res, 'Malformed input request, please reformat your input and try again.');
   const [op, stream] = OPS[m[2]];
   const modelId = decodeURIComponent(m[1]);
+  // Model ids are "<provider>.<model>", optionally behind a region prefix ("us.anthropic...").
+  if (!/^([a-z]{2,4}\.)?[a-z0-9-]+\.[A-Za-z0-9.:-]+$/.test(modelId)) return invalid(res, 'The provided model identifier is invalid.');
   return op === converse ? converse(res, ctx.json, stream, ctx.base) : invoke(res, ctx.json, modelId, stream, ctx.base);
 }

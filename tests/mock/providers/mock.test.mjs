@@ -739,7 +739,7 @@ describe('switches and control', () => {
     const r = await bedrock('converse', converseBody('[mock drop=1] x'));
     assert.equal(r.complete, false);
     assert.ok(r.buf.length > 0 && r.buf.length < Number(r.headers['content-length']));
-    const s = await raw(`${vertexPath('google', 'g', 'streamGenerateContent')}?alt=sse`, { headers: { authorization: `Bearer ${await vertexToken()}` },
+    const s = await raw(`${vertexPath('google', 'gemini-2.5-flash', 'streamGenerateContent')}?alt=sse`, { headers: { authorization: `Bearer ${await vertexToken()}` },
       body: { contents: [{ parts: [{ text: '[mock chunks=6 drop_after=2] x' }] }] } });
     assert.equal(s.complete, false);
     assert.equal(sse(s.text).length, 2);

@@ -119,6 +119,9 @@ export async function handle(ctx) {
     // "claude-3-5-sonnet-v2@20241022" is answered as "claude-3-5-sonnet-v2-20241022"
     return anthropic.answer(res, body, model.replace('@', '-'), ctx.base, 'vrtx_', {}, claudeErrorHook(res));
   }
+  // Each publisher serves its own models only.
+  if ((publisher === 'google' && !/^gemini-/.test(model)) || (publisher === 'anthropic' && model !== 'count-tokens' && !/^claude-/.test(model)))
+    return googleFail(res, 404, `Publisher Model \`${resource}\` not found.`);
   if (publisher === 'google' && (method === 'generateContent' || method === 'streamGenerateContent')) {
     const bad = gemini.validate(body);
     if (bad) return googleFail(res, 400, bad);
