@@ -687,6 +687,8 @@ static int s_setup_demo (s_launch_t *self)
     snprintf (url, sizeof url, "http://127.0.0.1:%d/v1", self->demo_port);
     setenv ("ANYRAY_PROVIDER_URL_OPENAI", url, 1);
     setenv ("ANYRAY_PROVIDER_KEY_OPENAI", self->demo_key, 1);
+    //  The mock speaks OpenAI: Anthropic SDK calls go to it translated, unless asked otherwise.
+    setenv ("ANYRAY_ANTHROPIC_SDK_PROVIDER", "openai", 0);
     return 0;
 }
 
@@ -769,8 +771,10 @@ static void s_banner (s_launch_t *self)
                        "  curl http://127.0.0.1:%d/v1/chat/completions -H 'content-type: "
                        "application/json' \\\n"
                        "    -d '{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\","
-                       "\"content\":\"hi\"}]}'\n",
-                       self->demo_port, self->port);
+                       "\"content\":\"hi\"}]}'\n"
+                       "Anthropic SDK calls (ANTHROPIC_BASE_URL=http://127.0.0.1:%d) reach it "
+                       "translated.\n",
+                       self->demo_port, self->port, self->port);
     if (n > 0 && (size_t)n < sizeof text)
         n += snprintf (text + n, sizeof text - (size_t)n,
                        "Data in %s. Ctrl-C stops everything.\n\n", self->data_dir);

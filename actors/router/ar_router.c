@@ -16,14 +16,18 @@
 
 struct ar_router_t {
     char default_provider[64];
+    char anthropic_provider[64]; // for the Anthropic SDK's calls
 };
 
 ar_router_t *ar_router_new (void)
 {
     ar_router_t *self = calloc (1, sizeof *self);
-    if (self)
+    if (self) {
         snprintf (self->default_provider, sizeof self->default_provider, "%s",
                   ar_env_str ("ANYRAY_DEFAULT_PROVIDER", "openai"));
+        snprintf (self->anthropic_provider, sizeof self->anthropic_provider, "%s",
+                  ar_env_str ("ANYRAY_ANTHROPIC_SDK_PROVIDER", "anthropic"));
+    }
     return self;
 }
 
@@ -63,7 +67,7 @@ int ar_router_plan (ar_router_t *self, const char *provider, const char *endpoin
     if (!provider || !*provider) {
         bool anthropic_sdk = endpoint && (strcmp (endpoint, "/v1/messages") == 0 ||
                                           strcmp (endpoint, "/v1/messages/count_tokens") == 0);
-        provider = anthropic_sdk ? "anthropic" : self->default_provider;
+        provider = anthropic_sdk ? self->anthropic_provider : self->default_provider;
     }
     char region_url[256] = "", location_url[256] = "", azure_url[256] = "";
     const char *base = NULL;
@@ -166,6 +170,14 @@ void ar_router_test (bool verbose)
         strstr (plan, "\"provider\":\"anthropic\",\"base_url\":\"https://api.anthropic.com/v1\""));
     assert (ar_router_plan (router, "openai", "/v1/messages", plan, sizeof plan) > 0);
     assert (strstr (plan, "\"provider\":\"openai\""));
+    ar_router_destroy (&router);
+    setenv ("ANYRAY_ANTHROPIC_SDK_PROVIDER", "bedrock", 1);
+    router = ar_router_new ();
+    assert (ar_router_plan (router, NULL, "/v1/messages", plan, sizeof plan) > 0);
+    assert (strstr (plan, "\"provider\":\"bedrock\""));
+    unsetenv ("ANYRAY_ANTHROPIC_SDK_PROVIDER");
+    ar_router_destroy (&router);
+    router = ar_router_new ();
     setenv ("ANYRAY_PROVIDER_URL_OPENAI", "http://127.0.0.1:9999/v1/", 1);
     assert (ar_router_plan (router, "openai", NULL, plan, sizeof plan) > 0);
     assert (strstr (plan, "\"base_url\":\"http://127.0.0.1:9999/v1\"")); // slash trimmed

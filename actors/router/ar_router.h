@@ -1,7 +1,8 @@
 /*  ar_router: the ROUTE service: request metadata in, an ordered plan of targets out.
 
     For now the plan has one target: the provider named by x-anyray-provider (meta
-    "provider"), else the one the endpoint implies (Anthropic's SDK: anthropic), else
+    "provider"), else the one the endpoint implies (Anthropic's SDK: anthropic, or
+    ANYRAY_ANTHROPIC_SDK_PROVIDER), else
     ANYRAY_DEFAULT_PROVIDER (openai), at ANYRAY_PROVIDER_URL_<SLUG> or the provider's public
     base URL, with the provider's own settings. Keys never appear in a plan: the provider
     actor holds them. Plan body:
