@@ -22,8 +22,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define AR_OPTIMIZE_STEPS_MAX     AR_STRATEGY_MAX
-#define AR_OPTIMIZE_STASH_IDS_MAX 32 // ids one request may produce; a put past it fails
+#define AR_OPTIMIZE_STEPS_MAX AR_STRATEGY_MAX
+//  Stash ids one request may produce; a put past it fails. An agent conversation of a hundred
+//  turns stashes one original per turn whose reasoning window_budget cropped and per result
+//  context_compression rewrote.
+#define AR_OPTIMIZE_STASH_IDS_MAX 256
 
 typedef enum {
     AR_OPTIMIZE_RAN,         // ran; result.applied says whether it changed anything

@@ -967,6 +967,9 @@ static void s_round_trip (const ar_optimizer_config_t *self)
     "{ \"kind\": \"param_tuning\", \"enabled\": true, \"params\": { \"maxTokensCap\": 4096 } }"    \
     "]"
 
+//  window_budget's resolved params after maxTokens: the registry defaults of the rest.
+#define S_WB_REST ",\"cropReasoning\":true,\"reasoningTurns\":3}"
+
 #define S_DEFAULT_PIPELINE                                                                         \
     "prompt_compression,context_compression,code_skeleton,window_budget,tool_pruning,param_tuning"
 
@@ -998,7 +1001,7 @@ static void s_test_default (bool verbose)
     }
     assert (strcmp (s_kinds (self, NULL), S_DEFAULT_PIPELINE) == 0);
     //  Resolved params carry the registry defaults under the entry's own.
-    assert (strcmp (s_params (self, NULL, "window_budget"), "{\"maxTokens\":24000}") == 0);
+    assert (strcmp (s_params (self, NULL, "window_budget"), "{\"maxTokens\":24000" S_WB_REST) == 0);
     assert (strcmp (s_params (self, NULL, "param_tuning"), "{\"maxTokensCap\":4096}") == 0);
     assert (strcmp (s_params (self, NULL, "tool_pruning"), "{\"keep\":3}") == 0);
     ar_pipeline_t *pipeline = ar_optimizer_config_resolve (self, NULL);
@@ -1010,7 +1013,8 @@ static void s_test_default (bool verbose)
     assert (ar_pipeline_strategy (pipeline, 5)->available); // param_tuning
     assert (ar_pipeline_kind (pipeline, 6) == NULL && ar_pipeline_params (pipeline, 6) == NULL);
     char *steps = ar_pipeline_to_json (pipeline);
-    assert (strstr (steps, "{\"kind\":\"window_budget\",\"params\":{\"maxTokens\":24000}}"));
+    assert (strstr (steps,
+                    "{\"kind\":\"window_budget\",\"params\":{\"maxTokens\":24000" S_WB_REST "}"));
     if (verbose)
         printf ("default pipeline: %s\n", steps);
     free (steps);
@@ -1114,7 +1118,8 @@ static void s_test_semantics (void)
     facts = (ar_request_facts_t){"/v1/messages", NULL, NULL, NULL, NULL, 0};
     assert (strcmp (s_kinds (self, &facts), "param_tuning,window_budget") == 0);
     assert (strcmp (s_params (self, &facts, "param_tuning"), "{\"maxTokensCap\":100}") == 0);
-    assert (strcmp (s_params (self, &facts, "window_budget"), "{\"maxTokens\":24000}") == 0);
+    assert (strcmp (s_params (self, &facts, "window_budget"), "{\"maxTokens\":24000" S_WB_REST) ==
+            0);
     facts.endpoint = "/v1/completions";
     assert (strcmp (s_kinds (self, &facts), "") == 0);
     facts.endpoint = "/v1/messages/"; // exact match only
@@ -1144,16 +1149,19 @@ static void s_test_semantics (void)
         "4000}}},"
         " {\"when\": {}, \"params\": {\"tool_pruning\": {\"keep\": 3}}}]}}");
     facts = (ar_request_facts_t){0};
-    assert (strcmp (s_params (self, &facts, "window_budget"), "{\"maxTokens\":24000}") == 0);
+    assert (strcmp (s_params (self, &facts, "window_budget"), "{\"maxTokens\":24000" S_WB_REST) ==
+            0);
     assert (strcmp (s_params (self, &facts, "tool_pruning"), "{\"keep\":3}") == 0);
     assert (strcmp (s_params (self, NULL, "tool_pruning"), "{\"keep\":3}") == 0);
     facts.team = "big";
-    assert (strcmp (s_params (self, &facts, "window_budget"), "{\"maxTokens\":8000}") == 0);
+    assert (strcmp (s_params (self, &facts, "window_budget"), "{\"maxTokens\":8000" S_WB_REST) ==
+            0);
     assert (strcmp (s_params (self, &facts, "param_tuning"),
                     "{\"maxTokensCap\":4096,\"temperatureMax\":0.5}") == 0);
     assert (!s_has (self, &facts, "semantic_cache"));
     facts.team = "small";
-    assert (strcmp (s_params (self, &facts, "window_budget"), "{\"maxTokens\":4000}") == 0);
+    assert (strcmp (s_params (self, &facts, "window_budget"), "{\"maxTokens\":4000" S_WB_REST) ==
+            0);
     s_round_trip (self);
     ar_optimizer_config_destroy (&self);
 

@@ -382,6 +382,46 @@ static json_t *s_content (s_rng_t *rng, ar_shape_t shape, size_t bytes)
     return parts;
 }
 
+//  An agent turn written in text (mini-swe-agent, SWE-agent): reasoning prose, sometimes with
+//  a code block drafted in it, then the command as the fenced block the text ends with.
+static json_t *s_text_action (s_rng_t *rng)
+{
+    s_buf_t buf = {NULL, 0, 0};
+    s_adds (&buf, "THOUGHT: ");
+    s_text_into (rng, &buf, s_log (rng, 1, 1500));
+    if (s_chance (rng, 30)) {
+        s_adds (&buf, "\n\n```python\n");
+        s_adds (&buf, s_code[s_below (rng, sizeof s_code / sizeof s_code[0])]);
+        s_adds (&buf, "\n```\n\nThen ");
+        s_text_into (rng, &buf, s_log (rng, 1, 300));
+    }
+    static const char *const commands[] = {
+        "ls -la", "nl -ba src/main.py | sed -n '10,40p'", "python reproduce.py",
+        "cat <<'EOF' > fix.py\nprint('x')\nEOF", "grep -rn \"def parse\" src/"};
+    s_adds (&buf, "\n\n```bash\n");
+    s_adds (&buf, commands[s_below (rng, sizeof commands / sizeof commands[0])]);
+    s_adds (&buf, "\n```");
+    json_t *text = json_string (buf.data);
+    free (buf.data);
+    S_CHECK (text, "generated text is not UTF-8");
+    return text;
+}
+
+//  What the command printed, as such agents carry it in a user turn.
+static json_t *s_observation (s_rng_t *rng)
+{
+    s_buf_t buf = {NULL, 0, 0};
+    if (s_chance (rng, 70))
+        s_adds (&buf, "<returncode>0</returncode>\n<output>\n");
+    json_t *output = s_output (rng);
+    s_adds (&buf, json_string_value (output));
+    json_decref (output);
+    json_t *text = json_string (buf.data ? buf.data : "");
+    free (buf.data);
+    S_CHECK (text, "generated text is not UTF-8");
+    return text;
+}
+
 static size_t s_user_bytes (s_rng_t *rng)
 {
     return s_chance (rng, 3) ? s_range (rng, 4000, 30000) : s_log (rng, 1, 800);
@@ -404,9 +444,15 @@ static json_t *s_openai_messages (s_rng_t *rng, s_gen_t *gen)
     json_array_append_new (messages, json_pack ("{s:s, s:o}", "role", "user", "content",
                                                 s_content (rng, gen->shape, s_user_bytes (rng))));
     size_t rounds = s_rounds (rng);
+    bool text_agent = s_chance (rng, 25); // commands in text, output in user turns
     for (size_t r = 0; r < rounds; r++) {
         size_t kind = s_below (rng, 100);
-        if (kind < 60) {
+        if (text_agent && kind < 85) {
+            json_array_append_new (messages, json_pack ("{s:s, s:o}", "role", "assistant",
+                                                        "content", s_text_action (rng)));
+            json_array_append_new (
+                messages, json_pack ("{s:s, s:o}", "role", "user", "content", s_observation (rng)));
+        } else if (kind < 60) {
             //  One or more calls, then their results in any order (parallel tool calls).
             size_t ncalls = s_chance (rng, 65) ? 1 : s_range (rng, 2, 4);
             char ids[4][32];
@@ -427,7 +473,7 @@ static json_t *s_openai_messages (s_rng_t *rng, s_gen_t *gen)
             if (content < 5)
                 json_object_set_new (assistant, "content", json_null ());
             else if (content < 8)
-                json_object_set_new (assistant, "content", s_text (rng, s_log (rng, 1, 400)));
+                json_object_set_new (assistant, "content", s_text (rng, s_log (rng, 1, 1500)));
             json_array_append_new (messages, assistant);
             for (size_t c = ncalls; c > 1; c--) {
                 size_t j = s_below (rng, c);
@@ -472,14 +518,24 @@ static json_t *s_anthropic_messages (s_rng_t *rng, s_gen_t *gen)
     json_array_append_new (messages, json_pack ("{s:s, s:o}", "role", "user", "content",
                                                 s_content (rng, gen->shape, s_user_bytes (rng))));
     size_t rounds = s_rounds (rng);
+    bool text_agent = s_chance (rng, 25); // commands in text, output in user turns
     for (size_t r = 0; r < rounds; r++) {
-        if (s_chance (rng, 60)) {
+        if (text_agent && s_chance (rng, 85)) {
+            json_t *action = s_text_action (rng);
+            json_array_append_new (
+                messages, json_pack ("{s:s, s:o}", "role", "assistant", "content",
+                                     s_chance (rng, 70) ? action
+                                                        : json_pack ("[{s:s, s:o}]", "type", "text",
+                                                                     "text", action)));
+            json_array_append_new (
+                messages, json_pack ("{s:s, s:o}", "role", "user", "content", s_observation (rng)));
+        } else if (s_chance (rng, 60)) {
             size_t ncalls = s_chance (rng, 65) ? 1 : s_range (rng, 2, 4);
             char ids[4][32];
             json_t *blocks = json_array ();
             if (s_chance (rng, 40))
                 json_array_append_new (blocks, json_pack ("{s:s, s:o}", "type", "text", "text",
-                                                          s_text (rng, s_log (rng, 1, 400))));
+                                                          s_text (rng, s_log (rng, 1, 1500))));
             for (size_t c = 0; c < ncalls; c++) {
                 s_call_id (rng, gen, ids[c]);
                 json_array_append_new (
@@ -620,7 +676,9 @@ static json_t *s_params (s_rng_t *rng, const ar_strategy_info_t *info)
 {
     json_t *params;
     if (strcmp (info->kind, "window_budget") == 0)
-        params = json_pack ("{s:I}", "maxTokens", (json_int_t)s_log (rng, 256, 60000));
+        params = json_pack ("{s:I, s:b, s:I}", "maxTokens", (json_int_t)s_log (rng, 256, 60000),
+                            "cropReasoning", s_chance (rng, 80), "reasoningTurns",
+                            (json_int_t)s_range (rng, 1, 6));
     else if (strcmp (info->kind, "tool_pruning") == 0) {
         size_t r = s_below (rng, 100);
         params = json_pack ("{s:I}", "keep",
@@ -924,15 +982,123 @@ static void s_check_ids (ar_shape_t shape, s_sink_t *sink, const json_t *request
         ar_chat_view_message_text (shape, message, true, s_scan_ids, sink);
 }
 
+//  The text of an assistant turn whose reasoning window_budget cut: its string content, or its
+//  first text block; and the stash id its marker names. NULL when it is no such turn.
+static const char *s_reasoning_cut (const json_t *message, char id[33])
+{
+    json_t *content = json_object_get (message, "content");
+    const char *text = json_string_value (content);
+    size_t i;
+    json_t *block;
+    json_array_foreach (content, i, block)
+    {
+        if (!text && json_string_value (json_object_get (block, "text")))
+            text = json_string_value (json_object_get (block, "text"));
+    }
+    int end = -1;
+    if (!text ||
+        sscanf (text, "[anyray: reasoning elided; retrieve with id %32[0-9a-f]]%n", id, &end) !=
+            1 ||
+        end < 0 || strlen (id) != AR_STASH_ID_LEN)
+        return NULL;
+    return text;
+}
+
+//  The fenced block a text ends with (from its opening ``` at a line start), or NULL.
+static const char *s_final_fence (const char *text, size_t *len)
+{
+    size_t n = strlen (text);
+    while (n && strchr (" \t\r\n", text[n - 1]))
+        n--;
+    if (n < 7 || memcmp (text + n - 3, "```", 3) != 0 || text[n - 4] != '\n')
+        return NULL;
+    for (size_t i = n - 4; i-- > 0;)
+        if ((i == 0 || text[i - 1] == '\n') && memcmp (text + i, "```", 3) == 0) {
+            *len = n - i;
+            return text + i;
+        }
+    return NULL;
+}
+
+//  A cut turn against its original: the same message but for its text, tool calls (OpenAI
+//  tool_calls, Anthropic tool_use blocks) unchanged and in order; the kept text after the
+//  marker made only of lines of the original text, ending with the original's command.
+static void s_check_cut (ar_shape_t shape, const json_t *cut, const char *kept,
+                         const json_t *original)
+{
+    S_CHECK (json_is_object (original) &&
+                 ar_chat_view_role (shape, original) == AR_CHAT_ROLE_ASSISTANT,
+             "a reasoning marker's stash entry is not the assistant turn");
+    S_CHECK (s_same (json_object_get (cut, "tool_calls"), json_object_get (original, "tool_calls")),
+             "a reasoning cut changed the tool calls");
+    json_t *a = json_object_get (cut, "content"), *b = json_object_get (original, "content");
+    size_t i, j = 0;
+    json_t *block;
+    json_array_foreach (b, i, block)
+    {
+        if (!s_has_block (original, "tool_use"))
+            break;
+        const char *type = json_string_value (json_object_get (block, "type"));
+        if (!type || strcmp (type, "tool_use") != 0)
+            continue;
+        while (j < json_array_size (a) &&
+               !json_equal (json_array_get (a, j), block)) // text blocks may sit in between
+            j++;
+        S_CHECK (j < json_array_size (a), "a reasoning cut lost or moved a tool_use block");
+        j++;
+    }
+    //  The original's text, all of it, to find the kept lines in.
+    s_buf_t all = {NULL, 0, 0};
+    if (json_is_string (b))
+        s_adds (&all, json_string_value (b));
+    json_array_foreach (b, i, block)
+    {
+        const char *text = json_string_value (json_object_get (block, "text"));
+        if (text) {
+            s_adds (&all, text);
+            s_adds (&all, "\n");
+        }
+    }
+    const char *rest = strchr (kept, ']') + 1;
+    for (const char *line = rest; *line;) {
+        const char *nl = strchr (line, '\n');
+        size_t len = nl ? (size_t)(nl - line) : strlen (line);
+        S_CHECK (!len || (all.data && memmem (all.data, all.len, line, len)),
+                 "a reasoning cut kept a line its original does not have");
+        line += len + (nl != NULL);
+    }
+    size_t flen = 0, klen = strlen (kept);
+    const char *fence =
+        all.data && !s_has_block (original, "tool_use") && !json_object_get (original, "tool_calls")
+            ? s_final_fence (json_is_string (b) ? json_string_value (b) : all.data, &flen)
+            : NULL;
+    if (fence)
+        S_CHECK (klen >= flen && memcmp (kept + klen - flen, fence, flen) == 0,
+                 "a reasoning cut lost the command its turn ends with");
+    free (all.data);
+}
+
 //  window_budget's output with every marker replaced by what it stands for; it must be the
-//  input's messages exactly.
-static json_t *s_unfold (ar_shape_t shape, s_sink_t *sink, const json_t *messages)
+//  input's messages exactly. runs / cuts: how many run markers and reasoning cuts it undid.
+static json_t *s_unfold (ar_shape_t shape, s_sink_t *sink, const json_t *messages, size_t *runs,
+                         size_t *cuts)
 {
     json_t *out = json_array ();
     size_t i;
     json_t *message;
     json_array_foreach (messages, i, message)
     {
+        char cut_id[33] = "";
+        const char *kept = ar_chat_view_role (shape, message) == AR_CHAT_ROLE_ASSISTANT
+                               ? s_reasoning_cut (message, cut_id)
+                               : NULL;
+        if (kept) {
+            json_t *original = s_stashed (sink, cut_id);
+            s_check_cut (shape, message, kept, original);
+            json_array_append_new (out, original);
+            (*cuts)++;
+            continue;
+        }
         json_t *content = json_object_get (message, "content");
         size_t elided = 0;
         char id[33] = "";
@@ -974,6 +1140,7 @@ static json_t *s_unfold (ar_shape_t shape, s_sink_t *sink, const json_t *message
                  "stash %s: not the %zu messages its marker says", id, elided);
         json_array_extend (out, run);
         json_decref (run);
+        (*runs)++;
     }
     return out;
 }
@@ -1002,6 +1169,7 @@ typedef struct {
     s_sink_t sink;
     s_stat_t stats[2][S_KINDS];
     size_t steps, stash_checks;
+    size_t cut_runs[2]; // window_budget runs (alone or chained) that cut old reasoning
 } s_env_t;
 
 static s_kind_t s_kind (const char *kind)
@@ -1219,9 +1387,19 @@ static void s_check_tuning (s_env_t *env, const json_t *in, const json_t *out, c
     }
 }
 
-//  A tool_pruning rewrite of in: the same members, every string equal, cut to a prefix of
-//  its input, or "(see <tool>) " + a suffix of it (a family prefix shown by another tool).
-static bool s_shortened (const json_t *in, const json_t *out)
+//  A member a compact tool may lose: a description (an optional parameter's, or an empty one),
+//  an empty "required", ToolBench's "optional" list.
+static bool s_droppable (const char *key, const json_t *value)
+{
+    return strcmp (key, "description") == 0 ||
+           (strcmp (key, "required") == 0 && json_is_array (value) && !json_array_size (value)) ||
+           (strcmp (key, "optional") == 0 && json_is_array (value));
+}
+
+//  A tool_pruning rewrite of in: the same members but droppable ones (none of a "properties"
+//  map: map), every string equal, cut to a prefix of its input, or "(see <tool>) " + a suffix
+//  of it (a family prefix shown by another tool).
+static bool s_shortened_in (const json_t *in, const json_t *out, bool map)
 {
     if (json_is_string (in) && json_is_string (out)) {
         const char *a = json_string_value (in), *b = json_string_value (out);
@@ -1236,25 +1414,35 @@ static bool s_shortened (const json_t *in, const json_t *out)
         if (json_array_size (in) != json_array_size (out))
             return false;
         for (size_t i = 0; i < json_array_size (in); i++)
-            if (!s_shortened (json_array_get (in, i), json_array_get (out, i)))
+            if (!s_shortened_in (json_array_get (in, i), json_array_get (out, i), false))
                 return false;
         return true;
     }
     if (json_is_object (in) && json_is_object (out)) {
         const char *key;
         json_t *value;
-        if (json_object_size (in) != json_object_size (out))
-            return false;
-        json_object_foreach (
-            (json_t *)in, key,
-            value) if (!s_shortened (value, json_object_get (out, key))) return false;
+        json_object_foreach ((json_t *)out, key,
+                             value) if (!json_object_get (in, key)) return false;
+        json_object_foreach ((json_t *)in, key, value)
+        {
+            json_t *kept = json_object_get (out, key);
+            if (kept ? !s_shortened_in (value, kept, !map && strcmp (key, "properties") == 0)
+                     : map || !s_droppable (key, value))
+                return false;
+        }
         return true;
     }
     return json_equal (in, out);
 }
 
+static bool s_shortened (const json_t *in, const json_t *out)
+{
+    return s_shortened_in (in, out, false);
+}
+
 //  7. tool_pruning: protected tools kept unchanged; the input's tools stashed whole; the kept
-//  ones in order, each whole or only its description strings shortened; never fewer than
+//  ones in order, each whole or only its description strings shortened and members that say
+//  nothing (or an optional parameter's description) dropped; never fewer than
 //  `keep` unprotected tools kept; nothing done with at most `keep` unprotected tools.
 static void s_check_pruning (s_env_t *env, const json_t *in, const json_t *out,
                              const json_t *params, s_mode_t mode, int rc,
@@ -1337,19 +1525,36 @@ static void s_check_window (s_env_t *env, const json_t *in, const json_t *out, c
     if (mode == S_MODE_NONE || mode == S_MODE_FAILING || !valid_in)
         S_CHECK (!result->applied && s_same (min, mout), "messages cropped %s",
                  valid_in ? "with no stash" : "from an invalid request");
+    bool eligible = valid_in && json_array_size (min) >= 3 &&
+                    before > json_integer_value (json_object_get (params, "maxTokens"));
     if (mode == S_MODE_STASH) {
         S_CHECK (rc == 0, "window_budget failed on a valid run");
-        bool eligible = valid_in && json_array_size (min) >= 3 &&
-                        before > json_integer_value (json_object_get (params, "maxTokens"));
         stat->eligible += eligible;
         stat->eligible_applied += eligible && result->applied;
-        S_CHECK (eligible || !result->applied, "cropped a request within budget");
     }
     if (!result->applied)
         return;
-    json_t *unfolded = s_unfold (env->shape, &env->sink, mout);
+    size_t runs = 0, cuts = 0;
+    json_t *unfolded = s_unfold (env->shape, &env->sink, mout, &runs, &cuts);
+    env->cut_runs[env->shape] += cuts > 0;
     S_CHECK (json_equal (unfolded, min), "markers + stash do not give back the input messages");
     json_decref (unfolded);
+    //  Within budget only old reasoning may go; reasoning only when asked, and never from the
+    //  latest reasoningTurns assistant turns.
+    S_CHECK (eligible || runs == 0, "cropped a request within budget");
+    S_CHECK (cuts == 0 || json_is_true (json_object_get (params, "cropReasoning")),
+             "cut reasoning with cropReasoning off");
+    size_t later = 0,
+           keep = (size_t)json_integer_value (json_object_get (params, "reasoningTurns"));
+    for (size_t i = json_array_size (mout); i-- > 0;) {
+        json_t *message = json_array_get (mout, i);
+        if (ar_chat_view_role (env->shape, message) != AR_CHAT_ROLE_ASSISTANT)
+            continue;
+        char id[33];
+        S_CHECK (later >= keep || !s_reasoning_cut (message, id),
+                 "cut the reasoning of one of the latest %zu assistant turns", keep);
+        later++;
+    }
 }
 
 //  Run one strategy over request (json_equal to in) and check every property. Returns
@@ -1539,6 +1744,8 @@ void ar_strategy_property_test (bool verbose)
                         "%5zu",
                         s ? "anthropic" : "openai", s_kind_names[k], st->runs, st->applied,
                         100.0 * st->applied / st->runs, st->eligible, st->eligible_applied);
+            if (verbose && k == S_WINDOW)
+                printf (" reasoning cut in %zu", env->cut_runs[s]);
             if (only || !st->runs)
                 continue;
             double share = (double)st->applied / st->runs;
@@ -1551,6 +1758,12 @@ void ar_strategy_property_test (bool verbose)
                 S_CHECK (st->eligible_applied * 4 >= st->eligible * 3,
                          "window_budget cropped only %zu of %zu requests over budget",
                          st->eligible_applied, st->eligible);
+            //  Old reasoning is cut in some runs (at the default seed ~400 of the 2000 alone +
+            //  2000 chained runs per shape: agent requests with more action turns than
+            //  reasoningTurns and cropReasoning on).
+            if (k == S_WINDOW)
+                S_CHECK (env->cut_runs[s] * 25 >= st->runs,
+                         "window_budget cut old reasoning in only %zu runs", env->cut_runs[s]);
         }
     }
     if (verbose)

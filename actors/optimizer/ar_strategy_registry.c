@@ -46,6 +46,13 @@ static const ar_param_spec_t s_context_compression_params[] = {
      "and last line and a count; the folded lines are stashed."},
     {"minRepeat", AR_PARAM_INTEGER, 3, 100000, NULL, "4",
      "Shortest run of similar lines that is folded."},
+    {"oldTurns", AR_PARAM_INTEGER, 0, 1000, NULL, "3",
+     "Tool outputs behind the latest this many assistant turns are old: capped at "
+     "oldMaxBlobTokens, unless their call names a file those latest turns name too. 0: no "
+     "age-aware cap."},
+    {"oldMaxBlobTokens", AR_PARAM_INTEGER, 64, AR_TOKENS_MAX, NULL, "500",
+     "Cap on one old tool output (head and tail kept around a stashed marker, error and "
+     "file:line lines kept)."},
 };
 static const ar_param_spec_t s_code_skeleton_params[] = {
     {"minLines", AR_PARAM_INTEGER, 1, AR_TOKENS_MAX, NULL, "80",
@@ -71,12 +78,20 @@ static const ar_param_spec_t s_relevance_filter_params[] = {
 static const ar_param_spec_t s_window_budget_params[] = {
     {"maxTokens", AR_PARAM_INTEGER, 256, AR_TOKENS_MAX, NULL, "24000",
      "Token budget the conversation is fitted into."},
+    {"cropReasoning", AR_PARAM_BOOLEAN, 0, 0, NULL, "true",
+     "Whatever the budget, an agent's assistant turns older than the latest reasoningTurns keep "
+     "their action (tool calls, or the fenced command their text ends with) and the code blocks "
+     "of their prose; the rest of the prose is stashed behind a marker. Turns with no action "
+     "are never touched."},
+    {"reasoningTurns", AR_PARAM_INTEGER, 1, 1000, NULL, "3",
+     "The latest this many assistant turns keep their reasoning whole."},
 };
 static const ar_param_spec_t s_tool_pruning_params[] = {
     {"keep", AR_PARAM_INTEGER, 1, 128, NULL, "3",
-     "Best-scoring tools always kept (whole when near the best score, else cut to a first "
-     "sentence); besides these only tools of a family in play, mentioned or scoring 20% of "
-     "the best stay, cut. tool_choice and called tools are never touched."},
+     "Best-scoring tools always kept (whole when near the best score, else compact: first "
+     "sentences, optional parameters' descriptions and empty schema members dropped); besides "
+     "these only tools of a family in play, mentioned or scoring 20% of the best stay, "
+     "compact. tool_choice and called tools are never touched."},
 };
 static const ar_param_spec_t s_param_tuning_params[] = {
     {"maxTokensCap", AR_PARAM_INTEGER, 1, AR_TOKENS_MAX, NULL, "4096",
@@ -432,7 +447,8 @@ void ar_strategy_registry_test (bool verbose)
 
     //  The defaults the page names.
     json_t *d = ar_strategy_registry_default_params (ar_strategy_registry_find ("window_budget"));
-    json_t *want = json_pack ("{s:i}", "maxTokens", 24000);
+    json_t *want =
+        json_pack ("{s:i, s:b, s:i}", "maxTokens", 24000, "cropReasoning", 1, "reasoningTurns", 3);
     assert (json_equal (d, want));
     json_decref (d);
     json_decref (want);
@@ -451,7 +467,8 @@ void ar_strategy_registry_test (bool verbose)
     assert (s_check ("window_budget", "{\"maxTokens\":\"1\"}", error, sizeof error) == -1);
     assert (s_check ("window_budget", "{\"maxTokens\":10000001}", error, sizeof error) == -1);
     assert (s_check ("window_budget", "{\"maxToken\":300}", error, sizeof error) == -1);
-    assert (strcmp (error, "p.maxToken: unknown param of window_budget (known: maxTokens)") == 0);
+    assert (strcmp (error, "p.maxToken: unknown param of window_budget (known: maxTokens, "
+                           "cropReasoning, reasoningTurns)") == 0);
     assert (s_check ("semantic_cache", "{\"threshold\":1}", error, sizeof error) == 0);
     assert (s_check ("semantic_cache", "{\"threshold\":0.95}", error, sizeof error) == 0);
     assert (s_check ("semantic_cache", "{\"threshold\":1.01}", error, sizeof error) == -1);

@@ -35,6 +35,16 @@
     text (where a test run's summary is). Those inside a capped middle are kept between
     markers, up to a quarter of the budget.
 
+    Age (oldTurns, oldMaxBlobTokens): a result behind the latest oldTurns assistant turns is
+    old, and step 5 caps it at oldMaxBlobTokens instead (head and tail within that budget, no
+    20-line tail: an old test run's summary is history). Why: an agent reads most output once,
+    acts on it, and moves on; what it acted on is in its later turns. Except the file it is
+    working on: an old result whose call names a file (a word with a known source or text
+    extension, by base name) that one of the latest oldTurns actions names too (tool call
+    arguments, or the fenced command a text-action turn ends with) keeps the normal cap, every
+    read of it, because the next edit most likely replaces text seen there. oldTurns 0: no
+    age-aware cap.
+
     Stashing: whenever a result changes at all, its original (the whole tool message, or the
     whole tool_result block, as compact JSON) is stashed once, and every marker in it names
     that one id. A result that only went through lossless steps gets one marker at its end,
@@ -54,6 +64,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define S_TAIL_LINES 20 // the last lines of a text are never folded or elided
 #define S_MIN_GAIN   32 // tokens a rewritten result saves at least (markers included)
@@ -61,6 +72,8 @@
 typedef struct {
     int64_t min_tokens, max_blob_tokens, min_repeat;
     bool minify_json, strip_ansi, fold_repeats, collapse_ws;
+    int64_t old_turns, old_max_blob_tokens; // age-aware cap (see the header)
+    size_t tail_lines; // the last lines never folded or elided (S_TAIL_LINES; 0 for old output)
 } s_params_t;
 
 //  What happened to one text, for the note.
@@ -443,7 +456,8 @@ static int64_t s_tokens (ar_tokenizer_t *tok, const char *text, size_t len)
 }
 
 //  Split text into lines (a final "\n" ends the last line, it does not start an empty one).
-static s_line_t *s_lines (ar_tokenizer_t *tok, const char *text, size_t len, size_t *count)
+static s_line_t *s_lines (ar_tokenizer_t *tok, const char *text, size_t len, size_t tail_lines,
+                          size_t *count)
 {
     size_t n = 0;
     for (size_t i = 0; i < len; i++)
@@ -461,7 +475,7 @@ static s_line_t *s_lines (ar_tokenizer_t *tok, const char *text, size_t len, siz
         k++;
         i += line_len + 1;
     }
-    for (size_t i = n > S_TAIL_LINES ? n - S_TAIL_LINES : 0; i < n; i++)
+    for (size_t i = n > tail_lines ? n - tail_lines : 0; i < n; i++)
         lines[i].protect = true;
     *count = n;
     return lines;
@@ -524,7 +538,8 @@ static size_t s_weight (const s_line_t *line)
 //  least the last S_TAIL_LINES, protected lines of the middle kept while a quarter of the
 //  budget lasts). final_nl: the text ended with "\n".
 static void s_cap_lines (ar_tokenizer_t *tok, s_line_t *lines, size_t n, int64_t budget,
-                         const char *id, bool final_nl, s_buf_t *out, s_what_t *what)
+                         size_t tail_lines, const char *id, bool final_nl, s_buf_t *out,
+                         s_what_t *what)
 {
     int64_t total = 0;
     for (size_t i = 0; budget < INT64_MAX && i < n; i++) // INT64_MAX: no cap, nothing to count
@@ -534,7 +549,7 @@ static void s_cap_lines (ar_tokenizer_t *tok, s_line_t *lines, size_t n, int64_t
         int64_t head_budget = budget * 2 / 3, tail_budget = budget - head_budget, used = 0;
         tail = n;
         while (tail > 0 &&
-               (n - tail < S_TAIL_LINES || used + lines[tail - 1].tokens <= tail_budget)) {
+               (n - tail < tail_lines || used + lines[tail - 1].tokens <= tail_budget)) {
             used += lines[tail - 1].tokens;
             tail--;
         }
@@ -636,7 +651,7 @@ static bool s_compress (ar_tokenizer_t *tok, const s_params_t *p, const char *te
     bool fold = p->fold_repeats && !json;
     bool may_cap = tokens > p->max_blob_tokens; // folding only ever removes tokens
     if (fold || may_cap) {
-        lines = s_lines (tok, clean.data ? clean.data : "", clean.len, &n);
+        lines = s_lines (tok, clean.data ? clean.data : "", clean.len, p->tail_lines, &n);
         if (!lines) {
             free (clean.data);
             out->oom = true;
@@ -648,8 +663,8 @@ static bool s_compress (ar_tokenizer_t *tok, const s_params_t *p, const char *te
     if (lines) {
         s_buf_t capped = {0};
         bool final_nl = clean.len && clean.data[clean.len - 1] == '\n';
-        s_cap_lines (tok, lines, n, may_cap ? p->max_blob_tokens : INT64_MAX, id, final_nl, &capped,
-                     what);
+        s_cap_lines (tok, lines, n, may_cap ? p->max_blob_tokens : INT64_MAX, p->tail_lines, id,
+                     final_nl, &capped, what);
         int64_t after = may_cap ? s_tokens (tok, capped.data ? capped.data : "", capped.len) : 0;
         if (!capped.oom && after > p->max_blob_tokens + p->max_blob_tokens / 4) {
             s_cap_bytes (tok, capped.data, capped.len, after, p->max_blob_tokens, id, out, what);
@@ -889,6 +904,256 @@ static json_t *s_result (ar_strategy_ctx_t *ctx, const s_params_t *params, json_
     return copy;
 }
 
+//  --------------------------------------------------------------------------------------------
+//  Age: which file names the latest turns are working on
+
+//  File names (basenames with a known extension) a text mentions, as a list of "\n"-ended
+//  names in a buffer. The extension list keeps out attribute chains ("self.storage",
+//  "np.zeros") that would otherwise read as files.
+static bool s_known_extension (const char *ext, size_t len)
+{
+    static const char *const known[] = {
+        "py",   "pyi",   "pyx",    "js",    "jsx",  "mjs",   "cjs",     "ts",   "tsx",   "c",
+        "h",    "cc",    "cpp",    "cxx",   "hpp",  "hh",    "go",      "rs",   "java",  "kt",
+        "kts",  "scala", "rb",     "php",   "cs",   "swift", "m",       "mm",   "sh",    "bash",
+        "pl",   "lua",   "r",      "jl",    "ex",   "exs",   "erl",     "hs",   "ml",    "clj",
+        "dart", "vue",   "svelte", "sql",   "html", "htm",   "css",     "scss", "less",  "json",
+        "yaml", "yml",   "toml",   "ini",   "cfg",  "conf",  "xml",     "md",   "rst",   "txt",
+        "csv",  "lock",  "gradle", "cmake", "mk",   "proto", "graphql", "tf",   "ipynb", "log"};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (strlen (known[i]) == len && strncasecmp (known[i], ext, len) == 0)
+            return true;
+    return false;
+}
+
+static void s_file_names (const char *text, size_t len, s_buf_t *names)
+{
+    for (size_t i = 0; i < len;) {
+        size_t start = i;
+        while (i < len && (isalnum ((unsigned char)text[i]) || strchr ("_.-/~", text[i])))
+            i++;
+        if (i == start) {
+            i++;
+            continue;
+        }
+        size_t end = i;
+        while (end > start && text[end - 1] == '.')
+            end--;
+        const char *slash = memrchr (text + start, '/', end - start);
+        size_t base = slash ? (size_t)(slash + 1 - text) : start;
+        const char *dot = end > base ? memrchr (text + base, '.', end - base) : NULL;
+        if (!dot || dot == text + base ||
+            !s_known_extension (dot + 1, (size_t)(text + end - dot - 1)))
+            continue;
+        s_put (names, text + base, end - base);
+        s_putc (names, '\n');
+    }
+}
+
+//  Whether any name of the list mine is in the list of theirs ("\n"-ended names each).
+static bool s_names_meet (const s_buf_t *mine, const s_buf_t *theirs)
+{
+    for (size_t i = 0; i < mine->len;) {
+        const char *nl = memchr (mine->data + i, '\n', mine->len - i);
+        size_t len = (size_t)(nl - (mine->data + i)) + 1; // with its "\n"
+        for (const char *at = theirs->data; at && at < theirs->data + theirs->len;) {
+            at = memmem (at, (size_t)(theirs->data + theirs->len - at), mine->data + i, len);
+            if (at && (at == theirs->data || at[-1] == '\n'))
+                return true;
+            if (at)
+                at++;
+        }
+        i += len;
+    }
+    return false;
+}
+
+//  The names an assistant turn's action mentions: its tool calls' arguments (tool_use input),
+//  or, for an agent that writes its command in text, the fenced block its text ends with.
+static void s_action_names (ar_shape_t shape, const json_t *message, s_buf_t *names)
+{
+    size_t i;
+    json_t *item;
+    json_array_foreach (json_object_get (message, "tool_calls"), i, item)
+    {
+        json_t *args = json_object_get (json_object_get (item, "function"), "arguments");
+        if (json_is_string (args))
+            s_file_names (json_string_value (args), json_string_length (args), names);
+    }
+    json_t *content = json_object_get (message, "content");
+    const char *last = NULL;
+    size_t last_len = 0;
+    if (json_is_string (content)) {
+        last = json_string_value (content);
+        last_len = json_string_length (content);
+    }
+    json_array_foreach (content, i, item)
+    {
+        const char *type = json_string_value (json_object_get (item, "type"));
+        if (type && strcmp (type, "tool_use") == 0) {
+            char *input =
+                json_dumps (json_object_get (item, "input"), JSON_COMPACT | JSON_ENCODE_ANY);
+            if (input)
+                s_file_names (input, strlen (input), names);
+            free (input);
+        } else if (type && strcmp (type, "text") == 0 &&
+                   json_is_string (json_object_get (item, "text"))) {
+            last = json_string_value (json_object_get (item, "text"));
+            last_len = json_string_length (json_object_get (item, "text"));
+        }
+    }
+    //  The trailing fenced block: from the last line-start "```" before the closing one.
+    while (last && last_len && strchr (" \t\r\n", last[last_len - 1]))
+        last_len--;
+    if (!last || last_len < 6 || memcmp (last + last_len - 3, "```", 3) != 0)
+        return;
+    for (size_t at = last_len - 3; at-- > 0;)
+        if ((at == 0 || last[at - 1] == '\n') && memcmp (last + at, "```", 3) == 0) {
+            s_file_names (last + at, last_len - at, names);
+            return;
+        }
+}
+
+//  The text of the call a result answers: the tool call (OpenAI, by tool_call_id) or tool_use
+//  block (Anthropic, by tool_use_id) of the assistant turn before it, or, for an observation in
+//  a plain user turn, that assistant turn's text.
+static void s_call_names (ar_shape_t shape, json_t *messages, size_t index, const json_t *holder,
+                          s_buf_t *names)
+{
+    size_t a = index;
+    while (a > 0 &&
+           ar_chat_view_role (shape, json_array_get (messages, a - 1)) != AR_CHAT_ROLE_ASSISTANT)
+        a--;
+    if (a == 0)
+        return;
+    json_t *assistant = json_array_get (messages, a - 1);
+    const char *id = json_string_value (
+        json_object_get (holder, shape == AR_SHAPE_OPENAI_CHAT ? "tool_call_id" : "tool_use_id"));
+    if (!id) {
+        s_action_names (shape, assistant, names);
+        return;
+    }
+    size_t i;
+    json_t *call;
+    json_array_foreach (
+        json_object_get (assistant, shape == AR_SHAPE_OPENAI_CHAT ? "tool_calls" : "content"), i,
+        call)
+    {
+        const char *call_id = json_string_value (json_object_get (call, "id"));
+        if (!call_id || strcmp (call_id, id) != 0)
+            continue;
+        if (shape == AR_SHAPE_OPENAI_CHAT) {
+            json_t *fn = json_object_get (call, "function");
+            json_t *args = json_object_get (fn, "arguments");
+            if (json_is_string (args))
+                s_file_names (json_string_value (args), json_string_length (args), names);
+        } else {
+            char *input =
+                json_dumps (json_object_get (call, "input"), JSON_COMPACT | JSON_ENCODE_ANY);
+            if (input)
+                s_file_names (input, strlen (input), names);
+            free (input);
+        }
+    }
+}
+
+//  One tool result of the conversation, in order, and whether it is capped as old.
+typedef struct {
+    const json_t *holder; // the tool message, observation, or tool_result block
+    bool aged;
+} s_age_t;
+
+//  Whether messages[i] is an observation in a plain user turn with string content (one the
+//  strategy rewrites like a tool result).
+static bool s_observed_text (ar_shape_t shape, json_t *messages, size_t i)
+{
+    json_t *message = json_array_get (messages, i);
+    return ar_chat_view_role (shape, message) == AR_CHAT_ROLE_USER &&
+           !ar_chat_view_has_results (shape, message) &&
+           ar_chat_view_is_observation (shape, messages, i);
+}
+
+//  Every result in order with its age decision: behind the latest old_turns assistant turns
+//  it is old (later[i] counts the assistant turns after message i), and an old result is
+//  capped (aged) unless its call names a file the latest turns' actions name: the file the
+//  agent works on (most likely about to edit) stays readable, every read of it (an older one
+//  may show the part the edit replaces: seen on a SWE-bench trajectory that re-read two lines
+//  of a function it had read whole before). Returns how many; *failed when memory runs out.
+static size_t s_plan_age (ar_shape_t shape, json_t *messages, const size_t *later, size_t old_turns,
+                          const s_buf_t *recent, s_age_t **out, bool *failed)
+{
+    size_t n = json_array_size (messages), count = 0, max = 0;
+    s_age_t *list = NULL;
+    size_t *owner = NULL; // message index of each result
+    for (size_t i = 0; i < n && !*failed; i++) {
+        json_t *message = json_array_get (messages, i);
+        const json_t *holders[64];
+        size_t k = 0;
+        bool observed = s_observed_text (shape, messages, i);
+        if (shape == AR_SHAPE_OPENAI_CHAT ||
+            (observed && json_is_string (json_object_get (message, "content")))) {
+            if (ar_chat_view_role (shape, message) == AR_CHAT_ROLE_TOOL || observed)
+                holders[k++] = message;
+        } else if (ar_chat_view_role (shape, message) == AR_CHAT_ROLE_USER) {
+            size_t b;
+            json_t *block;
+            json_array_foreach (json_object_get (message, "content"), b, block)
+            {
+                const char *type = json_string_value (json_object_get (block, "type"));
+                if (k < 64 && type && strcmp (type, "tool_result") == 0)
+                    holders[k++] = block;
+            }
+        }
+        for (size_t h = 0; h < k; h++) {
+            if (count == max) {
+                max = max ? max * 2 : 32;
+                s_age_t *grown = realloc (list, max * sizeof *list);
+                size_t *owners = realloc (owner, max * sizeof *owner);
+                if (grown)
+                    list = grown;
+                if (owners)
+                    owner = owners;
+                if (!grown || !owners) {
+                    *failed = true;
+                    break;
+                }
+            }
+            owner[count] = i;
+            list[count++] = (s_age_t){holders[h], old_turns && later[i] >= old_turns};
+        }
+    }
+    for (size_t r = 0; r < count && !*failed && recent->len; r++) {
+        if (!list[r].aged)
+            continue;
+        s_buf_t names = {0};
+        s_call_names (shape, messages, owner[r], list[r].holder, &names);
+        *failed |= names.oom;
+        if (names.len && s_names_meet (&names, recent))
+            list[r].aged = false;
+        free (names.data);
+    }
+    free (owner);
+    if (*failed) {
+        free (list);
+        return 0;
+    }
+    *out = list;
+    return count;
+}
+
+//  The age decision for holder (results are visited in the order s_plan_age listed them).
+static bool s_aged (const s_age_t *list, size_t count, size_t *cursor, const json_t *holder)
+{
+    for (size_t k = 0; k < count; k++) {
+        size_t at = (*cursor + k) % count;
+        if (list[at].holder == holder) {
+            *cursor = at + 1;
+            return list[at].aged;
+        }
+    }
+    return false;
+}
+
 static int s_int_param (const json_t *params, const char *name, int64_t fallback, int64_t min,
                         int64_t *out)
 {
@@ -920,9 +1185,12 @@ static int s_read_params (const json_t *params, s_params_t *p)
 {
     if (params && !json_is_object (params))
         return -1;
+    p->tail_lines = S_TAIL_LINES;
     if (s_int_param (params, "minTokens", 256, 0, &p->min_tokens) ||
         s_int_param (params, "maxBlobTokens", 4000, 64, &p->max_blob_tokens) ||
         s_int_param (params, "minRepeat", 4, 3, &p->min_repeat) ||
+        s_int_param (params, "oldTurns", 3, 0, &p->old_turns) ||
+        s_int_param (params, "oldMaxBlobTokens", 500, 64, &p->old_max_blob_tokens) ||
         s_bool_param (params, "minifyJson", &p->minify_json) ||
         s_bool_param (params, "stripAnsi", &p->strip_ansi) ||
         s_bool_param (params, "foldRepeats", &p->fold_repeats) ||
@@ -962,13 +1230,41 @@ static int s_apply (ar_strategy_ctx_t *ctx, const json_t *params, ar_strategy_re
         if (role == AR_CHAT_ROLE_ASSISTANT && last_assistant == n)
             last_assistant = i;
     }
-    json_t *out = json_array ();
-    if (!out)
+    //  Age: results behind the latest oldTurns assistant turns are old, and capped at
+    //  oldMaxBlobTokens unless their call names a file those latest turns name too.
+    size_t *later = calloc (n + 1, sizeof (size_t)); // assistant turns after each message
+    s_buf_t recent = {0};
+    if (!later)
         return -1;
+    for (size_t i = n; i-- > 0;) {
+        json_t *message = json_array_get (messages, i);
+        later[i] = later[i + 1];
+        if (ar_chat_view_role (shape, message) != AR_CHAT_ROLE_ASSISTANT)
+            continue;
+        if (p.old_turns && later[i] < (size_t)p.old_turns)
+            s_action_names (shape, message, &recent);
+        later[i]++;
+    }
+    s_params_t aged = p;
+    aged.max_blob_tokens =
+        p.old_max_blob_tokens < p.max_blob_tokens ? p.old_max_blob_tokens : p.max_blob_tokens;
+    aged.tail_lines = 0; // the tail budget alone: an old test run's summary is history
+    bool failed = recent.oom;
+    s_age_t *ages = NULL;
+    size_t nages = failed ? 0
+                          : s_plan_age (shape, messages, later, (size_t)p.old_turns, &recent, &ages,
+                                        &failed),
+           cursor = 0;
+    free (later);
+    free (recent.data);
+    json_t *out = failed ? NULL : json_array ();
+    if (!out) {
+        free (ages);
+        return -1;
+    }
     s_what_t what = {0};
     int64_t saved = 0;
-    size_t results = 0, compressed = 0;
-    bool failed = false;
+    size_t results = 0, compressed = 0, capped_old = 0;
     for (size_t i = 0; i < n && !failed; i++) {
         json_t *message = json_array_get (messages, i);
         json_t *replacement = NULL;
@@ -976,16 +1272,16 @@ static int s_apply (ar_strategy_ctx_t *ctx, const json_t *params, ar_strategy_re
                       (last_assistant < n && i > last_assistant);
         //  Agents that carry command output in plain user turns (mini-swe-agent, SWE-agent)
         //  read it back just like tool results.
-        bool observed_text = ar_chat_view_role (shape, message) == AR_CHAT_ROLE_USER &&
-                             !ar_chat_view_has_results (shape, message) &&
-                             ar_chat_view_is_observation (shape, messages, i);
+        bool observed_text = s_observed_text (shape, messages, i);
         if (shape == AR_SHAPE_OPENAI_CHAT ||
             (observed_text && json_is_string (json_object_get (message, "content")))) {
             if (ar_chat_view_role (shape, message) == AR_CHAT_ROLE_TOOL || observed_text) {
                 results++;
+                const s_params_t *use = s_aged (ages, nages, &cursor, message) ? &aged : &p;
                 if (!pinned)
-                    replacement = s_result (ctx, &p, message, &what, &saved, &failed);
+                    replacement = s_result (ctx, use, message, &what, &saved, &failed);
                 compressed += replacement != NULL;
+                capped_old += replacement && use == &aged;
             }
         } else if (ar_chat_view_role (shape, message) == AR_CHAT_ROLE_USER &&
                    json_is_array (json_object_get (message, "content"))) {
@@ -999,11 +1295,13 @@ static int s_apply (ar_strategy_ctx_t *ctx, const json_t *params, ar_strategy_re
                 if (!type || strcmp (type, "tool_result") != 0)
                     continue;
                 results++;
+                const s_params_t *use = s_aged (ages, nages, &cursor, block) ? &aged : &p;
                 json_t *new_block =
-                    pinned || failed ? NULL : s_result (ctx, &p, block, &what, &saved, &failed);
+                    pinned || failed ? NULL : s_result (ctx, use, block, &what, &saved, &failed);
                 if (!new_block)
                     continue;
                 compressed++;
+                capped_old += use == &aged;
                 if (!new_blocks)
                     new_blocks = json_copy (blocks);
                 if (!new_blocks || json_array_set_new (new_blocks, b, new_block) != 0)
@@ -1025,6 +1323,7 @@ static int s_apply (ar_strategy_ctx_t *ctx, const json_t *params, ar_strategy_re
         if (ar_mono_now () > ctx->deadline)
             failed = true; // give up before the request is touched
     }
+    free (ages);
     if (failed) {
         json_decref (out);
         return -1;
@@ -1036,8 +1335,8 @@ static int s_apply (ar_strategy_ctx_t *ctx, const json_t *params, ar_strategy_re
         else {
             result->applied = true;
             snprintf (result->note, sizeof result->note,
-                      "compressed %zu of %zu tool results (~%lld tokens saved%s%s%s%s%s)",
-                      compressed, results, (long long)saved, what.json ? ", json" : "",
+                      "compressed %zu of %zu tool results, %zu old (~%lld tokens saved%s%s%s%s%s)",
+                      compressed, results, capped_old, (long long)saved, what.json ? ", json" : "",
                       what.ansi ? ", ansi" : "", what.whitespace ? ", whitespace" : "",
                       what.folded ? ", folded" : "", what.capped ? ", capped" : "");
         }
@@ -1054,15 +1353,15 @@ const ar_strategy_t ar_strategy_context_compression = {"context_compression", s_
 #define S_FIXTURES "/../../tests/fixtures/context_compression"
 
 typedef struct {
-    char *content[64];
-    size_t len[64];
+    char *content[256];
+    size_t len[256];
     size_t count;
 } s_test_stash_t;
 
 static int s_test_put (void *self, const char *content, size_t len, char id_out[33])
 {
     s_test_stash_t *stash = (s_test_stash_t *)self;
-    if (stash->count == 64)
+    if (stash->count == 256)
         return -1;
     stash->content[stash->count] = malloc (len + 1);
     memcpy (stash->content[stash->count], content, len);
@@ -1192,7 +1491,7 @@ static char *s_test_fixture (const char *name)
 static void s_test_lines_kept (const char *original, const char *text, const char *keep,
                                bool cleaned)
 {
-    s_params_t p = {0, 0, 4, cleaned, cleaned, cleaned, cleaned};
+    s_params_t p = {0, 0, 4, cleaned, cleaned, cleaned, cleaned, 0, 64, S_TAIL_LINES};
     for (const char *line = original; *line;) {
         const char *nl = strchr (line, '\n');
         size_t len = nl ? (size_t)(nl - line) : strlen (line);
@@ -1215,6 +1514,142 @@ static void s_test_lines_kept (const char *original, const char *text, const cha
     }
 }
 
+//  An agent session as a request: the task, then one turn per action with its output (style 0:
+//  commands in text, outputs in user turns, as mini-swe-agent; style 1: a "bash" tool call and
+//  its result).
+static json_t *s_test_session (ar_shape_t shape, int style, const char *const *actions,
+                               char *const *outputs, size_t turns)
+{
+    json_t *messages = json_array ();
+    json_array_append_new (
+        messages, json_pack ("{s:s, s:s}", "role", "user", "content",
+                             "<pr_description>LogisticRegressionCV(multi_class='multinomial')"
+                             " scores with OvR</pr_description>"));
+    for (size_t t = 0; t < turns; t++) {
+        char id[16], text[512];
+        snprintf (id, sizeof id, "call_%zu", t);
+        if (style == 0) {
+            snprintf (text, sizeof text, "THOUGHT: Next step.\n\n```bash\n%s\n```", actions[t]);
+            json_array_append_new (messages,
+                                   json_pack ("{s:s, s:s}", "role", "assistant", "content", text));
+            json_array_append_new (messages,
+                                   json_pack ("{s:s, s:s}", "role", "user", "content", outputs[t]));
+            continue;
+        }
+        json_t *args = json_pack ("{s:s}", "command", actions[t]);
+        if (shape == AR_SHAPE_OPENAI_CHAT) {
+            char *arguments = json_dumps (args, JSON_COMPACT);
+            json_array_append_new (messages,
+                                   json_pack ("{s:s, s:n, s:[{s:s, s:s, s:{s:s, s:s}}]}", "role",
+                                              "assistant", "content", "tool_calls", "id", id,
+                                              "type", "function", "function", "name", "bash",
+                                              "arguments", arguments));
+            free (arguments);
+            json_array_append_new (messages, json_pack ("{s:s, s:s, s:s}", "role", "tool",
+                                                        "tool_call_id", id, "content", outputs[t]));
+        } else {
+            json_array_append_new (messages, json_pack ("{s:s, s:[{s:s, s:s, s:s, s:O}]}", "role",
+                                                        "assistant", "content", "type", "tool_use",
+                                                        "id", id, "name", "bash", "input", args));
+            json_array_append_new (messages, json_pack ("{s:s, s:[{s:s, s:s, s:s}]}", "role",
+                                                        "user", "content", "type", "tool_result",
+                                                        "tool_use_id", id, "content", outputs[t]));
+        }
+        json_decref (args);
+    }
+    return json_pack ("{s:s, s:i, s:o}", "model", "m", "max_tokens", 100, "messages", messages);
+}
+
+//  The text of turn t's output in request.
+static const char *s_test_output (ar_shape_t shape, int style, json_t *request, size_t t)
+{
+    json_t *message = json_array_get (json_object_get (request, "messages"), 2 + 2 * t);
+    json_t *content = json_object_get (message, "content");
+    if (style == 1 && shape == AR_SHAPE_ANTHROPIC_MESSAGES)
+        content = json_object_get (json_array_get (content, 0), "content");
+    return json_string_value (content);
+}
+
+//  Age: outputs behind the latest oldTurns turns are capped at oldMaxBlobTokens, unless their
+//  command names a file a latest action names (the file being worked on).
+static void s_test_age (ar_tokenizer_t *tok, s_test_stash_t *stash, bool verbose)
+{
+    char *outputs[6] = {s_test_fixture ("nl_python_source.txt"),
+                        s_test_fixture ("pytest_failure.txt"),
+                        s_test_fixture ("ls_R.txt"),
+                        s_test_fixture ("grep_n.txt"),
+                        strdup ("<returncode>0</returncode>\n"
+                                "<output>\n</output>"),
+                        strdup ("<returncode>0</returncode>\n<output>\nok\n</output>")};
+    const char *actions[6] = {"nl -ba sklearn/linear_model/logistic.py | sed -n '774,962p'",
+                              "python -m pytest testing/test_collection.py -x",
+                              "ls -R sklearn.egg-info",
+                              "grep -n annotation pylint/checkers/variables.py",
+                              "cat setup.cfg",
+                              "python reproduce.py"};
+    for (size_t i = 0; i < 6; i++)
+        assert (outputs[i]);
+    for (int s = 0; s < 2; s++)
+        for (int style = 0; style < 2; style++) {
+            ar_shape_t shape = s ? AR_SHAPE_ANTHROPIC_MESSAGES : AR_SHAPE_OPENAI_CHAT;
+            ar_stash_sink_t sink = {stash, s_test_put};
+            for (int focus = 0; focus < 3; focus++) {
+                //  focus 1: the latest turns edit the file turn 0 read; 2: no age cap at all.
+                actions[4] = focus == 1
+                                 ? "sed -i 's/ovr/multi_class/' sklearn/linear_model/logistic.py"
+                                 : "cat setup.cfg";
+                json_t *request = s_test_session (shape, style, actions, outputs, 6);
+                json_t *original = json_deep_copy (request);
+                ar_strategy_ctx_t ctx = {.shape = shape,
+                                         .request = request,
+                                         .tokenizer = tok,
+                                         .stash = &sink,
+                                         .deadline = INT64_MAX};
+                json_t *params = json_loads (focus == 2 ? "{\"oldTurns\":0}" : "{}", 0, NULL);
+                ar_strategy_result_t result = {.applied = false};
+                assert (s_apply (&ctx, params, &result) == 0 && (result.applied || focus == 2));
+                assert (ar_chat_view_validate (shape, request, NULL, 0) == 0);
+                //  Old: turns 0-2 (three turns after each). Turn 0 read logistic.py.
+                for (size_t t = 0; t < 6; t++) {
+                    const char *text = s_test_output (shape, style, request, t);
+                    const char *was = s_test_output (shape, style, original, t);
+                    bool capped = strstr (text, " lines (") && strstr (text, "tokens) elided;");
+                    int64_t tokens = s_tokens (tok, text, strlen (text));
+                    if (t >= 3) {
+                        assert (!capped); // recent: under the normal cap (4000)
+                        continue;
+                    }
+                    if (focus == 2 || (focus == 1 && t == 0)) {
+                        assert (!capped && tokens * 10 > s_tokens (tok, was, strlen (was)) * 9);
+                        continue;
+                    }
+                    //  Capped near 500 tokens: head, tail, error lines kept, one stash entry.
+                    if (t != 1 || strlen (was) > 3000)
+                        assert (capped && tokens < 500 + 500 / 4 + 64);
+                    if (t == 0)
+                        assert (strstr (text, "   774\tdef _log_reg_scoring_path(X, y, train, "));
+                    if (t == 1) {
+                        assert (strstr (text, "FAILED testing/test_collection.py::test_collect_"
+                                              "sub_with_symlinks[True]"));
+                        assert (strstr (text, "2 failed in 0.24s"));
+                    }
+                }
+                if (verbose && style == 0 && s == 0)
+                    printf ("\n  age (%s): %s",
+                            focus == 0   ? "none in focus"
+                            : focus == 1 ? "turn 0 in focus"
+                                         : "off",
+                            result.note);
+                json_decref (params);
+                json_decref (original);
+                json_decref (request);
+            }
+        }
+    actions[4] = "cat setup.cfg";
+    for (size_t i = 0; i < 6; i++)
+        free (outputs[i]);
+}
+
 void strategy_context_compression_test (bool verbose)
 {
     ar_tokenizer_t *tok = ar_tokenizer_new ();
@@ -1235,7 +1670,7 @@ void strategy_context_compression_test (bool verbose)
 
     //  ANSI and carriage returns.
     buf = (s_buf_t){0};
-    s_params_t p = {256, 4000, 4, true, true, true, true};
+    s_params_t p = {256, 4000, 4, true, true, true, true, 0, 64, S_TAIL_LINES};
     const char *ansi = "\x1b[1m\x1b[92m   Compiling\x1b[0m x v0.1\n"
                        "\x1b]8;;http://x\x07link\x1b]8;;\x07 ok\n"
                        "dl  10%\rdl  50%\rdl 100%\r\n";
@@ -1416,6 +1851,9 @@ void strategy_context_compression_test (bool verbose)
     free (both.data);
     free (curl);
     free (cargo);
+    if (verbose)
+        printf ("\n");
+    s_test_age (tok, &stash, verbose);
     if (verbose)
         printf ("\n");
     s_test_stash_free (&stash);

@@ -20,12 +20,17 @@
         other tool whose family is in play (its best member scores 35% of the best, or a member
         was called or is tool_choice), that scores 20% of the best, or whose exact name the
         conversation or system prompt mentions. A compact tool keeps its name and its
-        parameters unchanged; its description is cut to the first sentence after the family
-        prefix, so the model can still call it;
+        parameters' names, types, enums, defaults, examples and required list, so the model
+        can still call it; its description is cut to the first sentence after the family
+        prefix, a required parameter's description to its first sentence, and an optional
+        parameter's description goes (a tool unlikely to be called is called with what it
+        requires); schema members that say nothing go too: an empty "description" or
+        "required", and an "optional" list (ToolBench's) naming exactly the properties
+        "required" leaves out;
       - dropped: everything else.
     A whole tool of a family whose prefix an earlier kept tool already shows gets "(see
-    <that tool>) " in place of the prefix. A description is only ever replaced by a shorter one
-    (fewer tokens), never anything else in a definition.
+    <that tool>) " in place of the prefix. Whole tools are otherwise untouched; in compact
+    ones nothing but descriptions and the members above changes.
 
     Never dropped nor changed, and not counted against `keep`: the tool tool_choice names and
     every tool already called in the conversation (the model may call it again, and a provider
@@ -414,11 +419,54 @@ static size_t s_tokens (ar_strategy_ctx_t *ctx, const char *text, size_t len)
     return ctx->tokenizer ? ar_tokenizer_count (ctx->tokenizer, text, len) : len;
 }
 
-//  A copy of schema whose "description"s are cut to their first sentence where that saves
-//  tokens (names, types, enums, required unchanged). Sets *cut when any was.
 static size_t s_first_sentence (const char *text);
+
+//  Whether name is in the JSON array list (of strings).
+static bool s_listed (const json_t *list, const char *name)
+{
+    size_t i;
+    json_t *item;
+    json_array_foreach (list, i, item)
+    {
+        if (json_is_string (item) && strcmp (json_string_value (item), name) == 0)
+            return true;
+    }
+    return false;
+}
+
+//  An "optional" list (ToolBench's, not JSON Schema's) naming exactly the properties that
+//  "required" leaves out says nothing "required" does not say already.
+static bool s_restates_required (const json_t *schema, const json_t *optional)
+{
+    const json_t *props = json_object_get (schema, "properties");
+    const json_t *required = json_object_get (schema, "required");
+    if (!json_is_array (optional) || !json_is_object (props))
+        return false;
+    size_t i, optional_props = 0;
+    json_t *item;
+    json_array_foreach (optional, i, item)
+    {
+        if (!json_is_string (item) || !json_object_get (props, json_string_value (item)) ||
+            s_listed (required, json_string_value (item)))
+            return false;
+        for (size_t j = 0; j < i; j++)
+            if (json_equal (item, json_array_get (optional, j)))
+                return false; // listed twice
+    }
+    const char *key;
+    json_t *value;
+    json_object_foreach ((json_t *)props, key, value) optional_props += !s_listed (required, key);
+    return optional_props == json_array_size (optional);
+}
+
+//  A copy of schema for a compact tool (names, types, enums, defaults and required unchanged):
+//  a property's "description" is cut to its first sentence, or dropped when the property is
+//  optional (not in its object's "required"); members that say nothing go (an empty
+//  "description" or "required", an "optional" list that restates "required"). required: the
+//  enclosing object's list when schema is its "properties" map (map). Sets *cut when anything
+//  changed.
 static json_t *s_cut_schema (ar_strategy_ctx_t *ctx, const json_t *schema, int depth, bool map,
-                             bool *cut)
+                             const json_t *required, bool *cut)
 {
     if (!json_is_object (schema) && !json_is_array (schema))
         return json_incref ((json_t *)schema);
@@ -429,8 +477,8 @@ static json_t *s_cut_schema (ar_strategy_ctx_t *ctx, const json_t *schema, int d
     if (json_is_array (schema)) {
         json_array_foreach (schema, i, value)
         {
-            json_t *sub =
-                depth < 8 ? s_cut_schema (ctx, value, depth + 1, false, cut) : json_incref (value);
+            json_t *sub = depth < 8 ? s_cut_schema (ctx, value, depth + 1, false, NULL, cut)
+                                    : json_incref (value);
             if (!sub || json_array_append_new (copy, sub) != 0)
                 goto fail;
         }
@@ -440,22 +488,41 @@ static json_t *s_cut_schema (ar_strategy_ctx_t *ctx, const json_t *schema, int d
     {
         json_t *sub = NULL;
         const char *doc = json_string_value (value);
-        if (map)
+        if (map) {
+            //  One property (a copy of its own when an object): an optional one loses its
+            //  description.
+            bool own = depth < 8 && json_is_object (value);
             sub =
-                depth < 8 ? s_cut_schema (ctx, value, depth + 1, false, cut) : json_incref (value);
-        else if (strcmp (key, "description") == 0 && doc) {
+                own ? s_cut_schema (ctx, value, depth + 1, false, NULL, cut) : json_incref (value);
+            if (sub && own && !s_listed (required, key) && json_object_get (sub, "description")) {
+                if (json_object_del (sub, "description") != 0) {
+                    json_decref (sub);
+                    goto fail;
+                }
+                *cut = true;
+            }
+        } else if (strcmp (key, "description") == 0 && doc && !*doc) {
+            *cut = true; // says nothing
+            continue;
+        } else if (strcmp (key, "description") == 0 && doc) {
             size_t len = s_first_sentence (doc);
             if (len && len < strlen (doc)) { // a prefix cut at a sentence end
                 sub = json_stringn (doc, len);
                 *cut = true;
             } else
                 sub = json_incref (value);
+        } else if ((strcmp (key, "required") == 0 && json_is_array (value) &&
+                    json_array_size (value) == 0) ||
+                   (strcmp (key, "optional") == 0 && s_restates_required (schema, value))) {
+            *cut = true; // says nothing
+            continue;
         } else if ((strcmp (key, "properties") == 0 || strcmp (key, "items") == 0 ||
                     strcmp (key, "anyOf") == 0 || strcmp (key, "oneOf") == 0 ||
                     strcmp (key, "allOf") == 0) &&
                    depth < 8)
             //  A map of schemas ("properties"), a schema or a list of them.
-            sub = s_cut_schema (ctx, value, depth + 1, strcmp (key, "properties") == 0, cut);
+            sub = s_cut_schema (ctx, value, depth + 1, strcmp (key, "properties") == 0,
+                                json_object_get (schema, "required"), cut);
         else
             sub = json_incref (value);
         if (!sub || json_object_set_new (copy, key, sub) != 0)
@@ -684,7 +751,7 @@ static int s_apply (ar_strategy_ctx_t *ctx, const json_t *params, ar_strategy_re
             bool cut = false;
             json_t *schema = (json_t *)s_schema (tool);
             json_t *cutschema =
-                schema && S_CUT_PARAMS ? s_cut_schema (ctx, schema, 0, false, &cut) : NULL;
+                schema && S_CUT_PARAMS ? s_cut_schema (ctx, schema, 0, false, NULL, &cut) : NULL;
             if (schema && S_CUT_PARAMS && !cutschema)
                 goto done;
             bool shorter = len && len < strlen (doc); // a cut at a sentence end
@@ -840,7 +907,8 @@ void strategy_tool_pruning_test (bool verbose)
     json_decref (request);
 
     //  A family (shared boilerplate prefix) in play is kept, its low scorers cut to their first
-    //  sentence (parameter descriptions too); an unrelated tool is dropped. Anthropic shape.
+    //  sentence (required parameters' descriptions too, optional ones' dropped); an unrelated
+    //  tool is dropped. Anthropic shape.
     const char *pre = "This tool belongs to the vehicle system, which controls the car. "
                       "Tool description: ";
     const char *fam[] = {"startEngine", "Starts the engine. Needs ignition.",
@@ -851,11 +919,12 @@ void strategy_tool_pruning_test (bool verbose)
     for (size_t i = 0; i < 4; i++) {
         char doc[256];
         snprintf (doc, sizeof doc, "%s%s", i < 3 ? pre : "", fam[2 * i + 1]);
-        json_array_append_new (tools,
-                               json_pack ("{s:s, s:s, s:{s:s, s:{s:{s:s, s:s}}}}", "name",
-                                          fam[2 * i], "description", doc, "input_schema", "type",
-                                          "object", "properties", "mode", "type", "string",
-                                          "description", "The mode. [Enum]: [\"a\", \"b\"]"));
+        json_array_append_new (
+            tools, json_pack ("{s:s, s:s, s:{s:s, s:{s:{s:s, s:s}, s:{s:s, s:s}}, s:[s]}}", "name",
+                              fam[2 * i], "description", doc, "input_schema", "type", "object",
+                              "properties", "mode", "type", "string", "description",
+                              "The mode. [Enum]: [\"a\", \"b\"]", "delay", "type", "integer",
+                              "description", "Seconds to wait first.", "required", "mode"));
     }
     request = json_pack ("{s:s, s:O, s:[{s:s, s:s}]}", "model", "m", "tools", tools, "messages",
                          "role", "user", "content", "please start the engine");
@@ -878,10 +947,96 @@ void strategy_tool_pruning_test (bool verbose)
                                          "mode"),
                         "description")),
                     "The mode.") == 0);
+    json_t *delay = json_object_get (
+        json_object_get (json_object_get (json_array_get (out, 2), "input_schema"), "properties"),
+        "delay");
+    assert (json_object_size (delay) == 1 && json_object_get (delay, "type"));
     assert (strstr (result.note, "kept 3 of 4 tools, 2 shortened; stash"));
     back = json_loads (stash.content[1], 0, NULL);
     assert (json_equal (back, tools));
     json_decref (back);
+    json_decref (tools);
+    json_decref (params);
+    json_decref (request);
+
+    //  Schema members that say nothing go from compact tools: an empty description or
+    //  required list, ToolBench's "optional" list when it names exactly the properties
+    //  "required" leaves out. Example values, defaults and required stay. (Tool definitions
+    //  as ToolBench's RapidAPI answers have them.)
+    const char *rapid = "This is the subfunction for tool \"trackingmore_v2\", you can use this "
+                        "tool.The description of this function is: ";
+    tools = json_array ();
+    json_array_append_new (
+        tools, json_pack ("{s:s, s:{s:s, s:s, s:{s:s, s:{s:{s:s, s:s, s:s}}, s:[s], s:[]}}}",
+                          "type", "function", "function", "name",
+                          "carriers_detect_for_trackingmore_v2", "description",
+                          "This is the subfunction for tool \"trackingmore_v2\", you can use this "
+                          "tool.The description of this function is: \"Detect carrier by providing "
+                          "tracking number\"",
+                          "parameters", "type", "object", "properties", "trackingnumber", "type",
+                          "string", "description", "The tracking number of parcel", "example_value",
+                          "YT2003521266065328", "required", "trackingnumber", "optional"));
+    const char *others[] = {"packages_track_deprecated_for_trackingmore_v2",
+                            "carriers_list_for_trackingmore_v2", "user_info_for_trackingmore_v2"};
+    for (size_t i = 0; i < 3; i++) {
+        char doc[256];
+        snprintf (doc, sizeof doc, "%s\"%s. Returns JSON.\"", rapid,
+                  i == 0   ? "Get tracking information of specific package"
+                  : i == 1 ? "List all carriers"
+                           : "Get user info");
+        json_t *schema =
+            i == 0
+                ? json_pack ("{s:s, s:{s:{s:s, s:s, s:s}, s:{s:s, s:s, s:s}}, s:[s], s:[s]}",
+                             "type", "object", "properties", "carriercode", "type", "string",
+                             "description", "Carrier code gotten from .../carriers/list",
+                             "example_value", "yunexpress", "lang", "type", "string", "description",
+                             "One of the following : en|cn|es|it|ru", "example_value", "en",
+                             "required", "carriercode", "optional", "lang")
+                : json_pack ("{s:s, s:{}, s:[], s:[]}", "type", "object", "properties", "required",
+                             "optional");
+        json_array_append_new (tools, json_pack ("{s:s, s:{s:s, s:s, s:o}}", "type", "function",
+                                                 "function", "name", others[i], "description", doc,
+                                                 "parameters", schema));
+    }
+    request =
+        json_pack ("{s:s, s:O, s:[{s:s, s:s}]}", "model", "m", "tools", tools, "messages", "role",
+                   "user", "content", "Detect the carrier of tracking number YT2003521266065328.");
+    ctx = (ar_strategy_ctx_t){
+        .shape = AR_SHAPE_OPENAI_CHAT, .request = request, .stash = &sink, .deadline = INT64_MAX};
+    params = json_pack ("{s:i}", "keep", 1);
+    result = (ar_strategy_result_t){.applied = false};
+    assert (s_apply (&ctx, params, &result) == 0 && result.applied);
+    out = json_object_get (request, "tools");
+    size_t compact = 0;
+    bool track_seen = false;
+    for (size_t i = 0; i < json_array_size (out); i++) {
+        json_t *tool = json_array_get (out, i);
+        const char *name = ar_chat_view_tool_name (ctx.shape, tool);
+        json_t *schema = json_object_get (json_object_get (tool, "function"), "parameters");
+        json_t *original = NULL;
+        for (size_t j = 0; j < json_array_size (tools); j++)
+            if (strcmp (ar_chat_view_tool_name (ctx.shape, json_array_get (tools, j)), name) == 0)
+                original = json_array_get (tools, j);
+        assert (original);
+        if (json_equal (tool, original))
+            continue; // kept whole
+        compact++;
+        //  Compact: nothing that says nothing, everything that says something.
+        json_t *required = json_object_get (schema, "required");
+        assert (!required || json_array_size (required));
+        assert (!json_object_get (schema, "optional"));
+        if (strcmp (name, "packages_track_deprecated_for_trackingmore_v2") == 0) {
+            track_seen = true;
+            json_t *props = json_object_get (schema, "properties");
+            assert (!json_object_get (schema, "optional")); // ["lang"]: what required implies
+            assert (json_object_get (json_object_get (props, "carriercode"), "description"));
+            assert (!json_object_get (json_object_get (props, "lang"), "description"));
+            assert (strcmp (json_string_value (
+                                json_object_get (json_object_get (props, "lang"), "example_value")),
+                            "en") == 0);
+        }
+    }
+    assert (compact >= 2 && track_seen);
     json_decref (tools);
     json_decref (params);
     json_decref (request);

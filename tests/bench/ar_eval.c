@@ -15,12 +15,17 @@
       --requests/--meta  one corpus given by its two files.
       --config FILE    an optimizer.config.json (ANYRAY_OPTIMIZER_CONFIG for the run); default:
                        the baked-in default pipeline.
-      --retrieve-tool  on (default): a needed string is retained when it is verbatim in the
-                       optimized request or in a stashed original that a marker in the output
-                       names (read back with /v1/retrieve, following markers inside originals);
-                       off: only when verbatim in the optimized request.
+      --retrieve-tool  on: a needed string is retained when it is verbatim in the optimized
+                       request or in a stashed original that a marker in the output names (read
+                       back with /v1/retrieve, following markers inside originals); off: only
+                       when verbatim in the optimized request. Default: what the config says
+                       (its retrieveTool.enabled; the baked-in default has it off), so the
+                       retention figure is the one the running gateway gets: a model that is
+                       not offered the retrieve tool cannot read a stashed original back.
       --slice N        the first N requests of each kind.
       --json           one JSON document on stdout instead of the tables.
+      --dump FILE      write each optimized request to FILE, one JSON line per request
+                       ({"id", "kind", "request"}), for looking at what the pipeline left.
       --assert         exit 1 when a target line says MISS.
       --not-asserted T,T...  targets --assert leaves out (still printed, marked "not asserted"):
                        the timing target belongs to benchmarks, not to a test on a shared
@@ -257,6 +262,7 @@ typedef struct {
     const char *config_path; // --config, or NULL for the baked-in default
     json_t *config_doc;      // the config as JSON (variants are edited copies)
     bool retrieve;
+    FILE *dump; // --dump, or NULL
     ar_tokenizer_t *tokenizer;
     s_variant_t variants[64];
     size_t variant_count;
@@ -789,6 +795,15 @@ static void s_evaluate (s_eval_t *eval, s_totals_t *t, const s_req_t *req)
     json_array_foreach (applied, i, step) steps_ms +=
         json_number_value (json_object_get (step, "ms"));
 
+    if (eval->dump && ok) {
+        json_t *line = json_pack ("{s:s, s:s, s:O}", "id", req->id, "kind",
+                                  req->group >= 0 ? s_group_names[req->group] : "other", "request",
+                                  out.request);
+        if (line)
+            json_dumpf (line, eval->dump, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        fputc ('\n', eval->dump);
+        json_decref (line);
+    }
     size_t tb = s_tool_tokens (eval->tokenizer, json_object_get (original, "tools"));
     size_t ta = ok ? s_tool_tokens (eval->tokenizer, json_object_get (out.request, "tools")) : tb;
 
@@ -1135,7 +1150,8 @@ int main (int argc, char *argv[])
     const char *requests_path = NULL, *meta_path = NULL, *config_path = NULL;
     bool use_default = true, as_json = false, do_assert = false;
     const char *not_asserted = "";
-    bool retrieve = true;
+    const char *dump_path = NULL;
+    int retrieve = -1; // -1: as the config says
     size_t slice = 0;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
@@ -1163,6 +1179,8 @@ int main (int argc, char *argv[])
             do_assert = true;
         else if (strcmp (arg, "--not-asserted") == 0 && next)
             not_asserted = argv[++i];
+        else if (strcmp (arg, "--dump") == 0 && next)
+            dump_path = argv[++i];
         else
             goto usage;
     }
@@ -1211,13 +1229,21 @@ int main (int argc, char *argv[])
         return 2;
     }
     char *config_text = ar_optimizer_config_to_json (config);
-    s_eval_t eval = {.config_path = config_path, .retrieve = retrieve};
+    if (retrieve < 0) {
+        int max_calls = 0;
+        retrieve = ar_optimizer_config_retrieve_tool (config, &max_calls);
+    }
+    s_eval_t eval = {.config_path = config_path, .retrieve = retrieve == 1};
     eval.config_doc = config_text ? json_loads (config_text, 0, NULL) : NULL;
     free (config_text);
     eval.tokenizer = ar_tokenizer_new ();
     snprintf (eval.dir, sizeof eval.dir, "/tmp/ar-eval.XXXXXX");
     if (!eval.config_doc || !eval.tokenizer || !mkdtemp (eval.dir)) {
         fprintf (stderr, "ar_eval: cannot set up (config, tokenizer or temp dir)\n");
+        return 2;
+    }
+    if (dump_path && !(eval.dump = fopen (dump_path, "w"))) {
+        fprintf (stderr, "ar_eval: cannot write %s\n", dump_path);
         return 2;
     }
     //  The stash key: a generated one in the run's own directory, whatever the shell has.
@@ -1283,7 +1309,7 @@ int main (int argc, char *argv[])
                                  targets[i].measured, "want", targets[i].want, "verdict",
                                  targets[i].verdict, "note", targets[i].note));
         json_object_set_new (doc, "pipeline", json_string (pipeline_text));
-        json_object_set_new (doc, "retrieveTool", json_boolean (retrieve));
+        json_object_set_new (doc, "retrieveTool", json_boolean (retrieve == 1));
         json_object_set_new (doc, "sanitized", json_boolean (S_SANITIZED));
         json_object_set_new (doc, "targets", list);
         json_object_set (doc, "failures", totals.failures);
@@ -1303,6 +1329,8 @@ int main (int argc, char *argv[])
     for (size_t i = 0; i < eval.variant_count; i++)
         ar_optimizer_destroy (&eval.variants[i].optimizer);
     nftw (eval.dir, s_remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    if (eval.dump)
+        fclose (eval.dump);
     ar_tokenizer_destroy (&eval.tokenizer);
     json_decref (eval.config_doc);
     json_decref (totals.failures);
@@ -1327,6 +1355,6 @@ int main (int argc, char *argv[])
 usage:
     fprintf (stderr, "usage: ar_eval [--corpus DIR]... [--requests FILE --meta FILE] "
                      "[--no-default-corpus] [--config FILE] [--retrieve-tool on|off] [--slice N] "
-                     "[--json] [--assert]\n");
+                     "[--json] [--assert] [--not-asserted T,T...] [--dump FILE]\n");
     return 2;
 }
