@@ -537,6 +537,17 @@ if ((PORTKEY)); then
     fi
 fi
 
+# 7. Time to the first streamed token per provider family and caller shape, direct to the
+# provider mock vs through a stack of its own (ttfb_providers.mjs, about 4 minutes); needs node
+# and the provider mock's packages. Its target line goes with the others at the end.
+TTFB_PROVIDERS_TARGET=""
+if command -v node >/dev/null && [[ -d "$ROOT/tests/mock/providers/node_modules" ]]; then
+    say "TTFB per provider family: direct vs through, OpenAI and Anthropic caller shapes"
+    tp_out="$(AR_BUILD_DIR="$BUILD" timeout 900 node "$BENCH/ttfb_providers.mjs" || true)"
+    grep -v '^target ' <<<"$tp_out" || true
+    TTFB_PROVIDERS_TARGET="$(grep '^target ' <<<"$tp_out" || true)"
+fi
+
 # ----------------------------------------------------------------------------------------------
 # The issue's targets, checked against this run (reported, not asserted).
 
@@ -560,3 +571,4 @@ check streams_errors "${STREAMS_ERR:-na}" "=" 0
 check streams_ok "${STREAMS_OK:-na}" "=" "$STREAMS"
 check stack_rss_mb_at_64_conns "$STACK_RSS_MB" "<" 60
 if [[ -n "$PIPELINE_TARGET" ]]; then echo "$PIPELINE_TARGET"; fi
+if [[ -n "$TTFB_PROVIDERS_TARGET" ]]; then echo "$TTFB_PROVIDERS_TARGET"; fi
