@@ -20,7 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "ar_xlate.h"
+#include "ar_xlate_chunks.h"
+#include "ar_xlate_reasons.h"
 
 //  What Anthropic gets when an OpenAI caller did not say: Anthropic has no default of its own.
 #define AR_XLATE_DEFAULT_MAX_TOKENS 4096
@@ -983,20 +984,6 @@ json_t *ar_xlate_anthropic_to_openai_request (const json_t *request, ar_xlate_er
 //  ---------------------------------------------------------------------------
 //  Anthropic response -> OpenAI chat.completion
 
-static const char *s_finish_reason (const char *stop_reason)
-{
-    if (!stop_reason)
-        return "stop";
-    if (strcmp (stop_reason, "max_tokens") == 0 ||
-        strcmp (stop_reason, "model_context_window_exceeded") == 0)
-        return "length";
-    if (strcmp (stop_reason, "tool_use") == 0)
-        return "tool_calls";
-    if (strcmp (stop_reason, "refusal") == 0)
-        return "content_filter";
-    return "stop"; // end_turn, stop_sequence, pause_turn
-}
-
 static int64_t s_count (const json_t *usage, const char *key)
 {
     const json_t *value = json_object_get (usage, key);
@@ -1062,13 +1049,11 @@ json_t *ar_xlate_anthropic_to_openai_response (const json_t *response, ar_usage_
     const char *id = s_string (response, "id");
     const char *model = s_string (response, "model");
     json_t *out = json_pack (
-        "{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:n, s:s}], s:{s:I, s:I, s:I, s:{s:I}}}", "id",
-        id ? id : "", "object", "chat.completion", "created", (json_int_t)time (NULL), "model",
-        model ? model : "", "choices", "index", 0, "message", message, "logprobs", "finish_reason",
-        s_finish_reason (s_string (response, "stop_reason")), "usage", "prompt_tokens",
-        (json_int_t)prompt, "completion_tokens", (json_int_t)completion, "total_tokens",
-        (json_int_t)(prompt + completion), "prompt_tokens_details", "cached_tokens",
-        (json_int_t)cache_read);
+        "{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:n, s:s}], s:o}", "id", id ? id : "", "object",
+        "chat.completion", "created", (json_int_t)time (NULL), "model", model ? model : "",
+        "choices", "index", 0, "message", message, "logprobs", "finish_reason",
+        ar_xlate_reasons_anthropic_to_openai (s_string (response, "stop_reason")), "usage",
+        ar_xlate_chunks_usage (prompt, completion, prompt + completion, cache_read));
     if (usage) {
         if (json_is_integer (json_object_get (anthropic_usage, "input_tokens"))) {
             usage->input_tokens = prompt;
@@ -1089,19 +1074,6 @@ json_t *ar_xlate_anthropic_to_openai_response (const json_t *response, ar_usage_
 
 //  ---------------------------------------------------------------------------
 //  OpenAI chat.completion -> Anthropic message
-
-static const char *s_stop_reason (const char *finish_reason)
-{
-    if (!finish_reason || strcmp (finish_reason, "stop") == 0)
-        return "end_turn";
-    if (strcmp (finish_reason, "length") == 0)
-        return "max_tokens";
-    if (strcmp (finish_reason, "tool_calls") == 0 || strcmp (finish_reason, "function_call") == 0)
-        return "tool_use";
-    if (strcmp (finish_reason, "content_filter") == 0)
-        return "refusal";
-    return "end_turn";
-}
 
 static json_t *s_tool_use_block (const char *id, const json_t *function)
 {
@@ -1144,7 +1116,8 @@ json_t *ar_xlate_openai_to_anthropic_response (const json_t *response, ar_usage_
             content,
             s_tool_use_block ("toolu_function_call", json_object_get (message, "function_call")));
 
-    const char *stop_reason = s_stop_reason (s_string (choice, "finish_reason"));
+    const char *stop_reason =
+        ar_xlate_reasons_openai_to_anthropic (s_string (choice, "finish_reason"));
     if (refusal && *refusal && !(text && *text))
         stop_reason = "refusal";
     const json_t *openai_usage = json_object_get (response, "usage");

@@ -28,7 +28,7 @@
 #include <strings.h>
 #include <time.h>
 #include <openssl/rand.h>
-#include "ar_xlate.h"
+#include "ar_xlate_chunks.h"
 
 //  ---------------------------------------------------------------------------
 //  Shared helpers
@@ -113,9 +113,7 @@ static json_t *s_usage (const json_t *converse, ar_usage_t *usage)
             usage->cached_input_tokens = cache_read;
         }
     }
-    return json_pack ("{sI sI sI s{sI}}", "prompt_tokens", (json_int_t)prompt, "completion_tokens",
-                      (json_int_t)completion, "total_tokens", (json_int_t)(prompt + completion),
-                      "prompt_tokens_details", "cached_tokens", (json_int_t)cache_read);
+    return ar_xlate_chunks_usage (prompt, completion, prompt + completion, cache_read);
 }
 
 //  ---------------------------------------------------------------------------
@@ -795,80 +793,38 @@ json_t *ar_xlate_converse_to_openai_response (const json_t *response, const char
 //  Streams: ConverseStream events -> chat.completion.chunk
 
 typedef struct {
-    char id[48];
-    char *model;
-    json_int_t created;
-    bool include_usage;
-    bool started;     // the role chunk went out
-    bool stopped;     // messageStop seen, finish chunk sent
-    bool done;        // [DONE] sent
-    bool failed;      // an error event went out; nothing more
-    json_t *usage;    // OpenAI usage once metadata said it
-    json_t *tool_of;  // contentBlockIndex (as a key) -> tool_calls index
-    json_int_t tools; // tool calls begun so far
+    ar_xlate_chunks_t out; // id, model, what went out
+    bool started;          // the role chunk went out
+    bool stopped;          // messageStop seen, finish chunk sent
+    bool done;             // [DONE] sent
+    json_t *usage;         // OpenAI usage once metadata said it
+    json_t *tool_of;       // contentBlockIndex (as a key) -> tool_calls index
+    json_int_t tools;      // tool calls begun so far
 } s_stream_t;
-
-static void *s_stream_create (const char *model, bool include_usage)
-{
-    s_stream_t *self = calloc (1, sizeof *self);
-    if (!self)
-        return NULL;
-    self->model = strdup (model ? model : "");
-    self->tool_of = json_object ();
-    if (!self->model || !self->tool_of) {
-        free (self->model);
-        json_decref (self->tool_of);
-        free (self);
-        return NULL;
-    }
-    s_new_id (self->id, sizeof self->id, "chatcmpl-");
-    self->created = (json_int_t)time (NULL);
-    self->include_usage = include_usage;
-    return self;
-}
+AR_XLATE_CHUNKS_FIRST (s_stream_t, out);
 
 static void s_stream_destroy (void *state)
 {
     s_stream_t *self = state;
+    if (self) {
+        json_decref (self->usage);
+        json_decref (self->tool_of);
+    }
+    ar_xlate_chunks_destroy (self);
+}
+
+static void *s_stream_create (const char *model, bool include_usage)
+{
+    s_stream_t *self = ar_xlate_chunks_new (sizeof *self, model, include_usage);
     if (!self)
-        return;
-    json_decref (self->usage);
-    json_decref (self->tool_of);
-    free (self->model);
-    free (self);
-}
-
-//  Send one JSON payload (stolen) through the sink.
-static int s_send (const ar_xlate_sink_t *sink, json_t *payload)
-{
-    char *data = payload ? json_dumps (payload, JSON_COMPACT) : NULL;
-    json_decref (payload);
-    if (!data)
-        return -1;
-    int rc = sink->emit (sink->arg, NULL, data, strlen (data));
-    free (data);
-    return rc ? -1 : 0;
-}
-
-static int s_chunk (s_stream_t *self, const ar_xlate_sink_t *sink, json_t *delta,
-                    const char *finish_reason)
-{
-    json_t *chunk = json_pack ("{ss ss sI ss s[{si so so}]}", "id", self->id, "object",
-                               "chat.completion.chunk", "created", self->created, "model",
-                               self->model, "choices", "index", 0, "delta", delta, "finish_reason",
-                               finish_reason ? json_string (finish_reason) : json_null ());
-    if (chunk && self->include_usage)
-        json_object_set_new (chunk, "usage", json_null ());
-    return s_send (sink, chunk);
-}
-
-static int s_fail (s_stream_t *self, const ar_xlate_sink_t *sink, const char *message,
-                   const char *type, const char *code)
-{
-    self->failed = true;
-    s_send (sink,
-            json_pack ("{s{ss ss ss}}", "error", "message", message, "type", type, "code", code));
-    return -1;
+        return NULL;
+    self->tool_of = json_object ();
+    if (!self->tool_of) {
+        s_stream_destroy (self);
+        return NULL;
+    }
+    s_new_id (self->out.id, sizeof self->out.id, "chatcmpl-");
+    return self;
 }
 
 //  The first chunk names the role; sent on messageStart, or before whatever comes first.
@@ -877,21 +833,14 @@ static int s_start (s_stream_t *self, const ar_xlate_sink_t *sink)
     if (self->started)
         return 0;
     self->started = true;
-    return s_chunk (self, sink, json_pack ("{ss ss}", "role", "assistant", "content", ""), NULL);
+    return ar_xlate_chunks_role (&self->out, sink);
 }
 
 //  After messageStop and metadata: the usage chunk if asked for, then [DONE].
 static int s_end (s_stream_t *self, const ar_xlate_sink_t *sink)
 {
     self->done = true;
-    if (self->include_usage && self->usage) {
-        json_t *chunk = json_pack ("{ss ss sI ss s[] sO}", "id", self->id, "object",
-                                   "chat.completion.chunk", "created", self->created, "model",
-                                   self->model, "choices", "usage", self->usage);
-        if (s_send (sink, chunk))
-            return -1;
-    }
-    return sink->emit (sink->arg, NULL, "[DONE]", 6) ? -1 : 0;
+    return ar_xlate_chunks_end (&self->out, sink, json_incref (self->usage));
 }
 
 static int s_content_block_start (s_stream_t *self, const json_t *event,
@@ -904,16 +853,14 @@ static int s_content_block_start (s_stream_t *self, const json_t *event,
     const char *id = json_string_value (json_object_get (tool_use, "toolUseId"));
     const char *name = json_string_value (json_object_get (tool_use, "name"));
     if (!json_is_integer (index) || !id || !name)
-        return s_fail (self, sink, "Bedrock sent a malformed contentBlockStart event",
-                       "server_error", "upstream_malformed_event");
+        return ar_xlate_chunks_error (&self->out, sink,
+                                      "Bedrock sent a malformed contentBlockStart event",
+                                      "server_error", "upstream_malformed_event");
     char key[32];
     snprintf (key, sizeof key, "%" JSON_INTEGER_FORMAT, json_integer_value (index));
     json_int_t k = self->tools++;
     json_object_set_new (self->tool_of, key, json_integer (k));
-    return s_chunk (self, sink,
-                    json_pack ("{s[{sI ss ss s{ss ss}}]}", "tool_calls", "index", k, "id", id,
-                               "type", "function", "function", "name", name, "arguments", ""),
-                    NULL);
+    return ar_xlate_chunks_tool_call (&self->out, sink, k, id, name);
 }
 
 static int s_content_block_delta (s_stream_t *self, const json_t *event,
@@ -925,7 +872,8 @@ static int s_content_block_delta (s_stream_t *self, const json_t *event,
     if (json_is_string (text))
         return json_string_length (text) == 0
                    ? 0
-                   : s_chunk (self, sink, json_pack ("{sO}", "content", text), NULL);
+                   : ar_xlate_chunks_text (&self->out, sink, json_string_value (text),
+                                           json_string_length (text));
     if (!tool_use)
         return 0; // reasoningContent, citations: nothing in chat chunks says them
     char key[32];
@@ -934,14 +882,13 @@ static int s_content_block_delta (s_stream_t *self, const json_t *event,
     json_t *k = json_is_integer (index) ? json_object_get (self->tool_of, key) : NULL;
     json_t *input = json_object_get (tool_use, "input");
     if (!k || !json_is_string (input))
-        return s_fail (self, sink, "Bedrock sent tool input for a block it did not start",
-                       "server_error", "upstream_malformed_event");
+        return ar_xlate_chunks_error (&self->out, sink,
+                                      "Bedrock sent tool input for a block it did not start",
+                                      "server_error", "upstream_malformed_event");
     if (json_string_length (input) == 0)
         return 0; // Bedrock opens each input with an empty piece; no chunk says nothing
-    return s_chunk (
-        self, sink,
-        json_pack ("{s[{sO s{sO}}]}", "tool_calls", "index", k, "function", "arguments", input),
-        NULL);
+    return ar_xlate_chunks_arguments (&self->out, sink, json_integer_value (k),
+                                      json_string_value (input), json_string_length (input));
 }
 
 static bool s_is_exception (const char *name)
@@ -960,15 +907,15 @@ static int s_exception (s_stream_t *self, const char *name, const json_t *event,
     else if (strcmp (name, "validationException") == 0)
         type = "invalid_request_error";
     const char *message = json_string_value (json_object_get (event, "message"));
-    return s_fail (self, sink, message ? message : "Bedrock ended the stream with an error", type,
-                   name);
+    return ar_xlate_chunks_error (
+        &self->out, sink, message ? message : "Bedrock ended the stream with an error", type, name);
 }
 
 static int s_stream_event (void *state, const char *name, const char *data, size_t len,
                            const ar_xlate_sink_t *sink, ar_usage_t *usage)
 {
     s_stream_t *self = state;
-    if (self->failed)
+    if (self->out.failed)
         return -1;
     if (self->done)
         return 0; // metadata is the last event; anything after it has no place
@@ -977,8 +924,9 @@ static int s_stream_event (void *state, const char *name, const char *data, size
     if (name && s_is_exception (name))
         rc = s_exception (self, name, event, sink);
     else if (!name || !json_is_object (event))
-        rc = s_fail (self, sink, "Bedrock sent an event that is not a ConverseStream event",
-                     "server_error", "upstream_malformed_event");
+        rc = ar_xlate_chunks_error (&self->out, sink,
+                                    "Bedrock sent an event that is not a ConverseStream event",
+                                    "server_error", "upstream_malformed_event");
     else if (strcmp (name, "messageStart") == 0)
         rc = s_start (self, sink);
     else if (strcmp (name, "contentBlockStart") == 0)
@@ -988,8 +936,9 @@ static int s_stream_event (void *state, const char *name, const char *data, size
     else if (strcmp (name, "messageStop") == 0 && !self->stopped) {
         const char *stop = json_string_value (json_object_get (event, "stopReason"));
         self->stopped = true;
-        rc = s_start (self, sink) ? -1
-                                  : s_chunk (self, sink, json_object (), s_finish_reason (stop));
+        rc = s_start (self, sink)
+                 ? -1
+                 : ar_xlate_chunks_finish (&self->out, sink, s_finish_reason (stop));
         if (rc == 0 && self->usage)
             rc = s_end (self, sink); // metadata came early: nothing else is coming
     } else if (strcmp (name, "metadata") == 0) {
@@ -1010,13 +959,14 @@ static int s_stream_finish (void *state, const ar_xlate_sink_t *sink, ar_usage_t
 {
     (void)usage; // usage only ever comes in metadata, already counted
     s_stream_t *self = state;
-    if (self->failed)
+    if (self->out.failed)
         return -1;
     if (self->done)
         return 0;
     if (!self->stopped)
-        return s_fail (self, sink, "Bedrock ended the stream before the answer was complete",
-                       "server_error", "upstream_incomplete");
+        return ar_xlate_chunks_error (&self->out, sink,
+                                      "Bedrock ended the stream before the answer was complete",
+                                      "server_error", "upstream_incomplete");
     return s_end (self, sink);
 }
 

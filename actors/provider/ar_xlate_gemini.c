@@ -24,7 +24,7 @@
 #include <sys/random.h>
 #include <time.h>
 #include <jansson.h>
-#include "ar_xlate.h"
+#include "ar_xlate_chunks.h"
 
 #define S_PATH_MAX   256  // member paths while translating; err->param keeps what fits
 #define S_STEM_MAX   72   // a responseId, or 24 random hex digits
@@ -1083,14 +1083,19 @@ static int64_t s_completion_tokens (const s_counts_t *c)
     return c->candidates + c->thoughts;
 }
 
+//  OpenAI's usage, with the thinking tokens completion_tokens includes said apart.
 static json_t *s_usage_json (const s_counts_t *c)
 {
     int64_t prompt = s_prompt_tokens (c), completion = s_completion_tokens (c);
-    return json_pack ("{s:I, s:I, s:I, s:{s:I}, s:{s:I}}", "prompt_tokens", (json_int_t)prompt,
-                      "completion_tokens", (json_int_t)completion, "total_tokens",
-                      (json_int_t)(c->has_total ? c->total : prompt + completion),
-                      "prompt_tokens_details", "cached_tokens", (json_int_t)c->cached,
-                      "completion_tokens_details", "reasoning_tokens", (json_int_t)c->thoughts);
+    json_t *usage = ar_xlate_chunks_usage (
+        prompt, completion, c->has_total ? c->total : prompt + completion, c->cached);
+    if (usage &&
+        json_object_set_new (usage, "completion_tokens_details",
+                             json_pack ("{s:I}", "reasoning_tokens", (json_int_t)c->thoughts))) {
+        json_decref (usage);
+        return NULL;
+    }
+    return usage;
 }
 
 static void s_usage_fill (const s_counts_t *c, const json_t *response, ar_usage_t *usage)
@@ -1236,81 +1241,18 @@ json_t *ar_xlate_gemini_to_openai_response (const json_t *response, const char *
 //  Streams: GenerateContentResponse events -> chat.completion.chunk events
 
 typedef struct {
-    char *model;
-    bool include_usage;
-    char id[S_STEM_MAX + 16]; // chatcmpl-<stem>, from the first event
+    ar_xlate_chunks_t out; // id (chatcmpl-<stem>, from the first event), model, what went out
     char stem[S_STEM_MAX];
-    json_int_t created;
     bool started;  // the role chunk went out
     bool finished; // the finish chunk went out
-    bool failed;   // an error chunk went out or the sink refused: nothing more goes out
     size_t calls;  // functionCall parts so far: the next tool-call index
     s_counts_t counts;
 } s_stream_t;
-
-static int s_emit (const ar_xlate_sink_t *sink, json_t *root)
-{
-    if (!root)
-        return -1;
-    char *text = json_dumps (root, JSON_COMPACT);
-    json_decref (root);
-    if (!text)
-        return -1;
-    int rc = sink->emit (sink->arg, NULL, text, strlen (text));
-    free (text);
-    return rc;
-}
-
-//  An OpenAI mid-stream error: {"error":{...}}, no [DONE] after it. Returns -1.
-static int s_stream_error (s_stream_t *self, const ar_xlate_sink_t *sink, const char *message,
-                           const char *type, const char *code)
-{
-    self->failed = true;
-    s_emit (sink, json_pack ("{s:{s:s, s:s, s:n, s:s?}}", "error", "message", message, "type", type,
-                             "param", "code", code));
-    return -1;
-}
-
-//  One chunk: delta (taken) and finish_reason (NULL: null).
-static int s_chunk (s_stream_t *self, const ar_xlate_sink_t *sink, json_t *delta,
-                    const char *finish_reason)
-{
-    json_t *chunk = json_pack ("{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:o}]}", "id", self->id,
-                               "object", "chat.completion.chunk", "created", self->created, "model",
-                               self->model, "choices", "index", 0, "delta", delta, "finish_reason",
-                               finish_reason ? json_string (finish_reason) : json_null ());
-    if (chunk && self->include_usage && json_object_set_new (chunk, "usage", json_null ())) {
-        json_decref (chunk);
-        chunk = NULL;
-    }
-    if (s_emit (sink, chunk)) {
-        self->failed = true;
-        return -1;
-    }
-    return 0;
-}
+AR_XLATE_CHUNKS_FIRST (s_stream_t, out);
 
 static void *s_stream_create (const char *model, bool include_usage)
 {
-    s_stream_t *self = calloc (1, sizeof *self);
-    if (!self)
-        return NULL;
-    self->model = strdup (model ? model : "");
-    if (!self->model) {
-        free (self);
-        return NULL;
-    }
-    self->include_usage = include_usage;
-    self->created = (json_int_t)time (NULL);
-    return self;
-}
-
-static void s_stream_destroy (void *state)
-{
-    s_stream_t *self = state;
-    if (self)
-        free (self->model);
-    free (self);
+    return ar_xlate_chunks_new (sizeof (s_stream_t), model, include_usage);
 }
 
 //  {"error":{"code":429,"message":"...","status":"RESOURCE_EXHAUSTED"}} in the stream.
@@ -1325,8 +1267,8 @@ static int s_stream_upstream_error (s_stream_t *self, const json_t *error,
                        : code == 404 ? "not_found_error"
                        : code == 429 ? "rate_limit_error"
                                      : "server_error";
-    return s_stream_error (self, sink, message ? message : "upstream error", type,
-                           s_str (error, "status"));
+    return ar_xlate_chunks_error (&self->out, sink, message ? message : "upstream error", type,
+                                  s_str (error, "status"));
 }
 
 //  The parts of one event: text deltas and whole tool calls, thoughts dropped.
@@ -1342,13 +1284,15 @@ static int s_stream_parts (s_stream_t *self, const json_t *candidate, const ar_x
         if (json_is_true (json_object_get (part, "thought")))
             continue;
         if (json_is_string (text) && json_string_length (text) > 0)
-            rc = s_chunk (self, sink, json_pack ("{s:O}", "content", text), NULL);
+            rc = ar_xlate_chunks_text (&self->out, sink, json_string_value (text),
+                                       json_string_length (text));
         else if (json_is_object (call)) {
             if (self->calls >= S_TOOLS_MAX)
-                return s_stream_error (self, sink, "too many tool calls", "server_error", NULL);
+                return ar_xlate_chunks_error (&self->out, sink, "too many tool calls",
+                                              "server_error", NULL);
             json_t *delta = s_tool_call (call, self->stem, self->calls++, true);
-            rc = s_chunk (self, sink, delta ? json_pack ("{s:[o]}", "tool_calls", delta) : NULL,
-                          NULL);
+            rc = ar_xlate_chunks_delta (
+                &self->out, sink, delta ? json_pack ("{s:[o]}", "tool_calls", delta) : NULL, NULL);
         }
         if (rc)
             return -1;
@@ -1361,13 +1305,14 @@ static int s_stream_event (void *state, const char *name, const char *data, size
 {
     s_stream_t *self = state;
     (void)name; // ?alt=sse events have no name: each is one GenerateContentResponse
-    if (self->failed)
+    if (self->out.failed)
         return -1;
     json_t *root = json_loadb (data, len, 0, NULL);
     const json_t *candidate = NULL;
     if (!json_is_object (root) || !s_candidate (root, &candidate)) {
         json_decref (root);
-        return s_stream_error (self, sink, "malformed upstream event", "server_error", NULL);
+        return ar_xlate_chunks_error (&self->out, sink, "malformed upstream event", "server_error",
+                                      NULL);
     }
     const json_t *error = json_object_get (root, "error");
     if (error) {
@@ -1378,10 +1323,9 @@ static int s_stream_event (void *state, const char *name, const char *data, size
     int rc = 0;
     if (!self->started) {
         s_stem (root, self->stem, sizeof self->stem);
-        snprintf (self->id, sizeof self->id, "chatcmpl-%s", self->stem);
+        snprintf (self->out.id, sizeof self->out.id, "chatcmpl-%s", self->stem);
         self->started = true;
-        rc = s_chunk (self, sink, json_pack ("{s:s, s:s}", "role", "assistant", "content", ""),
-                      NULL);
+        rc = ar_xlate_chunks_role (&self->out, sink);
     }
     s_counts_read (root, &self->counts);
     s_usage_fill (&self->counts, root, usage);
@@ -1394,8 +1338,9 @@ static int s_stream_event (void *state, const char *name, const char *data, size
             candidate ? NULL : s_str (json_object_get (root, "promptFeedback"), "blockReason");
         if (reason || blocked) {
             self->finished = true;
-            rc = s_chunk (self, sink, json_object (),
-                          blocked ? "content_filter" : s_finish_reason (reason, self->calls > 0));
+            rc = ar_xlate_chunks_finish (&self->out, sink,
+                                         blocked ? "content_filter"
+                                                 : s_finish_reason (reason, self->calls > 0));
         }
     }
     json_decref (root);
@@ -1405,29 +1350,18 @@ static int s_stream_event (void *state, const char *name, const char *data, size
 static int s_stream_finish (void *state, const ar_xlate_sink_t *sink, ar_usage_t *usage)
 {
     s_stream_t *self = state;
-    if (self->failed)
+    if (self->out.failed)
         return -1;
     if (!self->finished)
         //  Gemini ends every whole answer with a finishReason; without one it was cut off.
-        return s_stream_error (self, sink, "the upstream ended the stream mid-answer",
-                               "server_error", NULL);
-    if (self->include_usage &&
-        s_emit (sink, json_pack ("{s:s, s:s, s:I, s:s, s:[], s:o}", "id", self->id, "object",
-                                 "chat.completion.chunk", "created", self->created, "model",
-                                 self->model, "choices", "usage", s_usage_json (&self->counts)))) {
-        self->failed = true;
-        return -1;
-    }
+        return ar_xlate_chunks_error (&self->out, sink, "the upstream ended the stream mid-answer",
+                                      "server_error", NULL);
     (void)usage; // filled event by event, so a broken stream still reports what came
-    if (sink->emit (sink->arg, NULL, "[DONE]", 6)) {
-        self->failed = true;
-        return -1;
-    }
-    return 0;
+    return ar_xlate_chunks_end (&self->out, sink, s_usage_json (&self->counts));
 }
 
-const ar_xlate_stream_ops_t ar_xlate_stream_gemini_to_openai = {s_stream_create, s_stream_event,
-                                                                s_stream_finish, s_stream_destroy};
+const ar_xlate_stream_ops_t ar_xlate_stream_gemini_to_openai = {
+    s_stream_create, s_stream_event, s_stream_finish, ar_xlate_chunks_destroy};
 
 //  ---------------------------------------------------------------------------
 //  Self-test

@@ -27,27 +27,14 @@
 #include <sys/random.h>
 #include <time.h>
 #include <jansson.h>
-#include "ar_xlate.h"
+#include "ar_xlate_chunks.h"
+#include "ar_xlate_reasons.h"
 
 #define S_ID_MAX    160
 #define S_INDEX_MAX 1024 // a block or tool-call index beyond this is a malformed stream
 
 //  ---------------------------------------------------------------------------
 //  Shared helpers
-
-//  Send one JSON event through the sink; takes the reference to root.
-static int s_emit_json (const ar_xlate_sink_t *sink, const char *name, json_t *root)
-{
-    if (!root)
-        return -1;
-    char *text = json_dumps (root, JSON_COMPACT);
-    json_decref (root);
-    if (!text)
-        return -1;
-    int rc = sink->emit (sink->arg, name, text, strlen (text));
-    free (text);
-    return rc;
-}
 
 static bool s_int (const json_t *object, const char *key, int64_t *value)
 {
@@ -96,6 +83,19 @@ static void s_id_from (char *buf, size_t size, const char *id, const char *their
     snprintf (buf, size, "%s%s", ours, id);
 }
 
+//  The upstream's model in place of the caller's when the caller named none ("").
+static int s_adopt_model (char **model, const char *upstream)
+{
+    if (**model || !upstream || !*upstream)
+        return 0;
+    char *copy = strdup (upstream);
+    if (!copy)
+        return -1;
+    free (*model);
+    *model = copy;
+    return 0;
+}
+
 //  Anthropic error types callers can act on; anything else is a server-side failure.
 static const char *s_anthropic_error_types[] = {"invalid_request_error",
                                                 "authentication_error",
@@ -139,79 +139,35 @@ static int s_slot (int **array, size_t *size, size_t index)
 //  Anthropic -> OpenAI
 
 typedef struct {
-    char *model; // the caller's, else the upstream's from message_start
-    char id[S_ID_MAX];
-    json_int_t created;
-    bool include_usage;
-    bool started;       // message_start seen
-    bool finished;      // finish chunk sent
-    bool stopped;       // message_stop seen, [DONE] sent
-    bool failed;        // error event sent or sink refused: nothing more goes out
-    int *tool_of_block; // tool-call index per content block index, -1: not a tool call
+    ar_xlate_chunks_t out; // id, model (the caller's, else message_start's), what went out
+    bool started;          // message_start seen
+    bool finished;         // finish chunk sent
+    bool stopped;          // message_stop seen, [DONE] sent
+    int *tool_of_block;    // tool-call index per content block index, -1: not a tool call
     size_t blocks;
     int tools; // tool_use blocks so far
     int64_t input, cache_read, cache_creation, output;
     bool has_input, has_output, has_cached;
 } s_a2o_t;
+AR_XLATE_CHUNKS_FIRST (s_a2o_t, out);
 
 static void *s_a2o_create (const char *model, bool include_usage)
 {
-    s_a2o_t *self = calloc (1, sizeof *self);
-    if (!self)
-        return NULL;
-    self->model = strdup (model ? model : "");
-    if (!self->model) {
-        free (self);
-        return NULL;
-    }
-    self->include_usage = include_usage;
-    self->created = (json_int_t)time (NULL);
-    return self;
+    return ar_xlate_chunks_new (sizeof (s_a2o_t), model, include_usage);
 }
 
 static void s_a2o_destroy (void *state)
 {
     s_a2o_t *self = state;
-    if (!self)
-        return;
-    free (self->model);
-    free (self->tool_of_block);
-    free (self);
+    if (self)
+        free (self->tool_of_block);
+    ar_xlate_chunks_destroy (self);
 }
 
-//  A chunk with one choice; takes the reference to delta.
-static json_t *s_a2o_chunk (s_a2o_t *self, json_t *delta, const char *finish_reason)
+//  A server-side failure: OpenAI's mid-stream error; the stream is over.
+static int s_a2o_error (s_a2o_t *self, const ar_xlate_sink_t *sink, const char *message)
 {
-    json_t *chunk =
-        json_pack ("{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:s?}]}", "id", self->id, "object",
-                   "chat.completion.chunk", "created", self->created, "model", self->model,
-                   "choices", "index", 0, "delta", delta, "finish_reason", finish_reason);
-    //  With include_usage every chunk but the usage chunk says "usage":null, as OpenAI does.
-    if (chunk && self->include_usage && json_object_set_new (chunk, "usage", json_null ())) {
-        json_decref (chunk);
-        return NULL;
-    }
-    return chunk;
-}
-
-static int s_a2o_send (s_a2o_t *self, const ar_xlate_sink_t *sink, json_t *chunk)
-{
-    if (s_emit_json (sink, NULL, chunk)) {
-        self->failed = true;
-        return -1;
-    }
-    return 0;
-}
-
-//  An OpenAI mid-stream error ({"error":{...}}, no [DONE] after it); the stream is over.
-static int s_a2o_error (s_a2o_t *self, const ar_xlate_sink_t *sink, const char *message,
-                        const char *type, const char *code)
-{
-    self->failed = true;
-    s_emit_json (sink, NULL,
-                 json_pack ("{s:{s:s, s:s, s:n, s:s?}}", "error", "message", message, "type", type,
-                            "param", "code", code));
-    return -1;
+    return ar_xlate_chunks_error (&self->out, sink, message, "server_error", NULL);
 }
 
 static void s_a2o_report (s_a2o_t *self, ar_usage_t *usage)
@@ -248,44 +204,21 @@ static void s_a2o_usage (s_a2o_t *self, const json_t *object, ar_usage_t *usage)
     s_a2o_report (self, usage);
 }
 
-static const char *s_a2o_finish_reason (const char *stop_reason)
-{
-    if (!stop_reason)
-        return "stop";
-    if (strcmp (stop_reason, "max_tokens") == 0 ||
-        strcmp (stop_reason, "model_context_window_exceeded") == 0)
-        return "length";
-    if (strcmp (stop_reason, "tool_use") == 0)
-        return "tool_calls";
-    if (strcmp (stop_reason, "refusal") == 0)
-        return "content_filter";
-    return "stop"; // end_turn, stop_sequence, pause_turn
-}
-
 static int s_a2o_message_start (s_a2o_t *self, const json_t *root, const ar_xlate_sink_t *sink,
                                 ar_usage_t *usage)
 {
     json_t *message = json_object_get (root, "message");
     if (self->started || !json_is_object (message))
-        return s_a2o_error (self, sink, "malformed upstream event", "server_error", NULL);
+        return s_a2o_error (self, sink, "malformed upstream event");
     self->started = true;
-    s_id_from (self->id, sizeof self->id, s_str (message, "id"), "msg_", "chatcmpl-");
+    s_id_from (self->out.id, sizeof self->out.id, s_str (message, "id"), "msg_", "chatcmpl-");
     const char *model = s_str (message, "model");
-    if (model && *model) {
-        if (!*self->model) {
-            char *copy = strdup (model);
-            if (!copy)
-                return s_a2o_error (self, sink, "out of memory", "server_error", NULL);
-            free (self->model);
-            self->model = copy;
-        }
-        if (usage && strlen (model) <= AR_WIRE_MODEL_MAX)
-            snprintf (usage->model, sizeof usage->model, "%s", model);
-    }
+    if (s_adopt_model (&self->out.model, model))
+        return s_a2o_error (self, sink, "out of memory");
+    if (model && *model && usage && strlen (model) <= AR_WIRE_MODEL_MAX)
+        snprintf (usage->model, sizeof usage->model, "%s", model);
     s_a2o_usage (self, json_object_get (message, "usage"), usage);
-    return s_a2o_send (
-        self, sink,
-        s_a2o_chunk (self, json_pack ("{s:s, s:s}", "role", "assistant", "content", ""), NULL));
+    return ar_xlate_chunks_role (&self->out, sink);
 }
 
 static int s_a2o_block_start (s_a2o_t *self, const json_t *root, const ar_xlate_sink_t *sink)
@@ -293,9 +226,9 @@ static int s_a2o_block_start (s_a2o_t *self, const json_t *root, const ar_xlate_
     int64_t index;
     json_t *block = json_object_get (root, "content_block");
     if (!s_int (root, "index", &index) || index >= S_INDEX_MAX || !json_is_object (block))
-        return s_a2o_error (self, sink, "malformed upstream event", "server_error", NULL);
+        return s_a2o_error (self, sink, "malformed upstream event");
     if (s_slot (&self->tool_of_block, &self->blocks, (size_t)index))
-        return s_a2o_error (self, sink, "out of memory", "server_error", NULL);
+        return s_a2o_error (self, sink, "out of memory");
     const char *type = s_str (block, "type");
     //  Only the caller's own tools become tool calls; server tools and thinking are dropped.
     if (!type || strcmp (type, "tool_use") != 0) {
@@ -305,13 +238,10 @@ static int s_a2o_block_start (s_a2o_t *self, const json_t *root, const ar_xlate_
     const char *id = s_str (block, "id");
     const char *name = s_str (block, "name");
     if (!id || !name)
-        return s_a2o_error (self, sink, "malformed upstream event", "server_error", NULL);
+        return s_a2o_error (self, sink, "malformed upstream event");
     int tool = self->tools++;
     self->tool_of_block[index] = tool;
-    json_t *delta =
-        json_pack ("{s:[{s:i, s:s, s:s, s:{s:s, s:s}}]}", "tool_calls", "index", tool, "id", id,
-                   "type", "function", "function", "name", name, "arguments", "");
-    return s_a2o_send (self, sink, s_a2o_chunk (self, delta, NULL));
+    return ar_xlate_chunks_tool_call (&self->out, sink, tool, id, name);
 }
 
 static int s_a2o_block_delta (s_a2o_t *self, const json_t *root, const ar_xlate_sink_t *sink)
@@ -319,25 +249,23 @@ static int s_a2o_block_delta (s_a2o_t *self, const json_t *root, const ar_xlate_
     int64_t index;
     json_t *delta = json_object_get (root, "delta");
     if (!s_int (root, "index", &index) || !json_is_object (delta))
-        return s_a2o_error (self, sink, "malformed upstream event", "server_error", NULL);
+        return s_a2o_error (self, sink, "malformed upstream event");
     const char *type = s_str (delta, "type");
     if (!type)
-        return s_a2o_error (self, sink, "malformed upstream event", "server_error", NULL);
+        return s_a2o_error (self, sink, "malformed upstream event");
     if (strcmp (type, "text_delta") == 0) {
         const char *text = s_str (delta, "text");
         if (!text || !*text)
             return 0;
-        return s_a2o_send (self, sink,
-                           s_a2o_chunk (self, json_pack ("{s:s}", "content", text), NULL));
+        return ar_xlate_chunks_text (&self->out, sink, text, strlen (text));
     }
     if (strcmp (type, "input_json_delta") == 0) {
         const char *json = s_str (delta, "partial_json");
         //  Anthropic opens with an empty piece; OpenAI's first chunk already said "".
         if (!json || !*json || (size_t)index >= self->blocks || self->tool_of_block[index] < 0)
             return 0;
-        json_t *call = json_pack ("{s:[{s:i, s:{s:s}}]}", "tool_calls", "index",
-                                  self->tool_of_block[index], "function", "arguments", json);
-        return s_a2o_send (self, sink, s_a2o_chunk (self, call, NULL));
+        return ar_xlate_chunks_arguments (&self->out, sink, self->tool_of_block[index], json,
+                                          strlen (json));
     }
     return 0; // thinking, signature, citations: OpenAI chunks cannot say them
 }
@@ -350,33 +278,21 @@ static int s_a2o_message_delta (s_a2o_t *self, const json_t *root, const ar_xlat
         return 0;
     self->finished = true;
     const char *stop = s_str (json_object_get (root, "delta"), "stop_reason");
-    return s_a2o_send (self, sink, s_a2o_chunk (self, json_object (), s_a2o_finish_reason (stop)));
+    return ar_xlate_chunks_finish (&self->out, sink, ar_xlate_reasons_anthropic_to_openai (stop));
 }
 
 static int s_a2o_message_stop (s_a2o_t *self, const ar_xlate_sink_t *sink)
 {
     if (!self->finished) {
         self->finished = true;
-        if (s_a2o_send (self, sink, s_a2o_chunk (self, json_object (), "stop")))
+        if (ar_xlate_chunks_finish (&self->out, sink, "stop"))
             return -1;
     }
     self->stopped = true;
-    if (self->include_usage) {
-        int64_t prompt = self->input + self->cache_read + self->cache_creation;
-        json_t *chunk = json_pack (
-            "{s:s, s:s, s:I, s:s, s:[], s:{s:I, s:I, s:I, s:{s:I}}}", "id", self->id, "object",
-            "chat.completion.chunk", "created", self->created, "model", self->model, "choices",
-            "usage", "prompt_tokens", (json_int_t)prompt, "completion_tokens",
-            (json_int_t)self->output, "total_tokens", (json_int_t)(prompt + self->output),
-            "prompt_tokens_details", "cached_tokens", (json_int_t)self->cache_read);
-        if (s_a2o_send (self, sink, chunk))
-            return -1;
-    }
-    if (sink->emit (sink->arg, NULL, "[DONE]", 6)) {
-        self->failed = true;
-        return -1;
-    }
-    return 0;
+    int64_t prompt = self->input + self->cache_read + self->cache_creation;
+    return ar_xlate_chunks_end (
+        &self->out, sink,
+        ar_xlate_chunks_usage (prompt, self->output, prompt + self->output, self->cache_read));
 }
 
 //  Anthropic's error event: {"type":"error","error":{"type","message"}}.
@@ -395,21 +311,22 @@ static int s_a2o_upstream_error (s_a2o_t *self, const json_t *root, const ar_xla
          strcmp (type, "authentication_error") == 0 || strcmp (type, "permission_error") == 0 ||
          strcmp (type, "not_found_error") == 0 || strcmp (type, "rate_limit_error") == 0))
         openai_type = type;
-    return s_a2o_error (self, sink, message ? message : "upstream error", openai_type, type);
+    return ar_xlate_chunks_error (&self->out, sink, message ? message : "upstream error",
+                                  openai_type, type);
 }
 
 static int s_a2o_event (void *state, const char *name, const char *data, size_t len,
                         const ar_xlate_sink_t *sink, ar_usage_t *usage)
 {
     s_a2o_t *self = state;
-    if (self->failed)
+    if (self->out.failed)
         return -1;
     if (self->stopped)
         return 0; // nothing follows message_stop; Bedrock may add metrics, never content
     json_t *root = json_loadb (data, len, 0, NULL);
     if (!json_is_object (root)) {
         json_decref (root);
-        return s_a2o_error (self, sink, "malformed upstream event", "server_error", NULL);
+        return s_a2o_error (self, sink, "malformed upstream event");
     }
     //  The payload's type is what Anthropic documents; the SSE name repeats it (and Bedrock's
     //  event-stream has none: its payloads are "chunk"s).
@@ -426,7 +343,7 @@ static int s_a2o_event (void *state, const char *name, const char *data, size_t 
     else if (strcmp (type, "ping") == 0)
         rc = 0;
     else if (!self->started)
-        rc = s_a2o_error (self, sink, "malformed upstream event", "server_error", NULL);
+        rc = s_a2o_error (self, sink, "malformed upstream event");
     else if (strcmp (type, "content_block_start") == 0)
         rc = s_a2o_block_start (self, root, sink);
     else if (strcmp (type, "content_block_delta") == 0)
@@ -445,12 +362,12 @@ static int s_a2o_finish (void *state, const ar_xlate_sink_t *sink, ar_usage_t *u
 {
     s_a2o_t *self = state;
     (void)usage;
-    if (self->failed)
+    if (self->out.failed)
         return -1;
     if (self->stopped)
         return 0;
     //  A cut stream must not look like a whole answer.
-    return s_a2o_error (self, sink, "upstream stream ended early", "server_error", NULL);
+    return s_a2o_error (self, sink, "upstream stream ended early");
 }
 
 const ar_xlate_stream_ops_t ar_xlate_stream_anthropic_to_openai = {s_a2o_create, s_a2o_event,
@@ -504,7 +421,7 @@ static void s_o2a_destroy (void *state)
 
 static int s_o2a_send (s_o2a_t *self, const ar_xlate_sink_t *sink, const char *name, json_t *event)
 {
-    if (s_emit_json (sink, name, event)) {
+    if (ar_xlate_chunks_emit (sink, name, event)) {
         self->failed = true;
         return -1;
     }
@@ -515,9 +432,9 @@ static int s_o2a_error (s_o2a_t *self, const ar_xlate_sink_t *sink, const char *
                         const char *message)
 {
     self->failed = true;
-    s_emit_json (sink, "error",
-                 json_pack ("{s:s, s:{s:s, s:s}}", "type", "error", "error", "type", type,
-                            "message", message));
+    ar_xlate_chunks_emit (sink, "error",
+                          json_pack ("{s:s, s:{s:s, s:s}}", "type", "error", "error", "type", type,
+                                     "message", message));
     return -1;
 }
 
@@ -548,29 +465,12 @@ static void s_o2a_usage (s_o2a_t *self, const json_t *root, ar_usage_t *usage)
     }
 }
 
-static const char *s_o2a_stop_reason (const char *finish_reason)
-{
-    if (strcmp (finish_reason, "length") == 0)
-        return "max_tokens";
-    if (strcmp (finish_reason, "tool_calls") == 0 || strcmp (finish_reason, "function_call") == 0)
-        return "tool_use";
-    if (strcmp (finish_reason, "content_filter") == 0)
-        return "refusal";
-    return "end_turn";
-}
-
 static int s_o2a_start (s_o2a_t *self, const json_t *root, const ar_xlate_sink_t *sink)
 {
     self->started = true;
     s_id_from (self->id, sizeof self->id, s_str (root, "id"), "chatcmpl-", "msg_");
-    const char *model = s_str (root, "model");
-    if (!*self->model && model && *model) {
-        char *copy = strdup (model);
-        if (!copy)
-            return s_o2a_error (self, sink, "api_error", "out of memory");
-        free (self->model);
-        self->model = copy;
-    }
+    if (s_adopt_model (&self->model, s_str (root, "model")))
+        return s_o2a_error (self, sink, "api_error", "out of memory");
     //  OpenAI counts come last; message_delta carries them (the SDKs take them from there).
     json_t *event = json_pack (
         "{s:s, s:{s:s, s:s, s:s, s:s, s:[], s:n, s:n, s:{s:i, s:i}}}", "type", "message_start",
@@ -676,7 +576,7 @@ static int s_o2a_choice (s_o2a_t *self, const json_t *choice, const ar_xlate_sin
     }
     const char *finish = s_str (choice, "finish_reason");
     if (finish) {
-        self->stop_reason = s_o2a_stop_reason (finish);
+        self->stop_reason = ar_xlate_reasons_openai_to_anthropic (finish);
         return s_o2a_close_block (self, sink);
     }
     return 0;
