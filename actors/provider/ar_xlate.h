@@ -70,11 +70,11 @@ json_t *ar_xlate_gemini_to_openai_response (const json_t *response, const char *
 //  {"type":"error","error":{"type","message"}}, with the type the status implies (429 ->
 //  rate_limit_error, 529 -> overloaded_error, ...). aws_error_type: the x-amzn-ErrorType header
 //  of a Bedrock error, or NULL. Never NULL except out of memory.
-json_t *ar_xlate_error_body (ar_wire_shape_t caller, ar_wire_shape_t upstream, int status, const char *body,
-                             size_t len, const char *aws_error_type);
+json_t *ar_xlate_error_body (ar_wire_shape_t caller, ar_wire_shape_t upstream, int status,
+                             const char *body, size_t len, const char *aws_error_type);
 //  The caller's error shape for an error the gateway itself raises.
-json_t *ar_xlate_error_new (ar_wire_shape_t caller, int status, const char *message, const char *param,
-                            const char *code);
+json_t *ar_xlate_error_new (ar_wire_shape_t caller, int status, const char *message,
+                            const char *param, const char *code);
 
 //  ---------------------------------------------------------------------------
 //  Streams

@@ -278,8 +278,8 @@ static json_t *s_anthropic_body (json_t *message, const char *type)
                       message);
 }
 
-json_t *ar_xlate_error_body (ar_wire_shape_t caller, ar_wire_shape_t upstream, int status, const char *body,
-                             size_t len, const char *aws_error_type)
+json_t *ar_xlate_error_body (ar_wire_shape_t caller, ar_wire_shape_t upstream, int status,
+                             const char *body, size_t len, const char *aws_error_type)
 {
     s_upstream_t source;
     s_upstream_read (&source, body, len, aws_error_type);
@@ -321,8 +321,8 @@ json_t *ar_xlate_error_body (ar_wire_shape_t caller, ar_wire_shape_t upstream, i
     return out;
 }
 
-json_t *ar_xlate_error_new (ar_wire_shape_t caller, int status, const char *message, const char *param,
-                            const char *code)
+json_t *ar_xlate_error_new (ar_wire_shape_t caller, int status, const char *message,
+                            const char *param, const char *code)
 {
     json_t *text =
         message ? s_capped_string (message, strlen (message)) : s_generic_message (status);

@@ -110,7 +110,8 @@ void ar_xlate_stream_test (bool verbose)
     assert (!ar_xlate_stream_new (AR_SHAPE_OPENAI, AR_SHAPE_OPENAI, "m", false));
     assert (!ar_xlate_stream_new (AR_SHAPE_ANTHROPIC, AR_SHAPE_ANTHROPIC, "m", false));
     assert (!ar_xlate_stream_new (AR_SHAPE_OPENAI, AR_SHAPE_GEMINI, "m", false));
-    ar_wire_shape_t froms[] = {AR_SHAPE_OPENAI, AR_SHAPE_ANTHROPIC, AR_SHAPE_CONVERSE, AR_SHAPE_GEMINI};
+    ar_wire_shape_t froms[] = {AR_SHAPE_OPENAI, AR_SHAPE_ANTHROPIC, AR_SHAPE_CONVERSE,
+                               AR_SHAPE_GEMINI};
     ar_wire_shape_t tos[] = {AR_SHAPE_OPENAI, AR_SHAPE_ANTHROPIC};
     for (size_t f = 0; f < 4; f++)
         for (size_t t = 0; t < 2; t++) {
