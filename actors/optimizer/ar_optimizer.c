@@ -239,8 +239,19 @@ static int s_optimize (ar_optimizer_t *self, const ar_optimizer_message_t *msg, 
         .stash = &self->sink,
         .deadline = deadline - reserve,
     };
+    //  One stash transaction for the whole pipeline: an agent request can stash dozens of
+    //  originals (a cut reasoning turn, a capped result each), and one commit costs what each
+    //  of them would. Should the commit fail, the markers would name ids nobody can read back:
+    //  the request goes on unchanged then (fail-open, as for any error).
     ar_optimize_report_t report;
+    bool batched = ar_stash_begin (self->stash) == 0;
     int rc = pipeline ? ar_optimize_run_steps (steps, count, &ctx, &report) : -1;
+    if (batched && ar_stash_commit (self->stash) != 0 && rc == 0 && report.stash_id_count) {
+        json_decref (request);
+        ar_pipeline_destroy (&pipeline);
+        return s_error (reply, reply_len, 500, "server_error",
+                        "the stash could not store the elided originals", NULL);
+    }
     char *head = NULL;
     //  Something was elided: the model may be offered the tool that fetches it back (the
     //  tool's own tokens count in tokensAfter).

@@ -350,6 +350,27 @@ int ar_stash_sweep (ar_stash_t *self)
     return deleted;
 }
 
+int ar_stash_begin (ar_stash_t *self)
+{
+    assert (self);
+    if (sqlite3_exec (self->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+        s_set_error (self, "begin");
+        return -1;
+    }
+    return 0;
+}
+
+int ar_stash_commit (ar_stash_t *self)
+{
+    assert (self);
+    if (sqlite3_exec (self->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+        return 0;
+    s_set_error (self, "commit");
+    if (!sqlite3_get_autocommit (self->db))
+        sqlite3_exec (self->db, "ROLLBACK", NULL, NULL, NULL);
+    return -1;
+}
+
 static int s_sink_put (void *self, const char *content, size_t len, char id_out[33])
 {
     return ar_stash_put ((ar_stash_t *)self, content, len, id_out);
@@ -749,6 +770,29 @@ void ar_stash_test (bool verbose)
         assert (ar_stash_put (stash, "locked", 6, locked_id) == 0);
         assert (s_test_same (replica, locked_id, "locked", 6));
         ar_stash_set_busy_timeout (stash, S_BUSY_DEFAULT_MS);
+    }
+
+    //  Batched: puts between begin and commit are one transaction, seen by other connections
+    //  only once committed; begin inside a transaction and commit outside one fail cleanly.
+    {
+        char batched[3][33];
+        const char *texts[3] = {"batched one", "batched two", "batched three"};
+        assert (ar_stash_begin (stash) == 0);
+        assert (ar_stash_begin (stash) == -1); // already in one
+        for (int i = 0; i < 3; i++)
+            assert (ar_stash_put (stash, texts[i], strlen (texts[i]), batched[i]) == 0);
+        assert (s_test_same (stash, batched[0], texts[0], strlen (texts[0])));
+        size_t got = 0;
+        assert (ar_stash_get (replica, batched[0], &got) == NULL); // not committed yet
+        assert (ar_stash_commit (stash) == 0);
+        for (int i = 0; i < 3; i++)
+            assert (s_test_same (replica, batched[i], texts[i], strlen (texts[i])));
+        assert (ar_stash_commit (stash) == -1); // none open
+        char sql[128];
+        for (int i = 0; i < 3; i++) {
+            snprintf (sql, sizeof sql, "DELETE FROM stash WHERE id = '%s'", batched[i]);
+            s_test_exec (side, sql);
+        }
     }
 
     //  Reopen: rows survive, the migration is not applied twice.

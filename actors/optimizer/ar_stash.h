@@ -67,6 +67,15 @@ char *ar_stash_get (ar_stash_t *self, const char *id, size_t *len);
 //  Delete every expired row. Returns the number deleted, or -1.
 int ar_stash_sweep (ar_stash_t *self);
 
+//  Group the puts that follow into one transaction until ar_stash_commit: a request whose
+//  strategies stash dozens of originals (an agent conversation, one per cut turn) pays for one
+//  commit instead of one each. Deferred: the write lock is taken by the first put, so a
+//  request that stashes nothing takes none. Returns 0, or -1 (puts then commit one by one).
+int ar_stash_begin (ar_stash_t *self);
+//  Commit what was put since ar_stash_begin. Returns 0, or -1: it was rolled back and none of
+//  those ids can be read back, so nothing that names them may go out.
+int ar_stash_commit (ar_stash_t *self);
+
 //  The adapter strategies call (ar_strategy.h); valid while self lives.
 ar_stash_sink_t ar_stash_sink (ar_stash_t *self);
 

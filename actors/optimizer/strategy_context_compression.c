@@ -81,6 +81,7 @@ typedef struct {
     bool json, ansi, whitespace;
     size_t folded, capped; // lines (or bytes, when cut by bytes) removed
     size_t markers;        // fold and cap markers written
+    int64_t fold_saved;    // tokens the folds took out, markers counted (this text)
 } s_what_t;
 
 //  --------------------------------------------------------------------------------------------
@@ -513,6 +514,7 @@ static size_t s_fold (ar_tokenizer_t *tok, const s_params_t *p, s_line_t *lines,
             lines[k++] = lines[j - 1];
             what->folded += run - 2;
             what->markers++;
+            what->fold_saved += middle - S_FOLD_MARKER_TOKENS;
         } else
             for (size_t m = i; m < j; m++)
                 lines[k++] = lines[m];
@@ -537,25 +539,26 @@ static size_t s_weight (const s_line_t *line)
 //  Write lines, eliding the middle when they exceed budget tokens (head ~2/3, tail ~1/3 and at
 //  least the last S_TAIL_LINES, protected lines of the middle kept while a quarter of the
 //  budget lasts). final_nl: the text ended with "\n".
+//  total: the lines' tokens (INT64_MAX: no cap). Only the lines the head and tail take and the
+//  protected ones are counted; an elided line's tokens are estimated at per_byte (the text's
+//  tokens per byte) for the marker: counting every line of an old output would double the
+//  strategy's time for a figure the model only reads as a size.
 static void s_cap_lines (ar_tokenizer_t *tok, s_line_t *lines, size_t n, int64_t budget,
-                         size_t tail_lines, const char *id, bool final_nl, s_buf_t *out,
-                         s_what_t *what)
+                         int64_t total, double per_byte, size_t tail_lines, const char *id,
+                         bool final_nl, s_buf_t *out, s_what_t *what)
 {
-    int64_t total = 0;
-    for (size_t i = 0; budget < INT64_MAX && i < n; i++) // INT64_MAX: no cap, nothing to count
-        total += s_line_tokens (tok, &lines[i]);
     size_t head = n, tail = n; // lines [0, head) and [tail, n) are kept whole
     if (total > budget) {
         int64_t head_budget = budget * 2 / 3, tail_budget = budget - head_budget, used = 0;
         tail = n;
-        while (tail > 0 &&
-               (n - tail < tail_lines || used + lines[tail - 1].tokens <= tail_budget)) {
-            used += lines[tail - 1].tokens;
+        while (tail > 0 && (n - tail < tail_lines ||
+                            used + s_line_tokens (tok, &lines[tail - 1]) <= tail_budget)) {
+            used += s_line_tokens (tok, &lines[tail - 1]);
             tail--;
         }
         used = 0;
         head = 0;
-        while (head < tail && used + lines[head].tokens <= head_budget)
+        while (head < tail && used + s_line_tokens (tok, &lines[head]) <= head_budget)
             used += lines[head++].tokens;
         if (tail - head < 2)
             head = tail = n; // nothing worth a marker
@@ -565,13 +568,14 @@ static void s_cap_lines (ar_tokenizer_t *tok, s_line_t *lines, size_t n, int64_t
     int64_t gap_tokens = 0;
     for (size_t i = 0; i < n; i++) {
         bool keep = i < head || i >= tail;
-        if (!keep && lines[i].protect && lines[i].tokens <= extra) {
+        if (!keep && lines[i].protect && s_line_tokens (tok, &lines[i]) <= extra) {
             extra -= lines[i].tokens;
             keep = true;
         }
         if (!keep) {
             gap += s_weight (&lines[i]);
-            gap_tokens += lines[i].tokens;
+            gap_tokens += lines[i].tokens >= 0 ? lines[i].tokens
+                                               : (int64_t)((double)(lines[i].len + 1) * per_byte);
             continue;
         }
         if (gap) {
@@ -586,7 +590,6 @@ static void s_cap_lines (ar_tokenizer_t *tok, s_line_t *lines, size_t n, int64_t
         if (i + 1 < n || final_nl)
             s_putc (out, '\n');
     }
-    (void)tok;
 }
 
 //  Cut text by bytes to ~budget tokens: head ~2/3, tail ~1/3, at UTF-8 boundaries (at a line
@@ -626,7 +629,7 @@ static void s_cap_bytes (ar_tokenizer_t *tok, const char *text, size_t len, int6
 //  One text through every step. out gets the new text; returns whether it differs.
 
 static bool s_compress (ar_tokenizer_t *tok, const s_params_t *p, const char *text, size_t len,
-                        const char *id, s_buf_t *out, s_what_t *what)
+                        int64_t text_tokens, const char *id, s_buf_t *out, s_what_t *what)
 {
     s_buf_t clean = {0};
     bool json = p->minify_json && s_minify (text, len, &clean);
@@ -647,7 +650,12 @@ static bool s_compress (ar_tokenizer_t *tok, const s_params_t *p, const char *te
     }
     size_t n = 0;
     s_line_t *lines = NULL;
-    int64_t tokens = s_tokens (tok, clean.data ? clean.data : "", clean.len);
+    //  Counting is most of this strategy's time: a text the lossless steps left as it was has
+    //  the count the caller took already (text_tokens, -1 when it took none).
+    bool same = clean.len == len && (!len || memcmp (clean.data, text, len) == 0);
+    int64_t tokens = same && text_tokens >= 0
+                         ? text_tokens
+                         : s_tokens (tok, clean.data ? clean.data : "", clean.len);
     bool fold = p->fold_repeats && !json;
     bool may_cap = tokens > p->max_blob_tokens; // folding only ever removes tokens
     if (fold || may_cap) {
@@ -658,12 +666,17 @@ static bool s_compress (ar_tokenizer_t *tok, const s_params_t *p, const char *te
             return false;
         }
     }
+    int64_t fold_before = what->fold_saved;
     if (fold)
         n = s_fold (tok, p, lines, n, what);
     if (lines) {
         s_buf_t capped = {0};
         bool final_nl = clean.len && clean.data[clean.len - 1] == '\n';
-        s_cap_lines (tok, lines, n, may_cap ? p->max_blob_tokens : INT64_MAX, p->tail_lines, id,
+        //  The folds' lines were counted: what is left is the text's count less what they
+        //  took out.
+        double per_byte = clean.len ? (double)tokens / (double)clean.len : 0;
+        s_cap_lines (tok, lines, n, may_cap ? p->max_blob_tokens : INT64_MAX,
+                     tokens - (what->fold_saved - fold_before), per_byte, p->tail_lines, id,
                      final_nl, &capped, what);
         int64_t after = may_cap ? s_tokens (tok, capped.data ? capped.data : "", capped.len) : 0;
         if (!capped.oom && after > p->max_blob_tokens + p->max_blob_tokens / 4) {
@@ -708,10 +721,19 @@ static size_t s_each_text (json_t *content, s_text_fn *fn, void *arg)
     return count;
 }
 
+#define S_COUNTED 16 // texts of one result whose counts are remembered
+
+typedef struct {
+    const json_t *string;
+    int64_t tokens;
+} s_count_t;
+
 typedef struct {
     ar_tokenizer_t *tok;
     const s_params_t *params;
     const char *id;
+    s_count_t counted[S_COUNTED]; // what s_count_text counted, to count nothing twice
+    size_t ncounted;
     int64_t before, after;
     bool changed, oom, skip;
     s_what_t what;
@@ -749,12 +771,24 @@ static int s_set_id (json_t *replaced, const char *id)
     return 0;
 }
 
+//  The count s_count_text took of string, or -1.
+static int64_t s_counted (const s_unit_t *unit, const json_t *string)
+{
+    for (size_t i = 0; i < unit->ncounted; i++)
+        if (unit->counted[i].string == string)
+            return unit->counted[i].tokens;
+    return -1;
+}
+
 static void s_count_text (json_t *string, void *arg)
 {
     s_unit_t *unit = (s_unit_t *)arg;
     const char *text = json_string_value (string);
     size_t len = json_string_length (string);
-    unit->before += s_tokens (unit->tok, text, len);
+    int64_t tokens = s_tokens (unit->tok, text, len);
+    unit->before += tokens;
+    if (unit->ncounted < S_COUNTED)
+        unit->counted[unit->ncounted++] = (s_count_t){string, tokens};
     if (memmem (text, len, "[anyray: ", 9))
         unit->skip = true; // already ours: do not compress twice
 }
@@ -766,9 +800,11 @@ static void s_compress_text (json_t *string, void *arg)
     const char *text = json_string_value (string);
     size_t len = json_string_length (string);
     s_buf_t out = {0};
-    if (len < 32 || !s_compress (unit->tok, unit->params, text, len, unit->id, &out, &unit->what)) {
+    int64_t counted = s_counted (unit, string);
+    if (len < 32 ||
+        !s_compress (unit->tok, unit->params, text, len, counted, unit->id, &out, &unit->what)) {
         unit->oom |= out.oom;
-        unit->after += s_tokens (unit->tok, text, len);
+        unit->after += counted >= 0 ? counted : s_tokens (unit->tok, text, len);
         free (out.data);
         return;
     }

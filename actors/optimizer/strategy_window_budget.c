@@ -173,6 +173,7 @@ static int s_add_marker (ar_strategy_ctx_t *ctx, json_t *out, size_t elided, con
 //  one-line thought ("Now run the tests.") costs less than the marker that would replace it.
 #define S_MIN_REASONING_GAIN 32
 #define S_PLACEHOLDER_ID     "00000000000000000000000000000000"
+#define S_ID_LEN             32 // hex digits of a stash id
 
 //  Offset of the fenced block text ends with (its opening ``` at a line start), or -1: the
 //  action of an agent that writes its command in text.
@@ -462,6 +463,7 @@ static int s_apply (ar_strategy_ctx_t *ctx, const json_t *params, ar_strategy_re
         goto done;
     }
     s_pin (shape, messages, units, count);
+    int64_t T0 = ar_mono_us ();
     bool failed = false;
     rc = -1;
     if (reasoning)
@@ -503,12 +505,17 @@ static int s_apply (ar_strategy_ctx_t *ctx, const json_t *params, ar_strategy_re
         json_t *cut = s_reasoning_message (shape, messages, i, id, &failed);
         if (!cut || json_array_set_new (kept, i, cut) != 0)
             goto done;
-        after -= tokens[i] - ar_chat_view_message_tokens (shape, cut, tok);
+        //  What the plan counted, but for the id: the message itself is not counted again.
+        after -= cuts[c].saved - ((int64_t)ar_tokenizer_count (tok, id, S_ID_LEN) -
+                                  (int64_t)ar_tokenizer_count (tok, S_PLACEHOLDER_ID, S_ID_LEN));
         turns_cut++;
         if (ar_mono_now () > ctx->deadline)
             goto done; // a slow stash: give up before the request is touched
     }
 
+    if (getenv ("H8_T"))
+        fprintf (stderr, "WB cuts %lld us planned %zu cut %zu\n", (long long)(ar_mono_us () - T0),
+                 planned, turns_cut);
     //  Build the new array aside: kept messages by reference, each run stashed and marked.
     int64_t with_runs = after;
     size_t cropped = 0, runs = 0;
