@@ -788,7 +788,7 @@ void ar_stash_test (bool verbose)
         for (int i = 0; i < 3; i++)
             assert (s_test_same (replica, batched[i], texts[i], strlen (texts[i])));
         assert (ar_stash_commit (stash) == -1); // none open
-        char sql[128];
+        char sql[256];
         for (int i = 0; i < 3; i++) {
             snprintf (sql, sizeof sql, "DELETE FROM stash WHERE id = '%s'", batched[i]);
             s_test_exec (side, sql);

@@ -24,8 +24,8 @@ typedef struct ar_answer_t ar_answer_t;
 
 typedef struct {
     ar_wire_shape_t caller;
-    ar_wire_shape_t upstream;         // what a 2xx answer is in
-    ar_wire_shape_t error_shape;      // what the provider's error bodies are in
+    ar_wire_shape_t upstream;    // what a 2xx answer is in
+    ar_wire_shape_t error_shape; // what the provider's error bodies are in
     ar_framing_t framing;        // of a streamed 2xx answer
     bool stream;                 // the caller asked for a stream
     bool strip_usage;            // same shape, OpenAI: drop the usage-only event

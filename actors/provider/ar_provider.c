@@ -733,8 +733,8 @@ static s_call_t *s_call_new (ar_provider_t *self, ar_job_t *job)
 }
 
 //  The request in the upstream's shape: OpenAI is the pivot between any two.
-static json_t *s_translate_request (ar_wire_shape_t caller, ar_wire_shape_t upstream, json_t *request,
-                                    ar_xlate_error_t *err)
+static json_t *s_translate_request (ar_wire_shape_t caller, ar_wire_shape_t upstream,
+                                    json_t *request, ar_xlate_error_t *err)
 {
     json_t *openai = caller == AR_SHAPE_OPENAI
                          ? json_incref (request)

@@ -35,14 +35,14 @@ typedef struct {
     const char *path;     // the endpoint in OpenAI's layout: "/chat/completions", "/messages", ...
     const char *method;   // "POST" or "GET"
     const char *model;    // the request's model ("" for GET /models)
-    ar_wire_shape_t caller;    // AR_SHAPE_OPENAI or AR_SHAPE_ANTHROPIC
+    ar_wire_shape_t caller; // AR_SHAPE_OPENAI or AR_SHAPE_ANTHROPIC
     bool stream;
     const char *deployment, *api_version; // Azure (deployment defaults to the model)
     const char *project, *location;       // Vertex
     //  Out.
     char url[AR_UPSTREAM_URL_MAX];
     ar_wire_shape_t upstream; // the shape of what is sent and what comes back
-    bool translate;      // upstream != caller: request, answer and errors are translated
+    bool translate;           // upstream != caller: request, answer and errors are translated
     ar_framing_t framing;
     ar_auth_t auth;
     const char *anthropic_version; // set this member in the body (Claude on Bedrock/Vertex)

@@ -18,6 +18,7 @@
 */
 #include <assert.h>
 #include <stdint.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,12 +171,22 @@ typedef struct {
     bool nomem;
 } s_req_t;
 
+//  A member path into a fixed buffer: a path too long for it is cut (it only names the place
+//  for the caller's error message), which the truncation warning would otherwise refuse.
+static void s_path (char *out, size_t size, const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    vsnprintf (out, size, format, args);
+    va_end (args);
+}
+
 //  Refuse the request, naming the member (never its value). Returns -1.
 static int s_refuse (s_req_t *req, const char *param, const char *message)
 {
     if (req->err) {
         req->err->status = 400;
-        snprintf (req->err->param, sizeof req->err->param, "%s", param ? param : "");
+        s_path (req->err->param, sizeof req->err->param, "%s", param ? param : "");
         snprintf (req->err->message, sizeof req->err->message, "%s", message);
     }
     return -1;
@@ -227,7 +238,7 @@ static json_t *s_schema_ref (s_req_t *req, const json_t *defs, const json_t *in,
                              int depth, int refs)
 {
     char sub[S_PATH_MAX];
-    snprintf (sub, sizeof sub, "%s.$ref", path);
+    s_path (sub, sizeof sub, "%s.$ref", path);
     const char *target = s_str (in, "$ref");
     const char *name = NULL;
     if (target && strncmp (target, "#/$defs/", 8) == 0)
@@ -309,7 +320,7 @@ static int s_schema_branches (s_req_t *req, const json_t *defs, const json_t *br
             *nullable = true;
             continue;
         }
-        snprintf (sub, sizeof sub, "%s.%s[%zu]", path, key, i);
+        s_path (sub, sizeof sub, "%s.%s[%zu]", path, key, i);
         json_t *converted = s_schema (req, defs, branch, sub, depth + 1, refs);
         if (!converted) {
             json_decref (kept);
@@ -354,7 +365,7 @@ static json_t *s_schema (s_req_t *req, const json_t *defs, const json_t *in, con
     json_t *value;
     json_object_foreach ((json_t *)in, key, value)
     {
-        snprintf (sub, sizeof sub, "%s.%s", path, key);
+        s_path (sub, sizeof sub, "%s.%s", path, key);
         if (strcmp (key, "type") == 0) {
             if (s_schema_type_member (req, value, sub, out, &nullable))
                 goto fail;
@@ -368,7 +379,7 @@ static json_t *s_schema (s_req_t *req, const json_t *defs, const json_t *in, con
             json_t *property;
             json_object_foreach (value, name, property)
             {
-                snprintf (sub, sizeof sub, "%s.properties.%s", path, name);
+                s_path (sub, sizeof sub, "%s.properties.%s", path, name);
                 json_t *converted = s_schema (req, defs, property, sub, depth + 1, refs);
                 if (!converted) {
                     json_decref (properties);
@@ -531,7 +542,7 @@ static int s_user_part (s_req_t *req, const json_t *part, const char *path, json
     json_t *media = NULL;
     if (s_streq (type, "text")) {
         const json_t *text = json_object_get (part, "text");
-        snprintf (sub, sizeof sub, "%s.text", path);
+        s_path (sub, sizeof sub, "%s.text", path);
         if (!json_is_string (text))
             return s_refuse (req, sub, "a text part needs text");
         s_add_text (req, parts, json_string_value (text), json_string_length (text));
@@ -540,7 +551,7 @@ static int s_user_part (s_req_t *req, const json_t *part, const char *path, json
     if (s_streq (type, "image_url")) {
         const json_t *image = json_object_get (part, "image_url");
         const char *url = json_is_string (image) ? json_string_value (image) : s_str (image, "url");
-        snprintf (sub, sizeof sub, "%s.image_url.url", path);
+        s_path (sub, sizeof sub, "%s.image_url.url", path);
         if (!url)
             return s_refuse (req, sub, "an image_url part needs a URL");
         media = s_media_part (req, url, sub);
@@ -551,7 +562,7 @@ static int s_user_part (s_req_t *req, const json_t *part, const char *path, json
         const char *mime = s_streq (format, "wav")   ? "audio/wav"
                            : s_streq (format, "mp3") ? "audio/mpeg"
                                                      : NULL;
-        snprintf (sub, sizeof sub, "%s.input_audio.%s", path, mime ? "data" : "format");
+        s_path (sub, sizeof sub, "%s.input_audio.%s", path, mime ? "data" : "format");
         if (!mime || !data || !*data)
             return s_refuse (req, sub, "input_audio needs base64 data in wav or mp3");
         media = json_pack ("{s:{s:s, s:s}}", "inlineData", "mimeType", mime, "data", data);
@@ -560,10 +571,10 @@ static int s_user_part (s_req_t *req, const json_t *part, const char *path, json
         const char *data = s_str (file, "file_data");
         const char *filename = s_str (file, "filename");
         if (s_given (file, "file_id")) {
-            snprintf (sub, sizeof sub, "%s.file.file_id", path);
+            s_path (sub, sizeof sub, "%s.file.file_id", path);
             return s_refuse (req, sub, "uploaded file ids cannot be sent to Gemini");
         }
-        snprintf (sub, sizeof sub, "%s.file.file_data", path);
+        s_path (sub, sizeof sub, "%s.file.file_data", path);
         if (!data || !*data)
             return s_refuse (req, sub, "a file part needs file_data");
         if (strncmp (data, "data:", 5) == 0)
@@ -576,7 +587,7 @@ static int s_user_part (s_req_t *req, const json_t *part, const char *path, json
             media = json_pack ("{s:{s:s, s:s}}", "inlineData", "mimeType", mime, "data", data);
         }
     } else {
-        snprintf (sub, sizeof sub, "%s.type", path);
+        s_path (sub, sizeof sub, "%s.type", path);
         return s_refuse (req, sub, "this content part type cannot be sent to Gemini");
     }
     if (!media)
@@ -611,7 +622,7 @@ static int s_content_text (s_req_t *req, const json_t *content, const char *path
                               : s_streq (type, "refusal") ? json_object_get (part, "refusal")
                                                           : NULL;
         if (!json_is_string (value)) {
-            snprintf (sub, sizeof sub, "%s[%zu].type", path, i);
+            s_path (sub, sizeof sub, "%s[%zu].type", path, i);
             return s_refuse (req, sub, "only text parts can be sent in this message");
         }
         if (parts)
@@ -626,14 +637,14 @@ static int s_user_parts (s_req_t *req, const json_t *message, const char *path, 
 {
     char sub[S_PATH_MAX];
     const json_t *content = json_object_get (message, "content");
-    snprintf (sub, sizeof sub, "%s.content", path);
+    s_path (sub, sizeof sub, "%s.content", path);
     if (!json_is_array (content))
         return s_content_text (req, content, sub, NULL, parts);
     size_t i;
     json_t *part;
     json_array_foreach (content, i, part)
     {
-        snprintf (sub, sizeof sub, "%s.content[%zu]", path, i);
+        s_path (sub, sizeof sub, "%s.content[%zu]", path, i);
         if (s_user_part (req, part, sub, parts))
             return -1;
     }
@@ -644,17 +655,17 @@ static int s_user_parts (s_req_t *req, const json_t *message, const char *path, 
 static int s_assistant_parts (s_req_t *req, const json_t *message, const char *path, json_t *parts)
 {
     char sub[S_PATH_MAX];
-    snprintf (sub, sizeof sub, "%s.content", path);
+    s_path (sub, sizeof sub, "%s.content", path);
     if (s_content_text (req, json_object_get (message, "content"), sub, NULL, parts))
         return -1;
     if (s_given (message, "function_call")) {
-        snprintf (sub, sizeof sub, "%s.function_call", path);
+        s_path (sub, sizeof sub, "%s.function_call", path);
         return s_refuse (req, sub, "function_call is deprecated; send tool_calls");
     }
     const json_t *calls = s_given (message, "tool_calls");
     if (!calls)
         return 0;
-    snprintf (sub, sizeof sub, "%s.tool_calls", path);
+    s_path (sub, sizeof sub, "%s.tool_calls", path);
     if (!json_is_array (calls))
         return s_refuse (req, sub, "tool_calls must be an array");
     size_t j;
@@ -663,16 +674,16 @@ static int s_assistant_parts (s_req_t *req, const json_t *message, const char *p
     {
         const char *type = s_str (call, "type");
         if (type && strcmp (type, "function") != 0) {
-            snprintf (sub, sizeof sub, "%s.tool_calls[%zu].type", path, j);
+            s_path (sub, sizeof sub, "%s.tool_calls[%zu].type", path, j);
             return s_refuse (req, sub, "only function tool calls can be sent to Gemini");
         }
         const json_t *function = json_object_get (call, "function");
         const char *name = s_str (function, "name");
         if (!name || !*name) {
-            snprintf (sub, sizeof sub, "%s.tool_calls[%zu].function.name", path, j);
+            s_path (sub, sizeof sub, "%s.tool_calls[%zu].function.name", path, j);
             return s_refuse (req, sub, "a tool call needs a function name");
         }
-        snprintf (sub, sizeof sub, "%s.tool_calls[%zu].function.arguments", path, j);
+        s_path (sub, sizeof sub, "%s.tool_calls[%zu].function.arguments", path, j);
         const json_t *arguments = json_object_get (function, "arguments");
         if (!json_is_string (arguments))
             return s_refuse (req, sub, "arguments must be a string of JSON");
@@ -719,13 +730,13 @@ static int s_tool_part (s_req_t *req, const json_t *messages, size_t i, const ch
     const json_t *message = json_array_get (messages, i);
     const char *id = s_str (message, "tool_call_id");
     const char *name = id ? s_call_name (messages, i, id) : NULL;
-    snprintf (sub, sizeof sub, "%s.tool_call_id", path);
+    s_path (sub, sizeof sub, "%s.tool_call_id", path);
     if (!name)
         return s_refuse (req, sub,
                          "tool_call_id matches no tool call of an earlier assistant "
                          "message");
     s_text_t text = {0};
-    snprintf (sub, sizeof sub, "%s.content", path);
+    s_path (sub, sizeof sub, "%s.content", path);
     if (s_content_text (req, json_object_get (message, "content"), sub, &text, NULL)) {
         free (text.data);
         return -1;
@@ -777,7 +788,7 @@ static int s_messages (s_req_t *req, const json_t *messages, json_t *contents, j
         int rc;
         const char *gemini_role = "user";
         char sub[S_PATH_MAX];
-        snprintf (sub, sizeof sub, "%s.content", path);
+        s_path (sub, sizeof sub, "%s.content", path);
         if (s_streq (role, "system") || s_streq (role, "developer")) {
             //  Gemini has one system instruction: every system message adds to it, in order.
             rc = s_content_text (req, json_object_get (message, "content"), sub, NULL, system);
@@ -794,7 +805,7 @@ static int s_messages (s_req_t *req, const json_t *messages, json_t *contents, j
         } else if (s_streq (role, "tool"))
             rc = s_tool_part (req, messages, i, path, parts);
         else {
-            snprintf (sub, sizeof sub, "%s.role", path);
+            s_path (sub, sizeof sub, "%s.role", path);
             rc = s_refuse (req, sub, "role must be system, developer, user, assistant or tool");
         }
         if (rc) {
