@@ -131,6 +131,7 @@ struct s_call_t {
     int status;
     bool status_known;
     char content_type[128];
+    char retry_after[24];  // the upstream's Retry-After on a 429/503, passed on to the caller
     zframe_t *reply_frame; // a whole upstream body, served without a copy
     ar_buf_t out;          // buffered bytes: a streamed response's pending part, or an error body
     size_t out_off;        // how much of out the SSE reader has sent
@@ -581,6 +582,9 @@ static void s_on_provide_reply (s_call_t *call, ar_msg_t *msg)
         const char *content_type = ar_envelope_meta_get (&msg->env, "content_type");
         snprintf (call->content_type, sizeof call->content_type, "%s",
                   content_type ? content_type : "application/json");
+        const char *retry_after = ar_envelope_meta_get (&msg->env, "retry_after");
+        snprintf (call->retry_after, sizeof call->retry_after, "%s",
+                  retry_after ? retry_after : "");
     }
     if (!call->first_byte_us)
         call->first_byte_us = ar_mono_us ();
@@ -900,6 +904,9 @@ static enum MHD_Result s_queue (s_call_t *call, int status, const char *content_
         }
         MHD_add_response_header (response, "x-anyray-tokens-saved", saved);
     }
+    //  The SDKs wait as long as the provider asked before they retry.
+    if (*call->retry_after && (status == 429 || status == 503))
+        MHD_add_response_header (response, "retry-after", call->retry_after);
     call->status = status;
     call->response_queued = true;
     enum MHD_Result rc = MHD_queue_response (call->conn, (unsigned)status, response);

@@ -1562,7 +1562,7 @@ static json_t *s_test_session (ar_shape_t shape, int style, const char *const *a
                              "<pr_description>LogisticRegressionCV(multi_class='multinomial')"
                              " scores with OvR</pr_description>"));
     for (size_t t = 0; t < turns; t++) {
-        char id[16], text[512];
+        char id[32], text[512];
         snprintf (id, sizeof id, "call_%zu", t);
         if (style == 0) {
             snprintf (text, sizeof text, "THOUGHT: Next step.\n\n```bash\n%s\n```", actions[t]);

@@ -261,6 +261,15 @@ it('bad input gets the caller\'s error shape: wrong shape for the endpoint, unsu
   assert.equal(r.json.error.param, 'n');
 });
 
+it('a 429 keeps the provider\'s retry-after, whatever the caller\'s shape', async () => {
+  for (const family of [FAMILIES[0], FAMILIES[2]]) {
+    const r = await stack.chat({ model: family.model, messages: [{ role: 'user', content: '[mock status=429 retry_after=7] x' }] },
+                               { headers: { 'x-anyray-provider': family.provider } });
+    assert.equal(r.status, 429);
+    assert.equal(r.headers['retry-after'], '7', family.name);
+  }
+});
+
 it('a model the provider does not serve: its error, in the caller\'s shape', async () => {
   await assert.rejects(
     openaiFor(FAMILIES[2]).chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] }),
