@@ -1,5 +1,6 @@
 /*  ar_http_error: error bodies in the caller's shape (OpenAI or Anthropic). */
 #include "ar_http_error.h"
+#include "ar_error_type.h"
 #include <assert.h>
 #include <stdio.h>
 #include <string.h>
@@ -34,22 +35,6 @@ size_t ar_json_escape (char *dst, size_t size, const char *src)
     return used;
 }
 
-static const char *s_type_for (int status)
-{
-    switch (status) {
-    case 401:
-        return "authentication_error";
-    case 403:
-        return "permission_error";
-    case 404:
-        return "invalid_request_error";
-    case 429:
-        return "rate_limit_error";
-    default:
-        return status >= 500 ? "server_error" : "invalid_request_error";
-    }
-}
-
 int ar_http_error_openai (char *buf, size_t size, int status, const char *message, const char *type,
                           const char *param, const char *code)
 {
@@ -59,41 +44,15 @@ int ar_http_error_openai (char *buf, size_t size, int status, const char *messag
         ar_json_escape (par, sizeof par, param);
     if (code)
         ar_json_escape (cod, sizeof cod, code);
-    int len =
-        snprintf (buf, size,
-                  "{\"error\":{\"message\":\"%s\",\"type\":\"%s\",\"param\":%s%s%s,"
-                  "\"code\":%s%s%s}}",
-                  msg, type ? type : s_type_for (status), param ? "\"" : "", param ? par : "null",
-                  param ? "\"" : "", code ? "\"" : "", code ? cod : "null", code ? "\"" : "");
+    int len = snprintf (buf, size,
+                        "{\"error\":{\"message\":\"%s\",\"type\":\"%s\",\"param\":%s%s%s,"
+                        "\"code\":%s%s%s}}",
+                        msg, type ? type : ar_error_type_openai (status), param ? "\"" : "",
+                        param ? par : "null", param ? "\"" : "", code ? "\"" : "",
+                        code ? cod : "null", code ? "\"" : "");
     if (len < 0)
         return 0;
     return (size_t)len < size ? len : (int)size - 1;
-}
-
-//  Anthropic's documented error types by status.
-static const char *s_anthropic_type_for (int status)
-{
-    switch (status) {
-    case 401:
-        return "authentication_error";
-    case 402:
-        return "billing_error";
-    case 403:
-        return "permission_error";
-    case 404:
-        return "not_found_error";
-    case 413:
-        return "request_too_large";
-    case 429:
-        return "rate_limit_error";
-    case 503:
-    case 529:
-        return "overloaded_error";
-    case 504:
-        return "timeout_error";
-    default:
-        return status >= 500 ? "api_error" : "invalid_request_error";
-    }
 }
 
 int ar_http_error_anthropic (char *buf, size_t size, int status, const char *message)
@@ -102,7 +61,7 @@ int ar_http_error_anthropic (char *buf, size_t size, int status, const char *mes
     ar_json_escape (msg, sizeof msg, message ? message : "");
     int len =
         snprintf (buf, size, "{\"type\":\"error\",\"error\":{\"type\":\"%s\",\"message\":\"%s\"}}",
-                  s_anthropic_type_for (status), msg);
+                  ar_error_type_anthropic (status), msg);
     if (len < 0)
         return 0;
     return (size_t)len < size ? len : (int)size - 1;

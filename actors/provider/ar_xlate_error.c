@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "ar_xlate.h"
+#include "ar_error_type.h"
 
 #define AR_XLATE_ERROR_MESSAGE_MAX 1000
 
@@ -110,53 +111,6 @@ static json_t *s_generic_message (int status)
 
 //  ---------------------------------------------------------------------------
 //  Error types
-
-//  As the edge names them for OpenAI callers (edge/ar_http_error.c), plus OpenAI's own
-//  insufficient_quota for billing. The SDKs pick their exception class from the HTTP status;
-//  the type is for people and logs.
-static const char *s_openai_type (int status)
-{
-    switch (status) {
-    case 401:
-        return "authentication_error";
-    case 402:
-        return "insufficient_quota";
-    case 403:
-        return "permission_error";
-    case 429:
-        return "rate_limit_error";
-    default:
-        return status >= 400 && status < 500 ? "invalid_request_error" : "server_error";
-    }
-}
-
-//  Anthropic's documented types (its SDK's ErrorType, and request_too_large for 413). 503 is
-//  not an Anthropic status; it means the same as 529 (busy, retry later).
-static const char *s_anthropic_type (int status)
-{
-    switch (status) {
-    case 401:
-        return "authentication_error";
-    case 402:
-        return "billing_error";
-    case 403:
-        return "permission_error";
-    case 404:
-        return "not_found_error";
-    case 408:
-    case 504:
-        return "timeout_error";
-    case 413:
-        return "request_too_large";
-    case 429:
-        return "rate_limit_error";
-    case 503:
-    case 529:
-        return "overloaded_error";
-    default:
-        return status >= 400 && status < 500 ? "invalid_request_error" : "api_error";
-    }
-}
 
 //  The status a Bedrock exception stands for, where it says more than the HTTP status does
 //  (ServiceQuotaExceededException comes as a 400 but is a rate limit; an unknown signing key
@@ -292,7 +246,7 @@ json_t *ar_xlate_error_body (ar_wire_shape_t caller, ar_wire_shape_t upstream, i
         //  Same shape: the upstream's own type says it best
         const char *type = json_string_value (json_object_get (source.error, "type"));
         if (upstream != AR_SHAPE_ANTHROPIC || !type)
-            type = s_anthropic_type (kind);
+            type = ar_error_type_anthropic (kind);
         out = s_anthropic_body (message, type);
         const json_t *request_id = json_object_get (source.root, "request_id");
         if (upstream == AR_SHAPE_ANTHROPIC && json_is_string (request_id))
@@ -315,7 +269,7 @@ json_t *ar_xlate_error_body (ar_wire_shape_t caller, ar_wire_shape_t upstream, i
                 code = s_openai_code (&source, kind);
         } else
             code = s_openai_code (&source, kind);
-        out = s_openai_body (message, type ? type : s_openai_type (kind), param, code);
+        out = s_openai_body (message, type ? type : ar_error_type_openai (kind), param, code);
     }
     json_decref (source.root);
     return out;
@@ -328,8 +282,8 @@ json_t *ar_xlate_error_new (ar_wire_shape_t caller, int status, const char *mess
         message ? s_capped_string (message, strlen (message)) : s_generic_message (status);
     if (caller == AR_SHAPE_ANTHROPIC)
         //  Anthropic errors have no param or code: the message names the member already
-        return s_anthropic_body (text, s_anthropic_type (status));
-    return s_openai_body (text, s_openai_type (status),
+        return s_anthropic_body (text, ar_error_type_anthropic (status));
+    return s_openai_body (text, ar_error_type_openai (status),
                           param ? s_capped_string (param, strlen (param)) : NULL,
                           code ? s_capped_string (code, strlen (code)) : NULL);
 }
