@@ -401,8 +401,8 @@ static void s_route_done (s_call_t *call)
 static void s_route_fallback (s_call_t *call)
 {
     char plan[2048];
-    int len =
-        ar_router_plan (call->edge->fallback_router, call->provider, call->path, plan, sizeof plan);
+    ar_route_facts_t facts = {call->provider, call->path, call->chat.model, call->metadata};
+    int len = ar_router_plan (call->edge->fallback_router, &facts, plan, sizeof plan);
     if (len < 0 || s_take_plan (call, plan, (size_t)len) != 0) {
         s_fail (call, 400, "Unknown provider in x-anyray-provider.", "x-anyray-provider",
                 "unknown_provider");
@@ -1265,7 +1265,8 @@ ar_edge_t *ar_edge_new (const ar_edge_config_t *config)
     snprintf (self->broker_endpoint, sizeof self->broker_endpoint, "%s", config->broker_endpoint);
     self->config.broker_endpoint = self->broker_endpoint;
     self->client = ar_client_new (self->broker_endpoint, config->heartbeat_ms);
-    self->fallback_router = ar_router_new ();
+    char router_error[256];
+    self->fallback_router = ar_router_new (NULL, router_error, sizeof router_error);
     self->spend = self->client ? ar_spend_outbox_new (self->client, ar_env_data_dir (),
                                                       (size_t)ar_env_int ("ANYRAY_SPEND_OUTBOX_MAX",
                                                                           100000, 1, 10000000))

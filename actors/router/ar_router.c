@@ -19,9 +19,12 @@ struct ar_router_t {
     char anthropic_provider[64]; // for the Anthropic SDK's calls
 };
 
-ar_router_t *ar_router_new (void)
+ar_router_t *ar_router_new (const char *db_path, char *error, size_t error_size)
 {
+    (void)db_path; // the routing config comes with issue 6's ar_routing_settings
     ar_router_t *self = calloc (1, sizeof *self);
+    if (!self)
+        snprintf (error, error_size, "out of memory");
     if (self) {
         snprintf (self->default_provider, sizeof self->default_provider, "%s",
                   ar_env_str ("ANYRAY_DEFAULT_PROVIDER", "openai"));
@@ -61,9 +64,21 @@ static int s_member (char *buf, size_t size, const char *key, const char *value)
     return n > 0 && (size_t)n < size ? n : -1;
 }
 
-int ar_router_plan (ar_router_t *self, const char *provider, const char *endpoint, char *buf,
-                    size_t size)
+int ar_router_poll (ar_router_t *self)
 {
+    (void)self;
+    return 0;
+}
+
+int64_t ar_router_version (ar_router_t *self)
+{
+    (void)self;
+    return 0;
+}
+
+int ar_router_plan (ar_router_t *self, const ar_route_facts_t *facts, char *buf, size_t size)
+{
+    const char *provider = facts->provider, *endpoint = facts->endpoint;
     if (!provider || !*provider) {
         bool anthropic_sdk = endpoint && (strcmp (endpoint, "/v1/messages") == 0 ||
                                           strcmp (endpoint, "/v1/messages/count_tokens") == 0);
@@ -135,8 +150,10 @@ int ar_router_plan (ar_router_t *self, const char *provider, const char *endpoin
 void ar_router_handle (ar_actor_t *actor, ar_job_t *job, void *arg)
 {
     char plan[2048];
-    int len = ar_router_plan (arg, ar_envelope_meta_get (&job->env, "provider"),
-                              ar_envelope_meta_get (&job->env, "endpoint"), plan, sizeof plan);
+    ar_route_facts_t facts = {
+        ar_envelope_meta_get (&job->env, "provider"), ar_envelope_meta_get (&job->env, "endpoint"),
+        ar_envelope_meta_get (&job->env, "model"), ar_envelope_meta_get (&job->env, "metadata")};
+    int len = ar_router_plan (arg, &facts, plan, sizeof plan);
     if (len < 0) {
         ar_actor_error (actor, &job, 400, "unknown provider");
         return;
@@ -160,49 +177,62 @@ void ar_router_test (bool verbose)
                           "ANYRAY_PROVIDER_URL_ANTHROPIC"};
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
         unsetenv (vars[i]);
-    ar_router_t *router = ar_router_new ();
+    char err[200];
+    ar_router_t *router = ar_router_new (NULL, err, sizeof err);
     char plan[2048];
-    assert (ar_router_plan (router, NULL, "/v1/chat/completions", plan, sizeof plan) > 0);
+    assert (ar_router_plan (router, &(ar_route_facts_t){NULL, "/v1/chat/completions", NULL, NULL},
+                            plan, sizeof plan) > 0);
     assert (strstr (plan, "\"provider\":\"openai\",\"base_url\":\"https://api.openai.com/v1\""));
     //  The Anthropic SDK implies anthropic; the header still wins.
-    assert (ar_router_plan (router, NULL, "/v1/messages", plan, sizeof plan) > 0);
+    assert (ar_router_plan (router, &(ar_route_facts_t){NULL, "/v1/messages", NULL, NULL}, plan,
+                            sizeof plan) > 0);
     assert (
         strstr (plan, "\"provider\":\"anthropic\",\"base_url\":\"https://api.anthropic.com/v1\""));
-    assert (ar_router_plan (router, "openai", "/v1/messages", plan, sizeof plan) > 0);
+    assert (ar_router_plan (router, &(ar_route_facts_t){"openai", "/v1/messages", NULL, NULL}, plan,
+                            sizeof plan) > 0);
     assert (strstr (plan, "\"provider\":\"openai\""));
     ar_router_destroy (&router);
     setenv ("ANYRAY_ANTHROPIC_SDK_PROVIDER", "bedrock", 1);
-    router = ar_router_new ();
-    assert (ar_router_plan (router, NULL, "/v1/messages", plan, sizeof plan) > 0);
+    router = ar_router_new (NULL, err, sizeof err);
+    assert (ar_router_plan (router, &(ar_route_facts_t){NULL, "/v1/messages", NULL, NULL}, plan,
+                            sizeof plan) > 0);
     assert (strstr (plan, "\"provider\":\"bedrock\""));
     unsetenv ("ANYRAY_ANTHROPIC_SDK_PROVIDER");
     ar_router_destroy (&router);
-    router = ar_router_new ();
+    router = ar_router_new (NULL, err, sizeof err);
     setenv ("ANYRAY_PROVIDER_URL_OPENAI", "http://127.0.0.1:9999/v1/", 1);
-    assert (ar_router_plan (router, "openai", NULL, plan, sizeof plan) > 0);
+    assert (ar_router_plan (router, &(ar_route_facts_t){"openai", NULL, NULL, NULL}, plan,
+                            sizeof plan) > 0);
     assert (strstr (plan, "\"base_url\":\"http://127.0.0.1:9999/v1\"")); // slash trimmed
-    assert (ar_router_plan (router, "nope", NULL, plan, sizeof plan) == -1);
-    assert (ar_router_plan (router, "openai", NULL, plan, 10) == -1);
+    assert (ar_router_plan (router, &(ar_route_facts_t){"nope", NULL, NULL, NULL}, plan,
+                            sizeof plan) == -1);
+    assert (ar_router_plan (router, &(ar_route_facts_t){"openai", NULL, NULL, NULL}, plan, 10) ==
+            -1);
     //  Each provider's settings ride in its target.
     setenv ("ANYRAY_AZURE_RESOURCE", "contoso", 1);
     setenv ("ANYRAY_AZURE_API_VERSION", "2024-10-21", 1);
-    assert (ar_router_plan (router, "azure-openai", NULL, plan, sizeof plan) > 0);
+    assert (ar_router_plan (router, &(ar_route_facts_t){"azure-openai", NULL, NULL, NULL}, plan,
+                            sizeof plan) > 0);
     assert (strstr (plan, "\"base_url\":\"https://contoso.openai.azure.com\""));
     assert (strstr (plan, "\"api_version\":\"2024-10-21\"") && !strstr (plan, "deployment"));
     setenv ("AWS_REGION", "eu-west-3", 1);
-    assert (ar_router_plan (router, "bedrock", NULL, plan, sizeof plan) > 0);
+    assert (ar_router_plan (router, &(ar_route_facts_t){"bedrock", NULL, NULL, NULL}, plan,
+                            sizeof plan) > 0);
     assert (strstr (plan,
                     "https://bedrock-runtime.eu-west-3.amazonaws.com\",\"region\":\"eu-west-3\""));
     setenv ("ANYRAY_BEDROCK_REGION", "us-west-2", 1); // ours wins over AWS's
-    assert (ar_router_plan (router, "bedrock", NULL, plan, sizeof plan) > 0);
+    assert (ar_router_plan (router, &(ar_route_facts_t){"bedrock", NULL, NULL, NULL}, plan,
+                            sizeof plan) > 0);
     assert (strstr (plan, "\"region\":\"us-west-2\""));
     setenv ("ANYRAY_VERTEX_PROJECT", "proj-1", 1);
     setenv ("ANYRAY_VERTEX_LOCATION", "europe-west1", 1);
-    assert (ar_router_plan (router, "google-vertex-ai", NULL, plan, sizeof plan) > 0);
+    assert (ar_router_plan (router, &(ar_route_facts_t){"google-vertex-ai", NULL, NULL, NULL}, plan,
+                            sizeof plan) > 0);
     assert (strstr (plan, "https://europe-west1-aiplatform.googleapis.com\""));
     assert (strstr (plan, "\"location\":\"europe-west1\",\"project\":\"proj-1\""));
     setenv ("ANYRAY_VERTEX_PROJECT", "bad\"quote", 1); // never written into the JSON
-    assert (ar_router_plan (router, "google-vertex-ai", NULL, plan, sizeof plan) > 0);
+    assert (ar_router_plan (router, &(ar_route_facts_t){"google-vertex-ai", NULL, NULL, NULL}, plan,
+                            sizeof plan) > 0);
     assert (!strstr (plan, "project"));
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
         unsetenv (vars[i]);
