@@ -772,3 +772,149 @@ describe('switches and control', () => {
     assert.equal((await raw('/v1/messages', { method: 'GET' })).status, 405);
   });
 });
+
+// --- fault rules by model (faults.mjs) -------------------------------------
+
+describe('fault rules by model', () => {
+  const oai = (model, text = 'x', extra = {}) => raw('/v1/chat/completions', { headers: { authorization: `Bearer ${config.openaiKey}` },
+    body: { model, messages: [{ role: 'user', content: text }], ...extra } });
+  const control = (path, body, method = 'POST') => raw(path, { method, body });
+
+  test('a rule fails its model only, in the provider\'s shape; the next model answers; reset clears the rules', async () => {
+    await mock.reset();
+    await mock.faults([{ model: 'm-500', status: 500 }, { model: 'm-429', status: 429, retry_after: 1 }]);
+    const a = await oai('m-500');
+    assert.equal(a.status, 500);
+    assert.equal(a.json().error.type, 'server_error');
+    const b = await oai('m-429');
+    assert.equal(b.status, 429);
+    assert.equal(b.json().error.code, 'rate_limit_exceeded');
+    assert.equal(b.headers['retry-after'], '1');
+    const c = await oai('good');
+    assert.equal(c.status, 200);
+    assert.equal(c.json().choices[0].message.content, 'Mock reply to: x');
+    const log = await mock.requests();
+    assert.deepEqual(log.map((q) => q.model), ['m-500', 'm-429', 'good']);
+    assert.deepEqual(log.map((q) => q.fault), [0, 1, null]);
+    assert.ok(log.every((q) => Number.isInteger(q.time) && Math.abs(q.time - Date.now()) < 60000));
+    const state = (await mock.faultRules()).rules;
+    assert.deepEqual(state.map((r) => [r.model, r.hits]), [['m-500', 1], ['m-429', 1]]);
+    await mock.reset();
+    assert.deepEqual((await mock.faultRules()).rules, []);
+    assert.deepEqual(await mock.requests(), []);
+    assert.equal((await oai('m-500')).status, 200, 'no rule after reset');
+  });
+
+  test('times: the first N matching requests only, then the model answers normally', async () => {
+    await mock.reset();
+    await mock.faults([{ model: 'flaky', status: 503, times: 2 }]);
+    const statuses = [];
+    for (let i = 0; i < 4; i++) statuses.push((await oai('flaky')).status);
+    assert.deepEqual(statuses, [503, 503, 200, 200]);
+    assert.equal((await oai('other')).status, 200);
+    const [rule] = (await mock.faultRules()).rules;
+    assert.deepEqual([rule.times, rule.left, rule.hits], [2, 0, 2]);
+    // A new POST replaces the rules (and their counts)
+    await mock.faults([{ model: 'flaky', status: 502, times: 1 }]);
+    assert.deepEqual([(await oai('flaky')).status, (await oai('flaky')).status], [502, 200]);
+    await mock.reset();
+  });
+
+  test('latency and hang by model; a [mock ...] switch in the text still wins', async () => {
+    await mock.reset();
+    await mock.faults([{ model: 'slow', latency: 300 }, { model: 'hang', hang: true }, { model: 'm-500', status: 500 }]);
+    let t = Date.now();
+    assert.equal((await oai('slow')).status, 200);
+    assert.ok(Date.now() - t >= 290, 'slow waited');
+    t = Date.now();
+    assert.equal((await oai('fast')).status, 200);
+    assert.ok(Date.now() - t < 250, 'another model did not');
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 300);
+    await assert.rejects(raw('/v1/chat/completions', { signal: ac.signal, headers: { authorization: `Bearer ${config.openaiKey}` },
+      body: { model: 'hang', messages: [{ role: 'user', content: 'x' }] } }), /abort/i);
+    assert.equal((await oai('m-500', '[mock status=200] x')).status, 200, 'the text switch overrides the rule');
+    const log = await mock.requests();
+    assert.ok(log.some((q) => q.model === 'hang' && q.fault === 1), 'the hung request is logged');
+    await mock.reset();
+  });
+
+  test('streams: a status rule fails up front; error_after in a rule errors midway', async () => {
+    await mock.reset();
+    await mock.faults([{ model: 's-500', status: 500 }, { model: 's-mid', error_after: 2, chunks: 5 }]);
+    const a = await oai('s-500', 'x', { stream: true });
+    assert.equal(a.status, 500);
+    const b = await oai('s-mid', 'x', { stream: true });
+    assert.equal(b.status, 200);
+    const events = sse(b.text);
+    assert.equal(events.at(-1).data.error.type, 'server_error');
+    assert.equal(events.filter((e) => e.data?.choices?.[0]?.delta?.content).length, 2);
+    await mock.reset();
+  });
+
+  test('each family matches the model it sees: Anthropic body, Azure deployment, Bedrock and Vertex path', async () => {
+    await mock.reset();
+    await mock.faults([
+      { model: 'claude-fail', status: 529 },
+      { model: 'gpt4o', status: 429 },
+      { model: CLAUDE, status: 503 },
+      { model: 'gemini-fail', status: 429 },
+    ]);
+    const a = await raw('/v1/messages', { headers: anthropicHeaders(), body: claudeBody('x', { model: 'claude-fail' }) });
+    assert.equal(a.status, 529);
+    assert.equal(a.json().error.type, 'overloaded_error');
+    assert.equal((await raw('/v1/messages', { headers: anthropicHeaders(), body: claudeBody('x') })).status, 200);
+    const z = await raw('/openai/deployments/gpt4o/chat/completions?api-version=2024-10-21', { headers: { 'api-key': config.azureKey },
+      body: { messages: [{ role: 'user', content: 'x' }] } });
+    assert.equal(z.status, 429);
+    assert.equal(z.json().error.code, '429');
+    const br = await bedrock('converse', converseBody('x'));
+    assert.equal(br.status, 503);
+    assert.match(br.headers['x-amzn-errortype'], /^ServiceUnavailableException:/);
+    assert.equal((await bedrock('converse', converseBody('x'), { model: 'amazon.nova-pro-v1:0' })).status, 200);
+    const auth = { authorization: `Bearer ${await vertexToken()}` };
+    const g = await raw(vertexPath('google', 'gemini-fail', 'generateContent'), { headers: auth, body: { contents: [{ parts: [{ text: 'x' }] }] } });
+    assert.equal(g.status, 429);
+    assert.equal(g.json().error.status, 'RESOURCE_EXHAUSTED');
+    const log = await mock.requests();
+    assert.deepEqual(log.filter((q) => q.path !== '/token').map((q) => q.model),
+      ['claude-fail', 'claude-3-5-sonnet-20241022', 'gpt4o', CLAUDE, 'amazon.nova-pro-v1:0', 'gemini-fail']);
+    await mock.reset();
+  });
+
+  test('bad rules are refused with the member path and the old rules stay', async () => {
+    await mock.reset();
+    await mock.faults([{ model: 'keep', status: 500 }]);
+    for (const [body, want] of [
+      [{ rules: [{ status: 500 }] }, /rules\[0\]\.model/],
+      [{ rules: [{ model: 'x', status: 99 }] }, /rules\[0\]\.status/],
+      [{ rules: [{ model: 'x', times: 0 }] }, /rules\[0\]\.times/],
+      [{ rules: [{ model: 'x' }, { model: 'y', nope: 1 }] }, /rules\[1\]\.nope/],
+      [{ rules: 'x' }, /rules/],
+    ]) {
+      const r = await control('/__mock/faults', body);
+      assert.equal(r.status, 400, JSON.stringify(body));
+      assert.match(r.json().error, want);
+    }
+    assert.deepEqual((await mock.faultRules()).rules.map((r) => r.model), ['keep']);
+    assert.equal((await oai('keep')).status, 500);
+    await mock.reset();
+  });
+
+  test('keys: a rotation makes the old key 401 and the new one work', async () => {
+    const other = await startProviderMock(config);
+    try {
+      const call = (key) => raw('/v1/chat/completions', { port: other.port, headers: { authorization: `Bearer ${key}` },
+        body: { model: 'm', messages: [{ role: 'user', content: 'x' }] } });
+      const fresh = secret('sk-rotated-');
+      assert.equal((await call(config.openaiKey)).status, 200);
+      const r = await other.rotateKeys({ openaiKey: fresh });
+      assert.ok(!JSON.stringify(r).includes(fresh), 'the answer does not echo the key');
+      assert.equal((await call(config.openaiKey)).status, 401);
+      assert.equal((await call(fresh)).status, 200);
+      assert.equal((await raw('/__mock/keys', { port: other.port, body: { nope: 'x' } })).status, 400);
+    } finally {
+      await other.stop();
+    }
+  });
+});

@@ -7,13 +7,18 @@
 //
 // Control routes let a test see what the gateway sent:
 //   GET /__mock/requests      every request received, oldest first
-//   POST /__mock/reset        forget them (DELETE /__mock/requests too)
+//   POST /__mock/reset        forget them and the fault rules (DELETE /__mock/requests: the log only)
 //   POST /__mock/expire-tokens  Vertex access tokens issued so far expire now
+//   POST /__mock/faults       {"rules":[{"model":"m-500","status":500}, ...]} replaces the
+//                             fault rules (faults.mjs); GET /__mock/faults shows them
+//   POST /__mock/keys         {"openaiKey"|"anthropicKey"|"azureKey": "..."} rotates the
+//                             keys the mock accepts from now on (a provider-side rotation)
 
 import http from 'node:http';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { defaults } from './control.mjs';
+import { parseRules, modelsOf, take, describeRules } from './faults.mjs';
 import { sendJson } from './sse.mjs';
 import * as anthropic from './anthropic.mjs';
 import * as openai from './openai.mjs';
@@ -62,14 +67,39 @@ function parse(raw, path) {
 export function createProviderMock(config, options = {}) {
   const log = [];
   const state = { tokens: new Map() };
+  let rules = []; // fault rules by model (faults.mjs)
   const base = { ...defaults(), ...(options.defaults ?? {}) };
   const sockets = new Set();
 
   async function control(req, res, url) {
     if (url.pathname === '/__mock/requests' && req.method === 'GET') return sendJson(res, 200, log);
-    if ((url.pathname === '/__mock/reset' && req.method === 'POST') || (url.pathname === '/__mock/requests' && req.method === 'DELETE')) {
+    if (url.pathname === '/__mock/reset' && req.method === 'POST') {
+      log.length = 0;
+      rules = [];
+      return sendJson(res, 200, { cleared: true });
+    }
+    if (url.pathname === '/__mock/requests' && req.method === 'DELETE') {
       log.length = 0;
       return sendJson(res, 200, { cleared: true });
+    }
+    if (url.pathname === '/__mock/keys' && req.method === 'POST') {
+      let body;
+      try { body = JSON.parse((await readBody(req)).toString('utf8')); } catch { body = undefined; }
+      const names = ['openaiKey', 'anthropicKey', 'azureKey'];
+      const ok = body !== null && typeof body === 'object' && !Array.isArray(body) &&
+        Object.entries(body).every(([k, v]) => names.includes(k) && typeof v === 'string' && v);
+      if (!ok) return sendJson(res, 400, { error: `expected {${names.join('|')}: "<key>"}` });
+      Object.assign(config, body);
+      return sendJson(res, 200, { rotated: Object.keys(body) }); // never the keys
+    }
+    if (url.pathname === '/__mock/faults' && req.method === 'GET') return sendJson(res, 200, { rules: describeRules(rules) });
+    if (url.pathname === '/__mock/faults' && req.method === 'POST') {
+      let body;
+      try { body = JSON.parse((await readBody(req)).toString('utf8')); } catch { body = undefined; }
+      const parsed = parseRules(body);
+      if (parsed.error) return sendJson(res, 400, { error: parsed.error });
+      rules = parsed.rules;
+      return sendJson(res, 200, { rules: describeRules(rules) });
     }
     if (url.pathname === '/__mock/expire-tokens' && req.method === 'POST') {
       for (const t of state.tokens.keys()) state.tokens.set(t, 0);
@@ -84,14 +114,19 @@ export function createProviderMock(config, options = {}) {
     const found = route(url.pathname);
     const raw = await readBody(req);
     const json = parse(raw, url.pathname);
+    const models = found && req.method === 'POST' ? modelsOf(found[0], url.pathname, json) : [];
+    const fault = models.length ? take(rules, models) : -1;
     log.push({
       family: found ? found[0] : null, method: req.method, path: url.pathname,
       query: Object.fromEntries(url.searchParams), headers: { ...req.headers },
       body: json === undefined ? raw.toString('utf8') : json, time: Date.now(),
+      model: models[0] ?? null, fault: fault >= 0 ? fault : null,
     });
     if (!found) return sendJson(res, 404, { error: { message: `Unknown path ${url.pathname}`, type: 'invalid_request_error' } });
     if (req.method !== 'POST') return sendJson(res, 405, { error: { message: `Method ${req.method} not allowed`, type: 'invalid_request_error' } });
-    return found[1]({ req, res, url, config, state, base, raw, json });
+    // A matching fault rule sets this request's switch defaults
+    const reqBase = fault >= 0 ? { ...base, ...rules[fault].effects } : base;
+    return found[1]({ req, res, url, config, state, base: reqBase, raw, json });
   }
 
   const server = http.createServer({ noDelay: true, keepAlive: true }, (req, res) => {
@@ -114,7 +149,12 @@ export function createProviderMock(config, options = {}) {
   return {
     server,
     requests: () => log,
-    reset: () => { log.length = 0; },
+    reset: () => { log.length = 0; rules = []; },
+    faults(list) {
+      const parsed = parseRules({ rules: list });
+      if (parsed.error) throw new Error(parsed.error);
+      rules = parsed.rules;
+    },
     listen(port = 0) {
       return new Promise((resolve, reject) => {
         server.once('error', reject);

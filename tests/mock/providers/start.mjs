@@ -3,6 +3,7 @@
 //   const mock = await startProviderMock(config);
 //   mock.url            http://127.0.0.1:<port>
 //   await mock.requests()   what it received (see README.md)
+//   await mock.faults([{ model: 'm-500', status: 500 }])   fault rules by model (faults.mjs)
 //   await mock.reset(); await mock.stop();
 
 import { spawn } from 'node:child_process';
@@ -38,9 +39,10 @@ export async function startProviderMock(config, { timeoutMs = 15000 } = {}) {
     });
   });
   const url = `http://127.0.0.1:${port}`;
-  const call = async (method, route) => {
-    const r = await fetch(`${url}${route}`, { method });
-    if (r.status !== 200) throw new Error(`${method} ${route}: ${r.status}`);
+  const call = async (method, route, body) => {
+    const init = body === undefined ? { method } : { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
+    const r = await fetch(`${url}${route}`, init);
+    if (r.status !== 200) throw new Error(`${method} ${route}: ${r.status} ${await r.text()}`);
     return r.json();
   };
   return {
@@ -48,6 +50,13 @@ export async function startProviderMock(config, { timeoutMs = 15000 } = {}) {
     log: () => output.join(''),
     requests: () => call('GET', '/__mock/requests'),
     reset: () => call('POST', '/__mock/reset'),
+    // Replace the fault rules (reset() clears them); resolves what GET /__mock/faults shows
+    faults: (rules) => call('POST', '/__mock/faults', { rules }),
+    faultRules: () => call('GET', '/__mock/faults'),
+    // Rotate the keys the mock accepts: {openaiKey, anthropicKey, azureKey}
+    rotateKeys: (keys) => call('POST', '/__mock/keys', keys),
+    // Clear the request log only (the fault rules stay)
+    clearRequests: () => call('DELETE', '/__mock/requests'),
     expireTokens: () => call('POST', '/__mock/expire-tokens'),
     async stop() {
       if (!exited) {
