@@ -1,5 +1,6 @@
 /*  ar_chat_request: validation of model-call bodies (chat, messages, completions, ...). */
 #include "ar_chat_request.h"
+#include "ar_http_error.h"
 #include "ar_json_scan.h"
 #include <assert.h>
 #include <jansson.h>
@@ -205,8 +206,66 @@ char *ar_chat_request_with_usage (const ar_chat_request_t *self, const char *bod
     return out;
 }
 
+typedef struct {
+    const char *value; // the top-level model's bytes (with quotes), when found
+    size_t value_len;
+} s_model_at_t;
+
+static int s_find_model (const ar_json_item_t *item, void *arg)
+{
+    s_model_at_t *at = arg;
+    if (item->depth == 1 && item->key_len == 5 && memcmp (item->key, "model", 5) == 0 &&
+        item->type == AR_JSON_STRING) {
+        at->value = item->value;
+        at->value_len = item->value_len;
+        return 1;
+    }
+    return 0;
+}
+
+char *ar_chat_request_with_model (const char *body, size_t len, const char *model, size_t *out_len)
+{
+    s_model_at_t at = {0};
+    ar_json_scan (body, len, 1, s_find_model, &at, NULL, NULL);
+    if (!at.value)
+        return NULL;
+    size_t room = strlen (model) * 6 + 3; // every byte \u-escaped at worst, and the quotes
+    char *escaped = malloc (room);
+    if (!escaped)
+        return NULL;
+    escaped[0] = '"';
+    size_t n = ar_json_escape (escaped + 1, room - 2, model);
+    escaped[n + 1] = '"';
+    escaped[n + 2] = 0;
+    size_t head = (size_t)(at.value - body), tail = len - head - at.value_len;
+    char *out = malloc (head + n + 2 + tail + 1);
+    if (out) {
+        memcpy (out, body, head);
+        memcpy (out + head, escaped, n + 2);
+        memcpy (out + head + n + 2, at.value + at.value_len, tail);
+        out[head + n + 2 + tail] = 0;
+        *out_len = head + n + 2 + tail;
+    }
+    free (escaped);
+    return out;
+}
+
 void ar_chat_request_test (bool verbose)
 {
+    //  A routing target's model replaces the caller's, and only the top-level one.
+    {
+        const char *body = "{\"messages\":[{\"model\":\"inner\"}],\"model\" : \"gpt-4o\",\"n\":1}";
+        size_t out_len = 0;
+        char *out = ar_chat_request_with_model (body, strlen (body), "m\"x", &out_len);
+        assert (out && out_len == strlen (out));
+        assert (
+            strcmp (out, "{\"messages\":[{\"model\":\"inner\"}],\"model\" : \"m\\\"x\",\"n\":1}") ==
+            0);
+        free (out);
+        assert (ar_chat_request_with_model ("{\"model\":1}", 11, "m", &out_len) == NULL);
+        assert (ar_chat_request_with_model ("{\"x\":\"model\"}", 15, "m", &out_len) == NULL);
+    }
+
     ar_chat_request_t r;
     const char *ok =
         "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";

@@ -43,6 +43,11 @@ int ar_chat_request_parse_api (ar_chat_request_t *self, ar_api_t api, const char
 char *ar_chat_request_with_usage (const ar_chat_request_t *self, const char *body, size_t len,
                                   size_t *out_len);
 
+//  The body with its top-level "model" replaced by model (a routing target's override): a
+//  byte splice, the rest of the body untouched. Returns a new body (caller frees, *out_len
+//  set), or NULL when body has no top-level string "model" or memory runs out.
+char *ar_chat_request_with_model (const char *body, size_t len, const char *model, size_t *out_len);
+
 void ar_chat_request_test (bool verbose);
 
 #endif

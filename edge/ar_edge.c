@@ -17,6 +17,7 @@
 #include "ar_optimizer_exchange.h"
 #include "ar_optimizer_message.h"
 #include "ar_optimizer_stats.h"
+#include "ar_route_plan.h"
 #include "ar_router.h"
 #include "ar_spend_outbox.h"
 #include <errno.h>
@@ -27,6 +28,7 @@
 #include <assert.h>
 #include <stdio.h>
 #include <poll.h>
+#include <sys/random.h>
 #include <string.h>
 
 #define AR_STREAM_BUFFER_MAX (8u << 20)   // bytes queued for one slow SSE reader before we cut it
@@ -84,10 +86,13 @@ struct ar_edge_t {
     ar_spend_outbox_t *spend;      // rows held until the spend actor commits them
     zhashx_t *stages;              // stage id hex -> s_stage_t (not owned)
     zlistx_t *calls;               // every live call (not owned), to resume all at shutdown
-    zlistx_t *timers[STAGE_COUNT]; // per stage kind, FIFO = deadline order
+    zlistx_t *timers[STAGE_COUNT]; // per stage kind, in deadline order
+    zlistx_t *waits;               // calls waiting to retry, in due order (not owned)
     uint32_t timeouts[STAGE_COUNT];
     bool broker_was_alive;
     ar_mono_ms next_hangup_check;
+    uint32_t config_poll_ms;
+    ar_mono_ms next_config_poll; // the fallback router's routing config
 };
 
 struct s_call_t {
@@ -118,14 +123,16 @@ struct s_call_t {
     bool optimized, failed_open;
     char optimizations[256]; // x-anyray-optimizations
     int64_t tokens_saved;
-    char savings[1536]; // the spend row's "savings" array, "" when none
-    int retrieve_left;  // rounds of anyray_retrieve the model may still take
-    int retrieved;      // rounds it took (x-anyray-retrieved)
-    char target_provider[64], target_base_url[512];
-    struct {
-        char key[32], value[256];
-    } target_extra[8]; // the plan's target settings beyond provider and base_url
-    size_t target_extra_count;
+    char savings[1536];       // the spend row's "savings" array, "" when none
+    int retrieve_left;        // rounds of anyray_retrieve the model may still take
+    int retrieved;            // rounds it took (x-anyray-retrieved)
+    ar_route_plan_t *plan;    // the router's targets and where the walk along them is
+    char target_provider[64]; // the provider of the current try ("cache" for a cache hit)
+    char *target_body;        // the body with the target's model, when it overrides it
+    size_t target_len;
+    uint32_t try_timeout_ms; // the current try's timeout
+    void *wait_handle;       // in edge->waits while waiting to retry
+    ar_mono_ms wait_due;
     bool usage_added; // the edge asked the upstream for stream usage the caller did not want
     //  Response.
     int status;
@@ -239,6 +246,10 @@ static void s_stages_end (s_call_t *call, bool cancel)
 {
     for (int kind = 0; kind < STAGE_COUNT; kind++)
         s_stage_end (&call->stages[kind], cancel);
+    if (call->wait_handle) {
+        zlistx_delete (call->edge->waits, call->wait_handle);
+        call->wait_handle = NULL;
+    }
 }
 
 //  Make the call answer with an error in its caller's shape once the connection runs again.
@@ -268,7 +279,9 @@ static int s_stage_begin (s_call_t *call, s_stage_kind_t kind, const char *servi
 {
     ar_edge_t *self = call->edge;
     s_stage_t *stage = &call->stages[kind];
-    uint32_t timeout_ms = self->timeouts[kind];
+    //  A try of a routing target has that target's timeout.
+    uint32_t timeout_ms =
+        kind == STAGE_PROVIDE && call->try_timeout_ms ? call->try_timeout_ms : self->timeouts[kind];
     ar_envelope_t env;
     ar_envelope_init (&env);
     ar_envelope_new_id (&env);
@@ -298,10 +311,14 @@ static int s_stage_begin (s_call_t *call, s_stage_kind_t kind, const char *servi
     s_hex (env.id, stage->key);
     zhashx_insert (self->stages, stage->key, stage);
     stage->deadline = ar_mono_now () + timeout_ms;
-    stage->timer_handle = zlistx_add_end (self->timers[kind], stage);
+    //  Provider tries differ in timeout: their list is kept sorted (from the end, where new
+    //  deadlines almost always go); the other kinds share one timeout, so FIFO is sorted.
+    stage->timer_handle = kind == STAGE_PROVIDE ? zlistx_insert (self->timers[kind], stage, false)
+                                                : zlistx_add_end (self->timers[kind], stage);
     return 0;
 }
 
+//  The body as the optimizer left it, before any target's model override.
 static const char *s_upstream_body (s_call_t *call, size_t *len)
 {
     *len = call->sent_body ? call->sent_len : call->body_len;
@@ -320,8 +337,11 @@ static void s_forward_header (s_call_t *call, ar_envelope_t *env, const char *he
 static void s_provide_meta (s_call_t *call, ar_envelope_t *env)
 {
     const s_api_row_t *api = s_api_of (call->endpoint);
-    ar_envelope_meta_set (env, "provider", call->target_provider);
-    ar_envelope_meta_set (env, "base_url", call->target_base_url);
+    const ar_route_target_t *target = ar_route_plan_target (call->plan);
+    ar_envelope_meta_set (env, "provider", target->provider);
+    ar_envelope_meta_set (env, "base_url", target->base_url);
+    if (*target->model)
+        ar_envelope_meta_set (env, "model", target->model);
     ar_envelope_meta_set (env, "method", api ? "POST" : "GET");
     ar_envelope_meta_set (env, "path", api ? api->upstream_path : "/models");
     //  The caller's shape: the provider translates to the target's and back.
@@ -334,8 +354,8 @@ static void s_provide_meta (s_call_t *call, ar_envelope_t *env)
     if (call->sent_body && call->chat.stream && !call->chat.include_usage && call->usage_added)
         ar_envelope_meta_set (env, "strip_usage", "1");
     //  Settings of the target the routing chose (Azure deployment and API version, ...).
-    for (size_t i = 0; i < call->target_extra_count; i++)
-        ar_envelope_meta_set (env, call->target_extra[i].key, call->target_extra[i].value);
+    for (size_t i = 0; i < target->extra_count; i++)
+        ar_envelope_meta_set (env, target->extras[i].key, target->extras[i].value);
     //  The caller's own key rides along only for the provider to use when it holds none.
     if (call->auth && ar_envelope_meta_set (env, "auth", call->auth) != 0)
         ar_envelope_meta_set (env, "auth", "");
@@ -344,51 +364,90 @@ static void s_provide_meta (s_call_t *call, ar_envelope_t *env)
     s_forward_header (call, env, "anthropic-beta", "anthropic_beta");
 }
 
-//  Both OPTIMIZE and ROUTE are settled: call the provider.
-static void s_maybe_provide (s_call_t *call)
+//  Send the body to the plan's current target: with the target's model when it overrides
+//  the caller's, within the target's timeout.
+static void s_provide (s_call_t *call)
 {
-    if (call->state != S_PREPARING || !call->optimize_done || !call->route_done)
-        return;
-    call->state = S_PROVIDING;
+    ar_edge_t *self = call->edge;
+    const ar_route_target_t *target = ar_route_plan_target (call->plan);
+    snprintf (call->target_provider, sizeof call->target_provider, "%s", target->provider);
+    call->try_timeout_ms = target->timeout_ms && target->timeout_ms < self->timeouts[STAGE_PROVIDE]
+                               ? target->timeout_ms
+                               : self->timeouts[STAGE_PROVIDE];
     size_t len;
     const char *body = s_upstream_body (call, &len);
     bool with_body = s_model_call (call);
+    free (call->target_body);
+    call->target_body = NULL;
+    if (with_body && *target->model && strcmp (target->model, call->chat.model) != 0) {
+        call->target_body =
+            ar_chat_request_with_model (body, len, target->model, &call->target_len);
+        if (call->target_body) {
+            body = call->target_body;
+            len = call->target_len;
+        }
+    }
     if (s_stage_begin (call, STAGE_PROVIDE, "provider", "provide", with_body ? body : NULL,
                        with_body ? len : 0, s_provide_meta) != 0)
         s_fail (call, 503, "The gateway cannot reach its provider workers right now.", NULL,
                 "no_worker");
 }
 
+//  A new try of the plan's current target (the first, a retry, or the next target's).
+static void s_try_begin (s_call_t *call)
+{
+    call->state = S_PROVIDING;
+    call->status_known = false;
+    call->retry_after[0] = 0;
+    call->content_type[0] = 0;
+    call->out.len = call->out_off = 0;
+    zframe_destroy (&call->reply_frame);
+    ar_route_plan_begin_try (call->plan);
+    s_provide (call);
+}
+
+//  Both OPTIMIZE and ROUTE are settled: call the provider.
+static void s_maybe_provide (s_call_t *call)
+{
+    if (call->state != S_PREPARING || !call->optimize_done || !call->route_done)
+        return;
+    s_try_begin (call);
+}
+
+//  The try that just ended (status 0: transport failure or timeout) was not the answer:
+//  returns true when the plan goes on (a retry after its delay, or the next target).
+static bool s_walk_on (s_call_t *call, int status, int64_t retry_after_ms)
+{
+    if (!call->plan || call->state != S_PROVIDING)
+        return false;
+    uint64_t random = 0;
+    if (getrandom (&random, sizeof random, GRND_NONBLOCK) != sizeof random)
+        random = (uint64_t)ar_mono_us () * 0x9E3779B97F4A7C15ull;
+    uint32_t delay = 0;
+    ar_route_step_t step = ar_route_plan_next (call->plan, status, retry_after_ms, random, &delay);
+    if (step == AR_ROUTE_ANSWER)
+        return false;
+    s_stage_end (&call->stages[STAGE_PROVIDE], true);
+    if (delay == 0) {
+        s_try_begin (call);
+        return true;
+    }
+    ar_edge_t *self = call->edge;
+    call->wait_due = ar_mono_now () + delay;
+    call->wait_handle = zlistx_insert (self->waits, call, false);
+    if (!call->wait_handle)
+        s_try_begin (call); // out of memory: no wait rather than no try
+    return true;
+}
+
 static int s_take_plan (s_call_t *call, const char *plan, size_t len)
 {
-    json_t *root = json_loadb (plan, len, 0, NULL);
-    json_t *first = json_array_get (json_object_get (root, "targets"), 0);
-    const char *provider = json_string_value (json_object_get (first, "provider"));
-    const char *base_url = json_string_value (json_object_get (first, "base_url"));
-    int rc = -1;
-    if (provider && base_url) {
-        snprintf (call->target_provider, sizeof call->target_provider, "%s", provider);
-        snprintf (call->target_base_url, sizeof call->target_base_url, "%s", base_url);
-        call->target_extra_count = 0;
-        const char *key;
-        json_t *value;
-        json_object_foreach (first, key, value)
-        {
-            if (!json_is_string (value) || strcmp (key, "provider") == 0 ||
-                strcmp (key, "base_url") == 0 || call->target_extra_count == 8 ||
-                strlen (key) >= sizeof call->target_extra[0].key ||
-                json_string_length (value) >= sizeof call->target_extra[0].value)
-                continue;
-            snprintf (call->target_extra[call->target_extra_count].key,
-                      sizeof call->target_extra[0].key, "%s", key);
-            snprintf (call->target_extra[call->target_extra_count].value,
-                      sizeof call->target_extra[0].value, "%s", json_string_value (value));
-            call->target_extra_count++;
-        }
-        rc = 0;
-    }
-    json_decref (root);
-    return rc;
+    ar_route_plan_t *parsed = ar_route_plan_parse (plan, len);
+    if (!parsed)
+        return -1;
+    ar_route_plan_destroy (&call->plan);
+    call->plan = parsed;
+    return 0;
 }
 
 static void s_route_done (s_call_t *call)
@@ -403,11 +462,16 @@ static void s_route_fallback (s_call_t *call)
     char plan[2048];
     ar_route_facts_t facts = {call->provider, call->path, call->chat.model, call->metadata};
     int len = ar_router_plan (call->edge->fallback_router, &facts, plan, sizeof plan);
-    if (len < 0 || s_take_plan (call, plan, (size_t)len) != 0) {
+    if (len == -1)
         s_fail (call, 400, "Unknown provider in x-anyray-provider.", "x-anyray-provider",
                 "unknown_provider");
+    else if (len < 0 || s_take_plan (call, plan, (size_t)len) != 0)
+        s_fail (call, len == -2 ? 400 : 500,
+                len == -2 ? "No routing target matches this request."
+                          : "The call cannot be routed.",
+                NULL, len == -2 ? "no_route" : "routing_error");
+    if (len < 0 || !call->plan)
         return;
-    }
     s_route_done (call);
 }
 
@@ -415,6 +479,9 @@ static void s_route_meta (s_call_t *call, ar_envelope_t *env)
 {
     if (*call->provider)
         ar_envelope_meta_set (env, "provider", call->provider);
+    //  Conditional routing may match any metadata member (bounded: too big is left out).
+    if (call->metadata && ar_envelope_meta_set (env, "metadata", call->metadata) != 0)
+        ar_envelope_meta_set (env, "metadata", "{}");
 }
 
 //  OPTIMIZE is settled (answered, failed or timed out): ask upstream for usage if we must.
@@ -548,10 +615,7 @@ static void s_on_expand_reply (s_call_t *call, ar_msg_t *msg)
         zframe_destroy (&call->reply_frame);
         call->status_known = false;
         call->state = S_PROVIDING;
-        if (s_stage_begin (call, STAGE_PROVIDE, "provider", "provide", call->sent_body,
-                           call->sent_len, s_provide_meta) != 0)
-            s_fail (call, 503, "The gateway cannot reach its provider workers right now.", NULL,
-                    "no_worker");
+        s_provide (call); // the same target, with the expanded body
         return;
     }
     if (reply.response) {
@@ -574,8 +638,35 @@ static void s_stream_error (s_call_t *call, int status, const char *message, con
         s_append (call, event, (size_t)n);
 }
 
+//  A provider ERROR that says the upstream could not be reached, did not answer in time, or
+//  was lost with the worker calling it: another try (or target) may do better. Refusals (no
+//  worker at all, overload) are the gateway's own state, not the target's.
+static bool s_transport_failure (const ar_msg_t *msg)
+{
+    const char *reason = msg->env.has_status ? msg->env.status_reason : "";
+    return strncmp (reason, "upstream ", 9) == 0 || strcmp (reason, AR_REASON_EXPIRED) == 0 ||
+           strcmp (reason, AR_REASON_WORKER_LOST) == 0;
+}
+
+//  The upstream's Retry-After in ms, or -1.
+static int64_t s_retry_after_ms (const ar_msg_t *msg)
+{
+    const char *seconds = ar_envelope_meta_get (&msg->env, "retry_after");
+    char *end = NULL;
+    long long value = seconds ? strtoll (seconds, &end, 10) : -1;
+    return seconds && end != seconds && value >= 0 && value < 86400 ? value * 1000 : -1;
+}
+
 static void s_on_provide_reply (s_call_t *call, ar_msg_t *msg)
 {
+    //  Before the first byte goes out, a failed try may be retried or passed to the next target.
+    if (call->state == S_PROVIDING && msg->cmd == AR_CMD_END && msg->env.has_status &&
+        msg->env.status_code >= 400 &&
+        s_walk_on (call, msg->env.status_code, s_retry_after_ms (msg)))
+        return;
+    if (call->state == S_PROVIDING && msg->cmd == AR_CMD_ERROR && s_transport_failure (msg) &&
+        s_walk_on (call, 0, -1))
+        return;
     if (!call->status_known && msg->env.has_status && msg->cmd != AR_CMD_ERROR) {
         call->status = msg->env.status_code;
         call->status_known = true;
@@ -744,9 +835,12 @@ static void s_on_route_reply (s_call_t *call, ar_msg_t *msg)
     if (msg->cmd == AR_CMD_END && msg->body &&
         s_take_plan (call, (const char *)zframe_data (msg->body), zframe_size (msg->body)) == 0)
         s_route_done (call);
-    else if (msg->cmd == AR_CMD_ERROR && msg->env.status_code == 400)
+    else if (msg->cmd == AR_CMD_ERROR && msg->env.status_code == 400 &&
+             strcmp (msg->env.status_reason, "unknown provider") == 0)
         s_fail (call, 400, "Unknown provider in x-anyray-provider.", "x-anyray-provider",
                 "unknown_provider");
+    else if (msg->cmd == AR_CMD_ERROR && msg->env.status_code == 400)
+        s_fail (call, 400, "No routing target matches this request.", NULL, "no_route");
     else
         s_route_fallback (call);
 }
@@ -786,6 +880,8 @@ static void s_stage_lapsed (s_stage_t *stage, bool cancel)
         s_fail_open (call, cancel ? AR_FAIL_OPEN_TIMEOUT : AR_FAIL_OPEN_NO_WORKER);
     else if (stage->kind == STAGE_ROUTE)
         s_route_fallback (call);
+    else if (cancel && s_walk_on (call, 0, -1))
+        return; // the try timed out: the plan goes on
     else if (call->state == S_STREAMING) {
         s_stream_error (call, 504, "Upstream timed out", "upstream_timeout");
         call->upstream_done = true;
@@ -796,6 +892,18 @@ static void s_stage_lapsed (s_stage_t *stage, bool cancel)
     else
         s_fail (call, 502, "The gateway lost its broker during the call.", NULL,
                 "broker_unavailable");
+}
+
+static int s_stage_compare (const void *a, const void *b)
+{
+    const s_stage_t *x = a, *y = b;
+    return x->deadline < y->deadline ? -1 : x->deadline > y->deadline;
+}
+
+static int s_wait_compare (const void *a, const void *b)
+{
+    const s_call_t *x = a, *y = b;
+    return x->wait_due < y->wait_due ? -1 : x->wait_due > y->wait_due;
 }
 
 static void s_expire (zlistx_t *timers, ar_mono_ms now)
@@ -829,7 +937,11 @@ static void s_send_spend (s_call_t *call, int status)
     ar_json_escape (user, sizeof user, call->user);
     ar_json_escape (team, sizeof team, call->team);
     ar_json_escape (session, sizeof session, call->session);
-    ar_json_escape (model, sizeof model, call->chat.model);
+    //  The model called: the routing target's when it overrode the caller's.
+    const char *called = call->chat.model;
+    if (call->plan && ar_route_plan_tries (call->plan) && *ar_route_plan_target (call->plan)->model)
+        called = ar_route_plan_target (call->plan)->model;
+    ar_json_escape (model, sizeof model, called);
     ar_json_escape (provider, sizeof provider,
                     *call->target_provider ? call->target_provider : call->provider);
     int64_t now = ar_mono_us ();
@@ -903,6 +1015,17 @@ static enum MHD_Result s_queue (s_call_t *call, int status, const char *content_
             MHD_add_response_header (response, "x-anyray-retrieved", rounds);
         }
         MHD_add_response_header (response, "x-anyray-tokens-saved", saved);
+    }
+    //  Where the call went, content-free: the provider, the routing target, the tries.
+    if (s_model_call (call) && *call->target_provider)
+        MHD_add_response_header (response, "x-anyray-provider", call->target_provider);
+    if (s_model_call (call) && call->plan && ar_route_plan_tries (call->plan)) {
+        char tries[16];
+        snprintf (tries, sizeof tries, "%d", ar_route_plan_tries (call->plan));
+        MHD_add_response_header (response, "x-anyray-attempts", tries);
+        if (*ar_route_plan_target (call->plan)->name)
+            MHD_add_response_header (response, "x-anyray-target",
+                                     ar_route_plan_target (call->plan)->name);
     }
     //  The SDKs wait as long as the provider asked before they retry.
     if (*call->retry_after && (status == 429 || status == 503))
@@ -1201,6 +1324,8 @@ static void s_completed (void *cls, struct MHD_Connection *conn, void **con_cls,
     zframe_destroy (&call->reply_frame);
     free (call->body);
     free (call->sent_body);
+    free (call->target_body);
+    ar_route_plan_destroy (&call->plan);
     free (call->metadata);
     ar_buf_free (&call->out);
     free (call);
@@ -1265,8 +1390,13 @@ ar_edge_t *ar_edge_new (const ar_edge_config_t *config)
     snprintf (self->broker_endpoint, sizeof self->broker_endpoint, "%s", config->broker_endpoint);
     self->config.broker_endpoint = self->broker_endpoint;
     self->client = ar_client_new (self->broker_endpoint, config->heartbeat_ms);
-    char router_error[256];
-    self->fallback_router = ar_router_new (NULL, router_error, sizeof router_error);
+    char db[1024], error[512];
+    snprintf (db, sizeof db, "%s/anyray.db", ar_env_data_dir ());
+    //  The plan when the router does not answer: the same config, read from the same store.
+    self->fallback_router = ar_router_new (db, error, sizeof error);
+    if (!self->fallback_router)
+        fprintf (stderr, "anyray-edge: routing config: %s\n", error);
+    self->config_poll_ms = (uint32_t)ar_env_int ("ANYRAY_CONFIG_POLL_MS", 250, 10, 60000);
     self->spend = self->client ? ar_spend_outbox_new (self->client, ar_env_data_dir (),
                                                       (size_t)ar_env_int ("ANYRAY_SPEND_OUTBOX_MAX",
                                                                           100000, 1, 10000000))
@@ -1275,14 +1405,19 @@ ar_edge_t *ar_edge_new (const ar_edge_config_t *config)
     self->calls = zlistx_new ();
     for (int kind = 0; kind < STAGE_COUNT; kind++)
         self->timers[kind] = zlistx_new ();
+    zlistx_set_comparator (self->timers[STAGE_PROVIDE], s_stage_compare);
+    self->waits = zlistx_new ();
+    zlistx_set_comparator (self->waits, s_wait_compare);
     self->timeouts[STAGE_OPTIMIZE] = config->optimize_timeout_ms;
     self->timeouts[STAGE_ROUTE] = config->route_timeout_ms;
     self->timeouts[STAGE_PROVIDE] = config->request_timeout_ms;
-    char db[1024], error[512];
-    snprintf (db, sizeof db, "%s/anyray.db", ar_env_data_dir ());
     self->admin = ar_admin_new (config->admin_token, db, s_stats_json, self, error, sizeof error);
     if (!self->admin) {
         fprintf (stderr, "anyray-edge: admin API: %s\n", error);
+        ar_edge_destroy (&self);
+        return NULL;
+    }
+    if (!self->fallback_router) {
         ar_edge_destroy (&self);
         return NULL;
     }
@@ -1327,6 +1462,7 @@ void ar_edge_destroy (ar_edge_t **self_p)
     zlistx_destroy (&self->calls);
     for (int kind = 0; kind < STAGE_COUNT; kind++)
         zlistx_destroy (&self->timers[kind]);
+    zlistx_destroy (&self->waits);
     free (self);
     *self_p = NULL;
 }
@@ -1367,7 +1503,8 @@ static void s_check_hangups (ar_edge_t *self)
 
 static ar_mono_ms s_next_deadline (ar_edge_t *self)
 {
-    ar_mono_ms next = INT64_MAX;
+    s_call_t *waiting = zlistx_first (self->waits);
+    ar_mono_ms next = waiting ? waiting->wait_due : INT64_MAX;
     for (int kind = 0; kind < STAGE_COUNT; kind++) {
         s_stage_t *head = zlistx_first (self->timers[kind]);
         if (head && head->deadline < next)
@@ -1397,6 +1534,8 @@ int ar_edge_run (ar_edge_t *self)
         ar_mono_ms deadline = s_next_deadline (self);
         if (deadline != INT64_MAX && deadline - now < timeout)
             timeout = deadline > now ? deadline - now : 0;
+        if (self->next_config_poll - now < timeout)
+            timeout = self->next_config_poll > now ? self->next_config_poll - now : 0;
         if (ar_spend_outbox_pending (self->spend) && timeout > 100)
             timeout = 100; // held spend rows retry on a 100 ms tick
         MHD_UNSIGNED_LONG_LONG mhd_timeout;
@@ -1425,7 +1564,17 @@ int ar_edge_run (ar_edge_t *self)
         now = ar_mono_now ();
         for (int kind = 0; kind < STAGE_COUNT; kind++)
             s_expire (self->timers[kind], now);
+        s_call_t *waiting;
+        while ((waiting = zlistx_first (self->waits)) && waiting->wait_due <= now) {
+            zlistx_delete (self->waits, waiting->wait_handle);
+            waiting->wait_handle = NULL;
+            s_try_begin (waiting);
+        }
         ar_spend_outbox_tick (self->spend);
+        if (now >= self->next_config_poll) {
+            ar_router_poll (self->fallback_router);
+            self->next_config_poll = now + self->config_poll_ms;
+        }
         if (now >= self->next_hangup_check) {
             s_check_hangups (self);
             self->next_hangup_check = now + AR_HANGUP_CHECK_MS;
