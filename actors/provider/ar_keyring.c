@@ -1,4 +1,4 @@
-/*  ar_keyring: the server-held provider keys, read from the environment at start. */
+/*  ar_keyring: the server-held provider keys, the environment's and the runtime's over them. */
 #include <assert.h>
 #include <ctype.h>
 #include <stdio.h>
@@ -11,7 +11,8 @@
 
 typedef struct {
     char *slug;
-    char *key;
+    char *env;     // ANYRAY_PROVIDER_KEY_<SLUG>, or NULL
+    char *runtime; // set by an admin at runtime (wins), or NULL
 } s_entry_t;
 
 struct ar_keyring_t {
@@ -64,6 +65,13 @@ ar_keyring_t *ar_keyring_new (const char *const *slugs)
         char name[96];
         if (ar_keyring_env_name (slugs[i], name, sizeof name))
             continue;
+        s_entry_t *entry = &self->entries[self->count];
+        entry->slug = strdup (slugs[i]);
+        if (!entry->slug) {
+            ar_keyring_destroy (&self);
+            return NULL;
+        }
+        self->count++;
         const char *key = getenv (name);
         if (!key || !*key)
             continue;
@@ -71,18 +79,22 @@ ar_keyring_t *ar_keyring_new (const char *const *slugs)
             zsys_warning ("provider: %s has a control character; ignored", name);
             continue;
         }
-        s_entry_t *entry = &self->entries[self->count];
-        entry->slug = strdup (slugs[i]);
-        entry->key = strdup (key);
-        if (!entry->slug || !entry->key) {
-            free (entry->slug);
-            free (entry->key);
+        entry->env = strdup (key);
+        if (!entry->env) {
             ar_keyring_destroy (&self);
             return NULL;
         }
-        self->count++;
     }
     return self;
+}
+
+static void s_secret_free (char **secret_p)
+{
+    if (*secret_p) {
+        explicit_bzero (*secret_p, strlen (*secret_p));
+        free (*secret_p);
+        *secret_p = NULL;
+    }
 }
 
 //  ---------------------------------------------------------------------------
@@ -94,12 +106,22 @@ void ar_keyring_destroy (ar_keyring_t **self_p)
         return;
     ar_keyring_t *self = *self_p;
     for (size_t i = 0; i < self->count; i++) {
-        explicit_bzero (self->entries[i].key, strlen (self->entries[i].key));
-        free (self->entries[i].key);
+        s_secret_free (&self->entries[i].env);
+        s_secret_free (&self->entries[i].runtime);
         free (self->entries[i].slug);
     }
     free (self);
     *self_p = NULL;
+}
+
+static s_entry_t *s_entry (ar_keyring_t *self, const char *slug)
+{
+    if (!slug)
+        return NULL;
+    for (size_t i = 0; i < self->count; i++)
+        if (strcmp (self->entries[i].slug, slug) == 0)
+            return &self->entries[i];
+    return NULL;
 }
 
 //  ---------------------------------------------------------------------------
@@ -107,12 +129,35 @@ void ar_keyring_destroy (ar_keyring_t **self_p)
 
 const char *ar_keyring_get (ar_keyring_t *self, const char *slug)
 {
-    if (!slug)
+    s_entry_t *entry = s_entry (self, slug);
+    if (!entry)
         return NULL;
-    for (size_t i = 0; i < self->count; i++)
-        if (strcmp (self->entries[i].slug, slug) == 0)
-            return self->entries[i].key;
-    return NULL;
+    return entry->runtime ? entry->runtime : entry->env;
+}
+
+//  ---------------------------------------------------------------------------
+//  The runtime layer.
+
+int ar_keyring_set_runtime (ar_keyring_t *self, const char *slug, const char *key)
+{
+    s_entry_t *entry = s_entry (self, slug);
+    if (!entry)
+        return -1;
+    s_secret_free (&entry->runtime);
+    if (!key)
+        return 0;
+    if (!s_key_ok (key))
+        return -1;
+    entry->runtime = strdup (key);
+    return entry->runtime ? 0 : -1;
+}
+
+const char *ar_keyring_source (ar_keyring_t *self, const char *slug)
+{
+    s_entry_t *entry = s_entry (self, slug);
+    if (!entry)
+        return NULL;
+    return entry->runtime ? "runtime" : entry->env ? "env" : NULL;
 }
 
 //  ---------------------------------------------------------------------------
@@ -156,6 +201,37 @@ void ar_keyring_test (bool verbose)
     keyring = ar_keyring_new (slugs);
     assert (ar_keyring_get (keyring, "kr-test-b") == NULL);
     ar_keyring_destroy (&keyring);
+
+    //  The runtime layer wins over the environment; clearing it brings the environment's back.
+    setenv ("ANYRAY_PROVIDER_KEY_KR_TEST_A", "sk-a-env", 1);
+    unsetenv ("ANYRAY_PROVIDER_KEY_KR_TEST_B");
+    keyring = ar_keyring_new (slugs);
+    assert (streq (ar_keyring_source (keyring, "kr-test-a"), "env"));
+    assert (ar_keyring_source (keyring, "kr-test-b") == NULL);
+    assert (ar_keyring_source (keyring, "other") == NULL);
+    assert (ar_keyring_set_runtime (keyring, "kr-test-a", "sk-a-runtime") == 0);
+    assert (streq (ar_keyring_get (keyring, "kr-test-a"), "sk-a-runtime"));
+    assert (streq (ar_keyring_source (keyring, "kr-test-a"), "runtime"));
+    assert (ar_keyring_set_runtime (keyring, "kr-test-a", "sk-a-runtime-2") == 0);
+    assert (streq (ar_keyring_get (keyring, "kr-test-a"), "sk-a-runtime-2"));
+    assert (ar_keyring_set_runtime (keyring, "kr-test-a", NULL) == 0);
+    assert (streq (ar_keyring_get (keyring, "kr-test-a"), "sk-a-env"));
+    assert (streq (ar_keyring_source (keyring, "kr-test-a"), "env"));
+    //  A slug with no environment key takes a runtime one, and loses it again.
+    assert (ar_keyring_set_runtime (keyring, "kr-test-b", "sk-b-runtime") == 0);
+    assert (streq (ar_keyring_get (keyring, "kr-test-b"), "sk-b-runtime"));
+    assert (ar_keyring_set_runtime (keyring, "kr-test-b", NULL) == 0);
+    assert (ar_keyring_get (keyring, "kr-test-b") == NULL);
+    //  Refused: an unknown slug, a control character (the runtime key is then cleared).
+    assert (ar_keyring_set_runtime (keyring, "other", "sk") == -1);
+    assert (ar_keyring_get (keyring, "other") == NULL);
+    assert (ar_keyring_set_runtime (keyring, "kr-test-a", "sk-a-runtime") == 0);
+    assert (ar_keyring_set_runtime (keyring, "kr-test-a", "sk\r\nX: 1") == -1);
+    assert (streq (ar_keyring_get (keyring, "kr-test-a"), "sk-a-env"));
+    assert (ar_keyring_set_runtime (keyring, "kr-test-a", "") == -1);
+    assert (streq (ar_keyring_source (keyring, "kr-test-a"), "env"));
+    ar_keyring_destroy (&keyring);
+
     unsetenv ("ANYRAY_PROVIDER_KEY_KR_TEST_A");
     unsetenv ("ANYRAY_PROVIDER_KEY_KR_TEST_B");
     unsetenv ("ANYRAY_PROVIDER_KEY_KR_TEST_C");

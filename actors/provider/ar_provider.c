@@ -16,9 +16,16 @@
     authenticated its provider's way (a key header, an AWS SigV4 signature over the request, or
     a Vertex AI access token that one shared fetch keeps fresh while calls wait for it), and
     ar_answer turns what comes back into the caller's shape, event by event.
+
+    Keys: the environment's, read at start, and over them the runtime's an admin sets
+    (ar_provider_keys, polled every ANYRAY_CONFIG_POLL_MS on the same one timer). A call copies
+    its credential when it starts (a header line, a signature, a token), so a poll that
+    replaces or wipes a key never touches a call in flight; a new Vertex AI service account
+    drops the cached token and any exchange running for the old one.
 */
 #include <assert.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,11 +34,15 @@
 #include <curl/curl.h>
 #include <czmq.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include "ar_provider.h"
 #include "ar_answer.h"
 #include "ar_buf.h"
+#include "ar_env.h"
 #include "ar_google_auth.h"
 #include "ar_keyring.h"
+#include "ar_provider_keys.h"
 #include "ar_sigv4.h"
 #include "ar_target.h"
 #include "ar_upstream.h"
@@ -44,6 +55,8 @@
 #define s_BODY_MAX    (64u * 1024 * 1024) // a whole body we hold (non-stream, errors)
 #define s_RETRY_MS    2                   // how soon a refused CHUNK is offered again
 #define s_REASON_HOST "upstream"
+#define s_POLL_MS     250  // ANYRAY_CONFIG_POLL_MS default: runtime keys reach us within 1 s
+#define s_REOPEN_MS   5000 // how often a store that would not open is tried again
 
 typedef enum { s_FINAL_NONE, s_FINAL_END, s_FINAL_ERROR } s_final_t;
 
@@ -83,16 +96,27 @@ struct s_call_t {
     s_call_t *blocked_prev, *blocked_next; // the blocked queue
 };
 
+//  AWS credentials for Bedrock (each string owned, wiped when freed).
+typedef struct {
+    char *access_key_id, *secret_access_key, *session_token;
+} s_aws_t;
+
 struct ar_provider_t {
     ar_provider_host_t host;
     ar_upstream_t *upstream;
     ar_keyring_t *keyring;
     const ar_wire_t *wires[s_MAX_WIRES];
     size_t wire_count;
-    //  Bedrock: AWS credentials (ANYRAY_PROVIDER_KEY_BEDROCK or the AWS_* variables).
-    char *aws_access_key_id, *aws_secret_access_key, *aws_session_token;
-    //  Vertex AI: the service account, its token, and the calls waiting for one.
+    //  Bedrock: the environment's AWS credentials (ANYRAY_PROVIDER_KEY_BEDROCK or the AWS_*
+    //  variables), the runtime's, and the ones in use (runtime wins; NULL when none).
+    s_aws_t aws_env, aws_runtime;
+    const s_aws_t *aws;
+    //  Vertex AI: the environment's and the runtime's service accounts, the one in use (not
+    //  owned; NULL when none), its token, and the calls waiting for one.
+    ar_google_account_t *google_env, *google_runtime;
     ar_google_account_t *google;
+    uint8_t google_runtime_digest[32]; // SHA-256 of the runtime JSON in google_runtime
+    bool google_runtime_seen;          // a runtime JSON was applied (even if it did not parse)
     ar_google_token_cache_t *google_token;
     s_call_t *token_waiting;
     s_call_t *calls; // every call
@@ -102,6 +126,12 @@ struct ar_provider_t {
     bool broker_full;     // the host refused a message during this retry turn
     ar_mono_ms retry_due; // -1 when nothing waits
     ar_mono_ms armed;     // what the host timer is set to; INT64_MIN = unknown
+    //  Runtime keys: the store, the version applied, and when to poll it next (-1: never).
+    ar_provider_keys_t *keys;
+    char *data_dir; // where the store is, while it would not open
+    int64_t keys_version;
+    ar_mono_ms poll_ms, poll_due;
+    bool keys_failing; // the last poll could not read the store (logged once)
     CURL *idle[s_IDLE_EASY];
     size_t idle_count;
     const char *ca_file; // ANYRAY_PROVIDER_CA_FILE: a private CA for TLS upstreams
@@ -144,13 +174,16 @@ static void s_log_failure (ar_provider_t *self, const char *reason, CURLcode res
 }
 
 //  ---------------------------------------------------------------------------
-//  The one host timer serves two clocks: curl's, and the blocked-queue retry.
+//  The one host timer serves three clocks: curl's, the blocked-queue retry, and the poll of
+//  the runtime keys.
 
 static void s_arm (ar_provider_t *self)
 {
     ar_mono_ms due = ar_upstream_due (self->upstream);
     if (self->retry_due >= 0 && (due < 0 || self->retry_due < due))
         due = self->retry_due;
+    if (self->poll_due >= 0 && (due < 0 || self->poll_due < due))
+        due = self->poll_due;
     if (due == self->armed)
         return;
     self->armed = due;
@@ -554,34 +587,68 @@ static void s_retry (ar_provider_t *self)
 //  ---------------------------------------------------------------------------
 //  Create the engine.
 
+static void s_secret_free (char **secret_p)
+{
+    if (*secret_p) {
+        explicit_bzero (*secret_p, strlen (*secret_p));
+        free (*secret_p);
+        *secret_p = NULL;
+    }
+}
+
+static void s_aws_clear (s_aws_t *aws)
+{
+    s_secret_free (&aws->access_key_id);
+    s_secret_free (&aws->secret_access_key);
+    s_secret_free (&aws->session_token);
+}
+
+//  "<access key id>:<secret>[:<session token>]" into aws. 0, or -1 (aws empty) when malformed.
+static int s_aws_parse (const char *text, s_aws_t *aws)
+{
+    const char *colon = strchr (text, ':');
+    const char *second = colon ? strchr (colon + 1, ':') : NULL;
+    if (!colon || colon == text || colon[1] == 0 || second == colon + 1)
+        return -1;
+    aws->access_key_id = strndup (text, (size_t)(colon - text));
+    aws->secret_access_key =
+        second ? strndup (colon + 1, (size_t)(second - colon - 1)) : strdup (colon + 1);
+    if (second && second[1])
+        aws->session_token = strdup (second + 1);
+    if (!aws->access_key_id || !aws->secret_access_key ||
+        (second && second[1] && !aws->session_token)) {
+        s_aws_clear (aws);
+        return -1;
+    }
+    return 0;
+}
+
 //  Bedrock's credentials: ANYRAY_PROVIDER_KEY_BEDROCK ("<access key id>:<secret>[:<session
 //  token>]") or AWS's own variables, as every AWS SDK reads them.
 static void s_read_aws (ar_provider_t *self)
 {
     const char *ours = getenv ("ANYRAY_PROVIDER_KEY_BEDROCK");
     if (ours && *ours) {
-        const char *colon = strchr (ours, ':');
-        const char *second = colon ? strchr (colon + 1, ':') : NULL;
-        if (!colon || colon == ours || colon[1] == 0 || second == colon + 1) {
+        if (s_aws_parse (ours, &self->aws_env) != 0) {
             zsys_warning ("provider: ANYRAY_PROVIDER_KEY_BEDROCK is not <access key id>:<secret>"
                           "[:<session token>]; ignored");
             return;
         }
-        self->aws_access_key_id = strndup (ours, (size_t)(colon - ours));
-        self->aws_secret_access_key =
-            second ? strndup (colon + 1, (size_t)(second - colon - 1)) : strdup (colon + 1);
-        if (second && second[1])
-            self->aws_session_token = strdup (second + 1);
     } else {
         const char *id = getenv ("AWS_ACCESS_KEY_ID"), *secret = getenv ("AWS_SECRET_ACCESS_KEY");
         const char *token = getenv ("AWS_SESSION_TOKEN");
         if (!id || !*id || !secret || !*secret)
             return;
-        self->aws_access_key_id = strdup (id);
-        self->aws_secret_access_key = strdup (secret);
+        self->aws_env.access_key_id = strdup (id);
+        self->aws_env.secret_access_key = strdup (secret);
         if (token && *token)
-            self->aws_session_token = strdup (token);
+            self->aws_env.session_token = strdup (token);
+        if (!self->aws_env.access_key_id || !self->aws_env.secret_access_key) {
+            s_aws_clear (&self->aws_env);
+            return;
+        }
     }
+    self->aws = &self->aws_env;
     zsys_info ("provider: bedrock uses the server-held AWS credentials");
 }
 
@@ -607,24 +674,29 @@ static void s_read_google (ar_provider_t *self)
         }
     }
     char error[200] = "";
-    self->google = json ? ar_google_account_parse (json, len, error, sizeof error) : NULL;
+    self->google_env = json ? ar_google_account_parse (json, len, error, sizeof error) : NULL;
     if (json) {
         explicit_bzero (json, len);
         free (json);
     }
-    if (!self->google)
+    if (!self->google_env)
         zsys_warning ("provider: the Vertex AI service account is not usable: %s", error);
     else
         zsys_info ("provider: google-vertex-ai uses the server-held service account");
+    self->google = self->google_env;
 }
 
-ar_provider_t *ar_provider_new (const ar_provider_host_t *host)
+static void s_keys_open (ar_provider_t *self);
+static void s_keys_poll (ar_provider_t *self);
+
+ar_provider_t *ar_provider_new (const ar_provider_host_t *host, const char *data_dir)
 {
     ar_provider_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
     self->host = *host;
     self->retry_due = -1;
+    self->poll_due = -1;
     self->armed = INT64_MIN;
     //  Keys in a header come from the keyring; Bedrock and Vertex sign their own way.
     const char *slugs[s_MAX_WIRES + 1] = {0};
@@ -642,7 +714,8 @@ ar_provider_t *ar_provider_new (const ar_provider_host_t *host)
     self->keyring = ar_keyring_new (slugs);
     self->upstream = ar_upstream_new (s_done, s_upstream_timer, self);
     self->google_token = ar_google_token_cache_new ();
-    if (!self->keyring || !self->upstream || !self->google_token) {
+    self->data_dir = data_dir ? strdup (data_dir) : NULL;
+    if (!self->keyring || !self->upstream || !self->google_token || (data_dir && !self->data_dir)) {
         ar_provider_destroy (&self);
         return NULL;
     }
@@ -651,16 +724,12 @@ ar_provider_t *ar_provider_new (const ar_provider_host_t *host)
             zsys_info ("provider: %s uses the server-held key", slugs[i]);
     s_read_aws (self);
     s_read_google (self);
-    return self;
-}
-
-static void s_secret_free (char **secret_p)
-{
-    if (*secret_p) {
-        explicit_bzero (*secret_p, strlen (*secret_p));
-        free (*secret_p);
-        *secret_p = NULL;
+    self->poll_ms = ar_env_int ("ANYRAY_CONFIG_POLL_MS", s_POLL_MS, 10, 60000);
+    if (self->data_dir) {
+        s_keys_open (self);
+        s_arm (self); // the first poll; a host not ready yet keeps it for later (main.c)
     }
+    return self;
 }
 
 //  ---------------------------------------------------------------------------
@@ -677,11 +746,13 @@ void ar_provider_destroy (ar_provider_t **self_p)
         curl_easy_cleanup (self->idle[i]);
     ar_upstream_destroy (&self->upstream);
     ar_keyring_destroy (&self->keyring);
-    s_secret_free (&self->aws_access_key_id);
-    s_secret_free (&self->aws_secret_access_key);
-    s_secret_free (&self->aws_session_token);
-    ar_google_account_destroy (&self->google);
+    s_aws_clear (&self->aws_env);
+    s_aws_clear (&self->aws_runtime);
+    ar_google_account_destroy (&self->google_env);
+    ar_google_account_destroy (&self->google_runtime);
     ar_google_token_cache_destroy (&self->google_token);
+    ar_provider_keys_destroy (&self->keys);
+    free (self->data_dir);
     free (self);
     *self_p = NULL;
 }
@@ -706,6 +777,12 @@ void ar_provider_timer (ar_provider_t *self)
     ar_mono_ms now = ar_mono_now ();
     if (self->retry_due >= 0 && now >= self->retry_due)
         s_retry (self);
+    if (self->poll_due >= 0 && now >= self->poll_due) {
+        if (self->keys)
+            s_keys_poll (self);
+        else
+            s_keys_open (self);
+    }
     ar_mono_ms due = ar_upstream_due (self->upstream);
     if (due >= 0 && now >= due)
         ar_upstream_timeout (self->upstream);
@@ -867,7 +944,7 @@ static struct curl_slist *s_headers (s_call_t *call, int *status, const char **w
     if (!headers)
         return NULL;
     if (target->auth == AR_AUTH_SIGV4) {
-        if (!self->aws_access_key_id) {
+        if (!self->aws) {
             s_headers_free (headers);
             *status = 401;
             *why = "No AWS credentials for Bedrock are configured on the gateway "
@@ -876,9 +953,9 @@ static struct curl_slist *s_headers (s_call_t *call, int *status, const char **w
         }
         const char *region = ar_envelope_meta_get (env, "region");
         ar_sigv4_credentials_t creds = {
-            .access_key_id = self->aws_access_key_id,
-            .secret_access_key = self->aws_secret_access_key,
-            .session_token = self->aws_session_token,
+            .access_key_id = self->aws->access_key_id,
+            .secret_access_key = self->aws->secret_access_key,
+            .session_token = self->aws->session_token,
             .region = region && *region ? region : "us-east-1",
             .service = "bedrock",
         };
@@ -1046,15 +1123,16 @@ static void s_token_done (s_call_t *fetch, CURLcode result)
     }
 }
 
+static const char s_NO_GOOGLE[] =
+    "No Google service account for Vertex AI is configured on the gateway "
+    "(ANYRAY_PROVIDER_KEY_GOOGLE_VERTEX_AI or GOOGLE_APPLICATION_CREDENTIALS).";
+
 //  Send now with a valid token, else park until the exchange answers.
 static void s_google_send (s_call_t *call)
 {
     ar_provider_t *self = call->provider;
     if (!self->google) {
-        s_refuse (call, 401,
-                  "No Google service account for Vertex AI is configured on the gateway "
-                  "(ANYRAY_PROVIDER_KEY_GOOGLE_VERTEX_AI or GOOGLE_APPLICATION_CREDENTIALS).",
-                  NULL);
+        s_refuse (call, 401, s_NO_GOOGLE, NULL);
         return;
     }
     ar_mono_ms now = ar_mono_now ();
@@ -1077,6 +1155,171 @@ static void s_google_send (s_call_t *call)
     call->waiting_token = true;
     call->token_next = self->token_waiting;
     self->token_waiting = call;
+}
+
+//  ---------------------------------------------------------------------------
+//  Runtime keys: an admin's keys over the environment's, polled from the shared store.
+
+//  The service account changed: the token (and an exchange in flight) belong to the old one.
+//  Calls parked for a token wait for one of the new account's, or are refused without one.
+static void s_google_reset (ar_provider_t *self)
+{
+    for (s_call_t *call = self->calls; call; call = call->next)
+        if (call->token_fetch) {
+            s_call_free (call); // at most one exchange runs at a time
+            break;
+        }
+    ar_google_token_cache_destroy (&self->google_token); // wipes the old token
+    self->google_token = ar_google_token_cache_new ();
+    if (!self->google_token) {
+        zsys_warning ("provider: out of memory for the Vertex AI token cache; Vertex AI is off");
+        self->google = NULL;
+    }
+    if (!self->token_waiting)
+        return;
+    if (self->google)
+        s_token_fetch (self);
+    bool fetching =
+        self->google && ar_google_token_cache_next_fetch_ms (self->google_token) == INT64_MAX;
+    if (fetching)
+        return;
+    s_call_t *waiting = self->token_waiting;
+    self->token_waiting = NULL;
+    while (waiting) {
+        s_call_t *next = waiting->token_next;
+        waiting->waiting_token = false;
+        waiting->token_next = NULL;
+        if (self->google)
+            s_refuse (waiting, 502,
+                      "The gateway could not get a Vertex AI access token for its service "
+                      "account.",
+                      NULL);
+        else
+            s_refuse (waiting, 401, s_NO_GOOGLE, NULL);
+        waiting = next;
+    }
+}
+
+//  Take the runtime service account JSON (NULL: none). Only a different JSON is parsed again
+//  and drops the token.
+static void s_google_apply (ar_provider_t *self, const char *json)
+{
+    uint8_t digest[sizeof self->google_runtime_digest] = {0};
+    unsigned int digest_len = 0;
+    if (json && (EVP_Digest (json, strlen (json), digest, &digest_len, EVP_sha256 (), NULL) != 1 ||
+                 digest_len != sizeof digest))
+        memset (digest, 0, sizeof digest); // cannot tell: treat as new
+    else if ((json != NULL) == self->google_runtime_seen &&
+             (!json || CRYPTO_memcmp (digest, self->google_runtime_digest, sizeof digest) == 0))
+        return; // the same account as before
+    ar_google_account_destroy (&self->google_runtime);
+    if (json) {
+        char error[200] = "";
+        self->google_runtime = ar_google_account_parse (json, strlen (json), error, sizeof error);
+        if (!self->google_runtime)
+            zsys_warning ("anyray-provider: the runtime Vertex AI service account is not usable "
+                          "(%s); the environment's applies",
+                          error);
+    }
+    memcpy (self->google_runtime_digest, digest, sizeof digest);
+    self->google_runtime_seen = json != NULL;
+    self->google = self->google_runtime ? self->google_runtime : self->google_env;
+    s_google_reset (self);
+}
+
+//  "openai: runtime, anthropic: env, ..." for every provider: slugs and sources, no values.
+static void s_keys_summary (ar_provider_t *self, char *buf, size_t size)
+{
+    size_t used = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < self->wire_count; i++) {
+        const char *slug = self->wires[i]->slug;
+        const char *source;
+        if (strcmp (slug, "bedrock") == 0)
+            source = self->aws == &self->aws_runtime ? "runtime" : self->aws ? "env" : NULL;
+        else if (strcmp (slug, "google-vertex-ai") == 0)
+            source = !self->google                          ? NULL
+                     : self->google == self->google_runtime ? "runtime"
+                                                            : "env";
+        else
+            source = ar_keyring_source (self->keyring, slug);
+        int n = snprintf (buf + used, size - used, "%s%s: %s", i ? ", " : "", slug,
+                          source ? source : "none");
+        if (n < 0 || (size_t)n >= size - used)
+            return; // the line is cut, never wrong
+        used += (size_t)n;
+    }
+}
+
+//  Make the newest runtime keys the ones in use; from is the version before (-1: at start).
+static void s_keys_apply (ar_provider_t *self, int64_t from)
+{
+    for (size_t i = 0; i < self->wire_count; i++) {
+        const ar_wire_t *wire = self->wires[i];
+        if (!wire->key_headers)
+            continue;
+        const char *key = ar_provider_keys_get (self->keys, wire->slug);
+        if (ar_keyring_set_runtime (self->keyring, wire->slug, key) != 0 && key)
+            zsys_warning ("anyray-provider: the runtime %s key is not usable (a control "
+                          "character); the environment's applies",
+                          wire->slug);
+    }
+    s_aws_clear (&self->aws_runtime);
+    const char *aws = ar_provider_keys_get (self->keys, "bedrock");
+    if (aws && s_aws_parse (aws, &self->aws_runtime) != 0)
+        zsys_warning ("anyray-provider: the runtime bedrock key is not <access key id>:<secret>"
+                      "[:<session token>]; the environment's applies");
+    self->aws = self->aws_runtime.access_key_id ? &self->aws_runtime
+                : self->aws_env.access_key_id   ? &self->aws_env
+                                                : NULL;
+    s_google_apply (self, ar_provider_keys_get (self->keys, "google-vertex-ai"));
+    char summary[512];
+    s_keys_summary (self, summary, sizeof summary);
+    if (from < 0) // at start
+        zsys_info ("anyray-provider: provider keys version %" PRId64 " (%s)", self->keys_version,
+                   summary);
+    else
+        zsys_info ("anyray-provider: provider keys version %" PRId64 " -> %" PRId64 " (%s)", from,
+                   self->keys_version, summary);
+}
+
+static void s_keys_poll (ar_provider_t *self)
+{
+    self->poll_due = ar_mono_now () + self->poll_ms;
+    int rc = ar_provider_keys_poll (self->keys);
+    if (rc < 0 && !self->keys_failing)
+        zsys_warning ("anyray-provider: cannot read the runtime provider keys (version %" PRId64
+                      "); the keys in use stay",
+                      ar_provider_keys_version (self->keys));
+    self->keys_failing = rc < 0;
+    if (rc == 1) {
+        int64_t from = self->keys_version;
+        self->keys_version = ar_provider_keys_version (self->keys);
+        s_keys_apply (self, from);
+    }
+}
+
+//  Open the runtime keys' store; while it will not open, the environment's keys serve and it
+//  is tried again now and then.
+static void s_keys_open (ar_provider_t *self)
+{
+    char db[PATH_MAX], error[PATH_MAX + 256] = "";
+    int n = snprintf (db, sizeof db, "%s/anyray.db", self->data_dir);
+    if (n < 0 || (size_t)n >= sizeof db)
+        snprintf (error, sizeof error, "data dir path too long");
+    else
+        self->keys = ar_provider_keys_new (db, self->data_dir, error, sizeof error);
+    if (!self->keys) {
+        if (self->poll_due < 0) // once, not at every retry
+            zsys_warning ("anyray-provider: runtime provider keys unavailable (%s); the "
+                          "environment's keys serve, retrying every %d s",
+                          error, s_REOPEN_MS / 1000);
+        self->poll_due = ar_mono_now () + s_REOPEN_MS;
+        return;
+    }
+    self->keys_version = ar_provider_keys_version (self->keys);
+    s_keys_apply (self, -1);
+    self->poll_due = ar_mono_now () + self->poll_ms;
 }
 
 static ar_wire_shape_t s_error_shape (const char *slug)
@@ -1412,6 +1655,238 @@ static void s_provider_request (ar_provider_t *provider, s_test_job_t *test)
     ar_provider_request (provider, &test->job);
 }
 
+//  ---------------------------------------------------------------------------
+//  Self-test of the runtime keys: the environment's, an admin's over them, and back.
+
+#include <openssl/pem.h>
+
+static bool verbose_keys;
+
+static bool s_never (s_test_job_t **tests, size_t count)
+{
+    return false;
+}
+
+//  Run the engine (its timer included) until it applied keys version `version`.
+static void s_wait_keys (ar_provider_t *provider, s_host_t *host, int64_t version)
+{
+    ar_mono_ms give_up = ar_mono_now () + 5000;
+    while (provider->keys_version != version && ar_mono_now () < give_up)
+        s_pump (provider, host, NULL, 0, s_never, 20);
+    assert (provider->keys_version == version);
+}
+
+//  One call of slug (model, body) to the fake upstream; the Authorization it saw into auth.
+static s_test_job_t *s_test_call (ar_provider_t *provider, s_host_t *host, ar_fake_upstream_t *fake,
+                                  const char *slug, const char *model, const char *body, char *auth,
+                                  size_t auth_size)
+{
+    s_test_job_t *test = s_job_new (slug, ar_fake_upstream_base_url (fake), "POST",
+                                    "/chat/completions", body, false, false, NULL, 5000);
+    if (model)
+        assert (ar_envelope_meta_set (&test->job.env, "model", model) == 0);
+    s_provider_request (provider, test);
+    s_pump (provider, host, &test, 1, NULL, 5000);
+    assert (test->rec.final);
+    ar_fake_upstream_last_auth (fake, auth, auth_size);
+    return test;
+}
+
+static void s_test_put_keys (ar_provider_keys_t *admin, const char *json, int64_t want)
+{
+    char error[256] = "";
+    int64_t version = 0;
+    assert (ar_provider_keys_put (admin, json, strlen (json), "admin", &version, error,
+                                  sizeof error) == 0);
+    assert (version == want);
+}
+
+//  A Vertex AI service account JSON with a fresh RSA key (caller frees).
+static char *s_test_account (const char *email)
+{
+    EVP_PKEY *key = EVP_RSA_gen (2048);
+    assert (key);
+    BIO *bio = BIO_new (BIO_s_mem ());
+    assert (bio && PEM_write_bio_PrivateKey (bio, key, NULL, NULL, 0, NULL, NULL) == 1);
+    char *pem = NULL;
+    long pem_len = BIO_get_mem_data (bio, &pem);
+    json_t *account =
+        json_pack ("{ss ss ss so ss}", "type", "service_account", "client_email", email,
+                   "project_id", "proj-1", "private_key", json_stringn (pem, (size_t)pem_len),
+                   "token_uri", "http://127.0.0.1:1/token");
+    assert (account);
+    char *text = json_dumps (account, JSON_COMPACT);
+    json_decref (account);
+    BIO_free (bio);
+    EVP_PKEY_free (key);
+    assert (text);
+    return text;
+}
+
+static void s_test_runtime_keys (ar_fake_upstream_t *fake, const ar_provider_host_t *binding,
+                                 s_host_t *host)
+{
+    static const char *const vars[] = {
+        "ANYRAY_CONFIG_POLL_MS",          "ANYRAY_PROVIDER_KEY_OPENAI",
+        "ANYRAY_PROVIDER_KEY_BEDROCK",    "ANYRAY_PROVIDER_KEY_GOOGLE_VERTEX_AI",
+        "GOOGLE_APPLICATION_CREDENTIALS", NULL};
+    char *saved[8] = {0};
+    for (size_t i = 0; vars[i]; i++) {
+        const char *value = getenv (vars[i]);
+        saved[i] = value ? strdup (value) : NULL;
+        unsetenv (vars[i]);
+    }
+    setenv ("ANYRAY_CONFIG_POLL_MS", "20", 1);
+    setenv ("ANYRAY_PROVIDER_KEY_OPENAI", s_SECRET, 1);
+    setenv ("ANYRAY_PROVIDER_KEY_BEDROCK", "AKIDENV:env-secret", 1);
+    char dir[] = "/tmp/ar_provider_test.XXXXXX";
+    assert (mkdtemp (dir));
+    char db[PATH_MAX], auth[512], error[512], summary[512];
+    snprintf (db, sizeof db, "%s/anyray.db", dir);
+    const char *plain_body = "{\"model\":\"gpt-4o-mini\",\"messages\":[]}";
+    const char *chat_body =
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+    const char *runtime_key = "sk-runtime-KEY-1";
+
+    //  A store that will not open: the environment's keys serve, and it is retried later.
+    ar_provider_t *provider = ar_provider_new (binding, "/nonexistent/anyray-data");
+    assert (provider && !provider->keys && provider->poll_due > ar_mono_now () + 1000);
+    s_test_job_t *test =
+        s_test_call (provider, host, fake, "openai", NULL, plain_body, auth, sizeof auth);
+    assert (test->rec.final == 1 && streq (auth, "Bearer " s_SECRET));
+    s_job_destroy (&test);
+    ar_provider_destroy (&provider);
+
+    //  The environment's key first; the poll is armed on the host's one timer.
+    host->timer_due = -1;
+    provider = ar_provider_new (binding, dir);
+    assert (provider && provider->keys && provider->keys_version == 0);
+    assert (host->timer_due >= 0 && host->timer_due <= ar_mono_now () + 20);
+    test = s_test_call (provider, host, fake, "openai", NULL, plain_body, auth, sizeof auth);
+    assert (streq (auth, "Bearer " s_SECRET));
+    s_job_destroy (&test);
+
+    //  An admin sets a key through another handle on the same db (as the edge does): it wins
+    //  after the next poll.
+    ar_provider_keys_t *admin = ar_provider_keys_new (db, dir, error, sizeof error);
+    assert (admin);
+    char put[256];
+    snprintf (put, sizeof put, "{\"openai\":\"%s\"}", runtime_key);
+    s_test_put_keys (admin, put, 1);
+    s_wait_keys (provider, host, 1);
+    test = s_test_call (provider, host, fake, "openai", NULL, plain_body, auth, sizeof auth);
+    assert (strncmp (auth, "Bearer ", 7) == 0 && streq (auth + 7, runtime_key));
+    s_job_destroy (&test);
+    s_keys_summary (provider, summary, sizeof summary);
+    if (verbose_keys)
+        printf ("   keys: %s\n", summary);
+    assert (strstr (summary, "openai: runtime") && strstr (summary, "anthropic: none"));
+    assert (strstr (summary, "bedrock: env") && strstr (summary, "google-vertex-ai: none"));
+    assert (!strstr (summary, runtime_key) && !strstr (summary, s_SECRET));
+
+    //  A call in flight keeps the key it started with while a poll removes (and wipes) it.
+    test = s_job_new ("openai", ar_fake_upstream_base_url (fake), "POST", "/chat/completions",
+                      plain_body, false, false, NULL, 5000);
+    s_provider_request (provider, test); // headers built; nothing sent before the pump
+    s_test_put_keys (admin, "{\"openai\":null}", 2);
+    provider->poll_due = 0;
+    ar_provider_timer (provider);
+    assert (provider->keys_version == 2);
+    s_pump (provider, host, &test, 1, NULL, 5000);
+    assert (test->rec.final == 1 && test->rec.first_status == 200);
+    ar_fake_upstream_last_auth (fake, auth, sizeof auth);
+    assert (strncmp (auth, "Bearer ", 7) == 0 && streq (auth + 7, runtime_key));
+    s_job_destroy (&test);
+    //  ... and the next call has the environment's again.
+    test = s_test_call (provider, host, fake, "openai", NULL, plain_body, auth, sizeof auth);
+    assert (streq (auth, "Bearer " s_SECRET));
+    s_job_destroy (&test);
+
+    //  Bedrock: runtime credentials sign instead of the environment's, until removed.
+    const char *nova = "amazon.nova-pro-v1:0";
+    test = s_test_call (provider, host, fake, "bedrock", nova, chat_body, auth, sizeof auth);
+    assert (strstr (auth, "Credential=AKIDENV/"));
+    s_job_destroy (&test);
+    s_test_put_keys (admin, "{\"bedrock\":\"AKIDRUNTIME:runtime-secret:runtime-token\"}", 3);
+    s_wait_keys (provider, host, 3);
+    test = s_test_call (provider, host, fake, "bedrock", nova, chat_body, auth, sizeof auth);
+    assert (strstr (auth, "Credential=AKIDRUNTIME/"));
+    s_job_destroy (&test);
+    s_keys_summary (provider, summary, sizeof summary);
+    assert (strstr (summary, "openai: env") && strstr (summary, "bedrock: runtime"));
+    s_test_put_keys (admin, "{\"bedrock\":null}", 4);
+    s_wait_keys (provider, host, 4);
+    test = s_test_call (provider, host, fake, "bedrock", nova, chat_body, auth, sizeof auth);
+    assert (strstr (auth, "Credential=AKIDENV/"));
+    s_job_destroy (&test);
+
+    //  Vertex AI: a runtime service account where the environment has none; a new one drops
+    //  the token cached for the old.
+    assert (provider->google == NULL);
+    char *first = s_test_account ("first@proj-1.iam.gserviceaccount.com");
+    char *second = s_test_account ("second@proj-1.iam.gserviceaccount.com");
+    json_t *wrapper = json_pack ("{s{ss}}", "keys", "google-vertex-ai", first);
+    char *text = json_dumps (wrapper, JSON_COMPACT);
+    json_decref (wrapper);
+    s_test_put_keys (admin, text, 5);
+    free (text);
+    s_wait_keys (provider, host, 5);
+    assert (provider->google && provider->google == provider->google_runtime);
+    assert (streq (ar_google_account_client_email (provider->google),
+                   "first@proj-1.iam.gserviceaccount.com"));
+    ar_mono_ms now = ar_mono_now ();
+    assert (ar_google_token_cache_fetch_done (provider->google_token, "ya29.first-token", 3600,
+                                              now) == 0);
+    assert (ar_google_token_cache_get (provider->google_token, now));
+    //  Another version that leaves the account alone keeps the token.
+    s_test_put_keys (admin, "{\"anthropic\":\"sk-ant-runtime\"}", 6);
+    s_wait_keys (provider, host, 6);
+    assert (ar_google_token_cache_get (provider->google_token, ar_mono_now ()));
+    wrapper = json_pack ("{ss}", "google-vertex-ai", second);
+    text = json_dumps (wrapper, JSON_COMPACT);
+    json_decref (wrapper);
+    s_test_put_keys (admin, text, 7);
+    free (text);
+    s_wait_keys (provider, host, 7);
+    assert (streq (ar_google_account_client_email (provider->google),
+                   "second@proj-1.iam.gserviceaccount.com"));
+    assert (ar_google_token_cache_get (provider->google_token, ar_mono_now ()) == NULL);
+    //  A call parked for the new account's token (the exchange cannot connect) is refused when
+    //  the account goes away with no environment's to fall back to; the exchange stops.
+    test = s_job_new ("google-vertex-ai", ar_fake_upstream_base_url (fake), "POST",
+                      "/chat/completions", chat_body, false, false, NULL, 5000);
+    assert (ar_envelope_meta_set (&test->job.env, "model", "gemini-1.5-pro") == 0);
+    s_provider_request (provider, test);
+    assert (test->rec.final == 0 && test->job.user && ((s_call_t *)test->job.user)->waiting_token);
+    assert (ar_provider_calls (provider) == 2); // the call and the token exchange
+    s_test_put_keys (admin, "{\"google-vertex-ai\":null}", 8);
+    provider->poll_due = 0;
+    ar_provider_timer (provider);
+    assert (provider->keys_version == 8 && provider->google == NULL);
+    assert (test->rec.final == 1 && test->rec.first_status == 401);
+    assert (ar_provider_calls (provider) == 0);
+    s_job_destroy (&test);
+    explicit_bzero (first, strlen (first));
+    explicit_bzero (second, strlen (second));
+    free (first);
+    free (second);
+    assert (!host->secret_seen);
+
+    ar_provider_destroy (&provider);
+    ar_provider_keys_destroy (&admin);
+    char cmd[PATH_MAX + 16];
+    snprintf (cmd, sizeof cmd, "rm -rf %s", dir);
+    assert (system (cmd) == 0);
+    for (size_t i = 0; vars[i]; i++) {
+        unsetenv (vars[i]);
+        if (saved[i]) {
+            setenv (vars[i], saved[i], 1);
+            explicit_bzero (saved[i], strlen (saved[i]));
+            free (saved[i]);
+        }
+    }
+}
+
 void ar_provider_test (bool verbose)
 {
     //  @selftest
@@ -1433,7 +1908,7 @@ void ar_provider_test (bool verbose)
     const char *had = getenv ("ANYRAY_PROVIDER_KEY_OPENAI");
     char *saved = had ? strdup (had) : NULL;
     setenv ("ANYRAY_PROVIDER_KEY_OPENAI", s_SECRET, 1);
-    ar_provider_t *provider = ar_provider_new (&binding);
+    ar_provider_t *provider = ar_provider_new (&binding, NULL);
     assert (provider);
     assert (ar_provider_fd (provider) >= 0);
 
@@ -1649,7 +2124,7 @@ void ar_provider_test (bool verbose)
 
     //  No server-held key: the caller's own credential goes upstream; none, then nothing.
     unsetenv ("ANYRAY_PROVIDER_KEY_OPENAI");
-    provider = ar_provider_new (&binding);
+    provider = ar_provider_new (&binding, NULL);
     test = s_job_new ("openai", base, "POST", "/chat/completions", plain_body, false, false,
                       "Bearer caller-token", 5000);
     s_provider_request (provider, test);
@@ -1667,6 +2142,9 @@ void ar_provider_test (bool verbose)
     assert (streq (auth, ""));
     s_job_destroy (&test);
     ar_provider_destroy (&provider);
+
+    verbose_keys = verbose;
+    s_test_runtime_keys (fake, &binding, &host);
 
     ar_fake_upstream_destroy (&fake);
     if (saved) {

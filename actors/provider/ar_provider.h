@@ -40,9 +40,12 @@ typedef struct {
 } ar_provider_host_t;
 
 //  Read the server-held keys (ANYRAY_PROVIDER_KEY_<SLUG>) and ANYRAY_PROVIDER_CA_FILE (a CA
-//  bundle for TLS upstreams with a private CA), and set up the multi handle. Call
-//  curl_global_init before. NULL on failure.
-ar_provider_t *ar_provider_new (const ar_provider_host_t *host);
+//  bundle for TLS upstreams with a private CA), and set up the multi handle. With a data_dir,
+//  the runtime keys an admin sets (ar_provider_keys in <data_dir>/anyray.db, under the content
+//  key of data_dir) win over the environment's, polled every ANYRAY_CONFIG_POLL_MS (250); if
+//  that store will not open, the environment's keys serve (with a warning) while it is retried.
+//  NULL data_dir: the environment's keys only. Call curl_global_init before. NULL on failure.
+ar_provider_t *ar_provider_new (const ar_provider_host_t *host, const char *data_dir);
 //  Stops every transfer without replying (the jobs stay the runtime's).
 void ar_provider_destroy (ar_provider_t **self_p);
 

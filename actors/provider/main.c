@@ -5,7 +5,9 @@
 
     Environment: ANYRAY_PROVIDER_CREDIT (requests taken at once, default 8192),
     ANYRAY_PROVIDER_KEY_<SLUG> (server-held keys), ANYRAY_PROVIDER_CA_FILE (private CA bundle),
-    and what the runtime reads (broker endpoint).
+    ANYRAY_DATA_DIR (where anyray.db holds the keys an admin sets at runtime, which win) with
+    ANYRAY_CONFIG_POLL_MS (how often they are read, 250), ANYRAY_CONTENT_KEY (their encryption
+    key, else <data dir>/content.key), and what the runtime reads (broker endpoint).
 */
 #include <stdio.h>
 #include <string.h>
@@ -18,6 +20,7 @@
 typedef struct {
     ar_actor_t *actor;
     ar_provider_t *provider;
+    ar_mono_ms early_due; // a timer the engine set before the actor existed; -1 none
 } s_ctx_t;
 
 static int s_chunk (void *arg, ar_job_t *job, const void *data, size_t len)
@@ -50,6 +53,8 @@ static void s_set_timer (void *arg, ar_mono_ms due)
     s_ctx_t *ctx = arg;
     if (ctx->actor)
         ar_actor_set_timer (ctx->actor, due, s_on_timer);
+    else
+        ctx->early_due = due; // the first poll of the runtime keys, set by ar_provider_new
 }
 
 static void s_on_ready (ar_actor_t *actor, int fd, short revents, void *arg)
@@ -92,7 +97,10 @@ int main (int argc, char *argv[])
         fprintf (stderr, "usage: anyray-provider\n"
                          "  ANYRAY_PROVIDER_CREDIT=n        requests taken at once (8192)\n"
                          "  ANYRAY_PROVIDER_KEY_<SLUG>=key  server-held provider key\n"
-                         "  ANYRAY_PROVIDER_CA_FILE=path    CA bundle for TLS upstreams\n");
+                         "  ANYRAY_PROVIDER_CA_FILE=path    CA bundle for TLS upstreams\n"
+                         "  ANYRAY_DATA_DIR=dir             anyray.db with the runtime keys\n"
+                         "  ANYRAY_CONFIG_POLL_MS=n         how often they are read (250)\n"
+                         "  ANYRAY_CONTENT_KEY=hex          their encryption key\n");
         return strcmp (argv[1], "--help") == 0 ? 0 : 2;
     }
     rlim_t files = s_raise_nofile ();
@@ -104,10 +112,14 @@ int main (int argc, char *argv[])
         fprintf (stderr, "anyray-provider: curl_global_init failed\n");
         return 1;
     }
-    s_ctx_t ctx = {0};
+    s_ctx_t ctx = {.early_due = -1};
     ar_provider_host_t host = {
         .arg = &ctx, .chunk = s_chunk, .end = s_end, .error = s_error, .set_timer = s_set_timer};
-    ctx.provider = ar_provider_new (&host);
+    //  Without a data dir the environment's keys serve alone (ar_provider_new warns).
+    const char *data_dir = ar_env_data_dir ();
+    if (!data_dir)
+        fprintf (stderr, "anyray-provider: no data dir: runtime provider keys are off\n");
+    ctx.provider = ar_provider_new (&host, data_dir);
     if (!ctx.provider) {
         fprintf (stderr, "anyray-provider: cannot set up curl\n");
         curl_global_cleanup ();
@@ -127,6 +139,8 @@ int main (int argc, char *argv[])
         curl_global_cleanup ();
         return 1;
     }
+    if (ctx.early_due >= 0)
+        ar_actor_set_timer (ctx.actor, ctx.early_due, s_on_timer);
     ar_actor_run (ctx.actor);
     //  Transfers stop first (no reply); the runtime then frees the jobs it still holds.
     ar_provider_destroy (&ctx.provider);
