@@ -607,6 +607,51 @@ static int s_apply (ar_provider_keys_t *self, json_t *body, const s_change_t *ch
     return changed;
 }
 
+//  The next body: the newest stored one (the base) with changes applied, in *text_out, with
+//  the slugs it changes in audits. The slots are brought to the base first, to tell what
+//  changes. Returns 0 (*changed may be 0: nothing to write), or 500 with error set.
+//
+//  Between reading the base and storing the result another replica may store a version; the
+//  caller checks the version just before its put and merges again if it moved. That leaves a
+//  window of one statement: two admins changing different slugs within it can lose one change
+//  (both are still in the audit log). Closing it needs a compare-and-set put in the store.
+static int s_merge (ar_provider_keys_t *self, const s_change_t *changes, int count,
+                    s_audit_t *audits, int *changed, int64_t *base_out, char **text_out,
+                    char *error, size_t error_size)
+{
+    *changed = 0;
+    *text_out = NULL;
+    int64_t base = 0;
+    char *text = ar_config_store_latest (self->store, AR_PROVIDER_KEYS_KIND, &base);
+    *base_out = base;
+    if (base < 0) {
+        s_error (error, error_size, "the config store cannot be read: %s",
+                 ar_config_store_error (self->store));
+        return 500;
+    }
+    json_t *body = text ? json_loads (text, 0, NULL) : NULL;
+    if (base != self->version)
+        s_load (self, text, base);
+    free (text);
+    if (!json_is_object (body)) { // none yet, or a hand-edited version: start afresh
+        json_decref (body);
+        body = json_object ();
+    }
+    int rc = body ? s_apply (self, body, changes, count, audits) : -1;
+    if (rc > 0) {
+        *text_out = json_dumps (body, JSON_COMPACT | JSON_SORT_KEYS);
+        if (!*text_out)
+            rc = -1;
+    }
+    json_decref (body);
+    if (rc < 0) {
+        s_error (error, error_size, "cannot seal the key (out of memory or no randomness)");
+        return 500;
+    }
+    *changed = rc;
+    return 0;
+}
+
 int ar_provider_keys_put (ar_provider_keys_t *self, const char *json, size_t len, const char *actor,
                           int64_t *version_out, char *error, size_t error_size)
 {
@@ -621,47 +666,29 @@ int ar_provider_keys_put (ar_provider_keys_t *self, const char *json, size_t len
         s_json_free_wiped (&document);
         return 400;
     }
-    //  The newest stored body is the base; the slots must show it, to tell what changes.
-    int64_t base = 0;
-    char *text = ar_config_store_latest (self->store, AR_PROVIDER_KEYS_KIND, &base);
-    json_t *body = NULL;
-    if (base < 0) {
-        s_error (error, error_size, "the config store cannot be read: %s",
-                 ar_config_store_error (self->store));
-        s_json_free_wiped (&document);
-        return 500;
-    }
-    if (text) {
-        body = json_loads (text, 0, NULL);
-        if (base != self->version)
-            s_load (self, text, base);
-        free (text);
-    } else if (base != self->version)
-        s_load (self, NULL, base);
-    if (!json_is_object (body)) { // none yet, or a hand-edited version: start afresh
-        json_decref (body);
-        body = json_object ();
-    }
     s_audit_t audits[S_SLOTS];
-    int changed = body ? s_apply (self, body, changes, count, audits) : -1;
-    s_json_free_wiped (&document);
-    if (changed <= 0) {
-        json_decref (body);
-        if (changed < 0) {
-            s_error (error, error_size, "cannot seal the key (out of memory or no randomness)");
-            return 500;
-        }
-        if (version_out)
-            *version_out = self->version; // nothing changed: nothing written
-        return 0;
-    }
-    text = json_dumps (body, JSON_COMPACT | JSON_SORT_KEYS);
-    json_decref (body);
+    int changed = 0;
+    char *text = NULL;
     int64_t version = 0;
-    if (!text ||
-        ar_config_store_put (self->store, AR_PROVIDER_KEYS_KIND, text, actor, &version) != 0) {
+    //  Retried when another writer got in between (see s_merge): put has no compare-and-set.
+    for (int attempt = 0; attempt < 3; attempt++) {
+        int64_t base = 0;
+        int rc = s_merge (self, changes, count, audits, &changed, &base, &text, error, error_size);
+        if (rc != 0 || changed == 0) {
+            s_json_free_wiped (&document);
+            if (rc == 0 && version_out)
+                *version_out = self->version; // nothing changed: nothing written
+            return rc;
+        }
+        if (ar_config_store_version (self->store, AR_PROVIDER_KEYS_KIND) == base || attempt == 2)
+            break;
+        free (text);
+        text = NULL;
+    }
+    s_json_free_wiped (&document);
+    if (ar_config_store_put (self->store, AR_PROVIDER_KEYS_KIND, text, actor, &version) != 0) {
         s_error (error, error_size, "the config store refused the write: %s",
-                 text ? ar_config_store_error (self->store) : "out of memory");
+                 ar_config_store_error (self->store));
         free (text);
         return 500;
     }
@@ -1104,6 +1131,24 @@ void ar_provider_keys_test (bool verbose)
     assert (ar_provider_keys_get (a, "azure-openai") == NULL); // sealed under the other key
     ar_provider_keys_destroy (&stranger);
     assert (!s_test_db_has (db, "azure-SECRET-7777"));
+
+    //  A put merges into the newest stored version, not into what its handle last polled: b is
+    //  six versions behind and keeps everything the others wrote.
+    assert (ar_provider_keys_version (b) == 4);
+    assert (s_test_put (b, "{\"openai\":\"" S_OPENAI_KEY "\"}", &version, error, sizeof error) ==
+            0);
+    assert (version == 11 && ar_provider_keys_version (b) == 11);
+    assert (strcmp (ar_provider_keys_get (b, "anthropic"), S_ANTHRO_KEY) == 0);
+    assert (ar_provider_keys_poll (a) == 1);
+    assert (strcmp (ar_provider_keys_get (a, "openai"), S_OPENAI_KEY) == 0);
+    assert (strcmp (ar_provider_keys_get (a, "bedrock"), S_AWS_KEY) == 0);
+    {
+        char *eleven = ar_config_store_get (ar_provider_keys_store (a), AR_PROVIDER_KEYS_KIND, 11);
+        json_t *body = json_loads (eleven, 0, NULL);
+        free (eleven);
+        assert (json_object_size (body) == 5); // the stranger's azure box too
+        json_decref (body);
+    }
 
     //  Cannot open: a bad db path, a bad content key; the reason never holds a key.
     snprintf (error, sizeof error, "x");
