@@ -97,8 +97,9 @@ function signal(pid, sig) {
   }
 }
 
-// Capture a child's output line by line into a bounded array (and nowhere else).
-function capture(proc, lines, label) {
+// Capture a child's output line by line into a bounded array (and nowhere else); all, if given,
+// is an unbounded array that keeps every line too (a test that greps everything the stack said).
+function capture(proc, lines, label, all = null) {
   for (const stream of [proc.stdout, proc.stderr]) {
     if (!stream) continue;
     let partial = '';
@@ -110,6 +111,7 @@ function capture(proc, lines, label) {
       const at = ((performance.now() - T0) / 1000).toFixed(3).padStart(8);
       for (const line of parts) {
         lines.push(`${at} ${label ? `${label} ` : ''}${line}`);
+        if (all) all.push(line);
         if (lines.length > LOG_LIMIT) lines.splice(0, lines.length - LOG_LIMIT);
       }
     });
@@ -333,6 +335,7 @@ class Stack {
     this.base = `http://127.0.0.1:${port}`;
     this.optimizerBase = `http://127.0.0.1:${optimizerPort}`;
     this.lines = [];
+    this.allLines = null; // every line of output, when startStack({ keepAllLines: true })
     this.seenPids = new Set();
     this.launcher = null;
     this.launcherExit = null;
@@ -401,6 +404,42 @@ class Stack {
     return this.lines.join('\n');
   }
 
+  // Every line the stack's processes wrote since it started (also across restart()), when
+  // started with keepAllLines; else the bounded log().
+  fullLog() {
+    return this.allLines ? this.allLines.join('\n') : this.log();
+  }
+
+  // Stop the launcher and every actor, keep the data dir (and the mock), then start again on
+  // the same dir and port and wait until the pipeline works (the warm-up chat, as start()).
+  async restart({ readyTimeoutMs = 60000 } = {}) {
+    if (this.stopped) throw new Error('restart() of a stopped stack');
+    for (const kind of ['anyray-launch', ...KINDS]) this.pid(kind);
+    for (const pid of this.seenPids) if (isAnyray(pid)) signal(pid, 'SIGCONT');
+    if (this.launcher && !this.launcherExit) {
+      signal(this.launcher.pid, 'SIGTERM');
+      const t = Date.now();
+      while (!this.launcherExit && Date.now() - t < 10000) await sleep(25);
+      if (!this.launcherExit) signal(this.launcher.pid, 'SIGKILL');
+    }
+    const t = Date.now();
+    for (;;) {
+      const left = [...this.seenPids].filter(isAnyray);
+      if (!left.length) break;
+      if (Date.now() - t > 3000) {
+        for (const pid of left) signal(pid, 'SIGKILL');
+        if (Date.now() - t > 6000) throw new Error(`processes still alive after the stop: ${left.join(' ')}`);
+      }
+      await sleep(25);
+    }
+    if (this.watchdog) signal(this.watchdog.pid, 'SIGKILL');
+    // The pid files name the old processes: start() waits for new ones.
+    fs.rmSync(path.join(this.dir, 'pids'), { recursive: true, force: true });
+    this.launcher = null;
+    this.launcherExit = null;
+    return this.start({ readyTimeoutMs });
+  }
+
   logTail(n = 80) {
     const mockLines = this.mock ? this.mock.lines.slice(-20) : [];
     return [...this.lines.slice(-n), ...(mockLines.length ? ['--- mock ---', ...mockLines] : [])].join('\n');
@@ -458,7 +497,7 @@ class Stack {
     this.launcher = spawn(bin('deploy/anyray-launch'), [], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.seenPids.add(this.launcher.pid);
     this.startWatchdog();
-    capture(this.launcher, this.lines, '');
+    capture(this.launcher, this.lines, '', this.allLines);
     this.launcher.on('exit', (code, sig) => { this.launcherExit = { code, sig }; });
     const checkLauncher = () => {
       if (this.launcherExit)
@@ -565,7 +604,7 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 }
 
 // Start the mock and a whole stack. env overrides the launcher's environment.
-export async function startStack({ env = {}, mockArgs = [], readyTimeoutMs = 60000 } = {}) {
+export async function startStack({ env = {}, mockArgs = [], readyTimeoutMs = 60000, keepAllLines = false } = {}) {
   let lastErr;
   for (let attempt = 0; attempt < 3; attempt++) {
     const mock = await startMock({ args: mockArgs });
@@ -575,6 +614,7 @@ export async function startStack({ env = {}, mockArgs = [], readyTimeoutMs = 600
     let optimizerPort = await freePort();
     while (optimizerPort === port) optimizerPort = await freePort();
     const stack = new Stack(dir, mock, port, optimizerPort, env);
+    if (keepAllLines) stack.allLines = [];
     live.add(stack);
     try {
       return await stack.start({ readyTimeoutMs });

@@ -797,6 +797,7 @@ describe('fault rules by model', () => {
     assert.deepEqual(log.map((q) => q.model), ['m-500', 'm-429', 'good']);
     assert.deepEqual(log.map((q) => q.fault), [0, 1, null]);
     assert.ok(log.every((q) => Number.isInteger(q.time) && Math.abs(q.time - Date.now()) < 60000));
+    assert.ok(log.every((q) => Number.isInteger(q.remote_port) && q.remote_port > 0), 'the caller\'s port is logged');
     const state = (await mock.faultRules()).rules;
     assert.deepEqual(state.map((r) => [r.model, r.hits]), [['m-500', 1], ['m-429', 1]]);
     await mock.reset();

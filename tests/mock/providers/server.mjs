@@ -121,6 +121,7 @@ export function createProviderMock(config, options = {}) {
       query: Object.fromEntries(url.searchParams), headers: { ...req.headers },
       body: json === undefined ? raw.toString('utf8') : json, time: Date.now(),
       model: models[0] ?? null, fault: fault >= 0 ? fault : null,
+      remote_port: req.socket.remotePort ?? null, // tells the caller's connections apart
     });
     if (!found) return sendJson(res, 404, { error: { message: `Unknown path ${url.pathname}`, type: 'invalid_request_error' } });
     if (req.method !== 'POST') return sendJson(res, 405, { error: { message: `Method ${req.method} not allowed`, type: 'invalid_request_error' } });
