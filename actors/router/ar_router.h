@@ -14,6 +14,10 @@
     of that provider are kept (in order); when none is left, the plan is the single
     environment target of that provider.
 
+    A config target's settings are its own, else the environment's: base_url (or an Azure
+    resource), else ANYRAY_PROVIDER_URL_<SLUG>, else the URL its region/location/resource
+    implies; deployment, api_version, region, project, location likewise.
+
     Keys never appear in a plan: the provider actor holds them. Plan body (compact JSON):
 
     {"version":3,"targets":[
@@ -62,11 +66,21 @@ void ar_router_destroy (ar_router_t **self_p);
 int ar_router_poll (ar_router_t *self);
 int64_t ar_router_version (ar_router_t *self);
 
+#define AR_ROUTER_UNKNOWN_PROVIDER (-1)        // 400 "unknown provider"
+#define AR_ROUTER_CANNOT_PLAN      (-2)        // 500: the plan does not fit or cannot be made
+#define AR_ROUTER_NO_MATCH         (-3)        // 400 "no routing target matches"
+#define AR_ROUTER_PLAN_SIZE        (64 * 1024) // fits any plan the config limits allow
+
 //  Write the plan for facts into buf. Returns its length; -1 when the provider asked for is
-//  unknown; -2 when the plan does not fit or cannot be made.
+//  unknown; -2 when the plan does not fit or cannot be made; -3 when a conditional group
+//  matched nothing and has no default, leaving no target (the request fails with 400).
 int ar_router_plan (ar_router_t *self, const ar_route_facts_t *facts, char *buf, size_t size);
 
+//  Reseed the loadbalance draws (the router seeds itself from getrandom). Tests.
+void ar_router_seed (ar_router_t *self, uint64_t seed);
+
 //  Actor callback; arg is the ar_router_t. Reads meta provider, endpoint, model, metadata.
+//  Errors: 400 "unknown provider", 400 "no routing target matches", 500 "routing plan failed".
 void ar_router_handle (ar_actor_t *actor, ar_job_t *job, void *arg);
 
 void ar_router_test (bool verbose);

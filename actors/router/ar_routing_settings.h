@@ -9,7 +9,8 @@
     stored version there is no routing config: the router plans from the environment.
     A file that exists but does not parse stops the start (new fails with its field path).
 
-    Every version is stored in canonical form. One object per thread.
+    Every version is stored in canonical form. A put of JSON null removes the config (stored
+    as the text "null"; the router plans from the environment again). One object per thread.
 */
 #ifndef AR_ROUTING_SETTINGS_H
 #define AR_ROUTING_SETTINGS_H
