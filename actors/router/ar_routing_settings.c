@@ -17,7 +17,8 @@
 struct ar_routing_settings_t {
     ar_config_store_t *store;
     ar_routing_config_t *config; // NULL: none
-    int64_t version;
+    int64_t version;             // the running config's
+    int64_t seen;                // the newest version looked at (a bad one is not retried)
 };
 
 //  Whether text is the JSON null (whitespace around it allowed).
@@ -108,7 +109,7 @@ int ar_routing_settings_poll (ar_routing_settings_t *self)
     int64_t version = ar_config_store_version (self->store, AR_ROUTING_SETTINGS_KIND);
     if (version < 0)
         return -1;
-    if (version <= self->version)
+    if (version <= self->seen)
         return 0;
     int64_t latest = 0;
     char *text = ar_config_store_latest (self->store, AR_ROUTING_SETTINGS_KIND, &latest);
@@ -123,12 +124,12 @@ int ar_routing_settings_poll (ar_routing_settings_t *self)
     if (!none && !config) {
         //  Only puts that validated reach the store; this is a hand edit of the database.
         //  Remember the version so the same bad text is not parsed every poll.
-        self->version = latest;
+        self->seen = latest;
         return -1;
     }
     ar_routing_config_destroy (&self->config);
     self->config = config;
-    self->version = latest;
+    self->version = self->seen = latest;
     return 1;
 }
 
@@ -171,7 +172,7 @@ int ar_routing_settings_put (ar_routing_settings_t *self, const char *json, size
     free (text);
     ar_routing_config_destroy (&self->config);
     self->config = config;
-    self->version = version;
+    self->version = self->seen = version;
     if (version_out)
         *version_out = version;
     return 0;
@@ -269,12 +270,25 @@ void ar_routing_settings_test (bool verbose)
                                      sizeof error) == 0 &&
             version == 3);
     assert (ar_routing_settings_poll (a) == 1 && strcmp (s_first (a), "two") == 0);
+
+    //  A version that does not parse (a hand edit of the database) is skipped once: the
+    //  running config and its version stay; the next good version is taken.
+    assert (ar_config_store_put (ar_routing_settings_store (b), "routing", "{\"bad\"", "hand",
+                                 &version) == 0 &&
+            version == 4);
+    assert (ar_routing_settings_poll (a) == -1 && ar_routing_settings_version (a) == 3);
+    assert (strcmp (s_first (a), "two") == 0 && ar_routing_settings_poll (a) == 0);
+    assert (ar_routing_settings_put (b, two, strlen (two), "admin", &version, error,
+                                     sizeof error) == 0 &&
+            version == 5);
+    assert (ar_routing_settings_poll (a) == 1 && ar_routing_settings_version (a) == 5);
+    assert (strcmp (s_first (a), "two") == 0);
     ar_routing_settings_destroy (&a);
     ar_routing_settings_destroy (&b);
 
     //  A restart keeps the stored version.
     a = ar_routing_settings_new (db, error, sizeof error);
-    assert (a && ar_routing_settings_version (a) == 3 && strcmp (s_first (a), "two") == 0);
+    assert (a && ar_routing_settings_version (a) == 5 && strcmp (s_first (a), "two") == 0);
     ar_routing_settings_destroy (&a);
 
     //  The seed file is written once; a restart with the same file keeps later admin puts; an
@@ -283,18 +297,18 @@ void ar_routing_settings_test (bool verbose)
                    "\"provider\":\"bedrock\",\"region\":\"eu-west-1\"}]}");
     setenv ("ANYRAY_ROUTING_CONFIG", file, 1);
     a = ar_routing_settings_new (db, error, sizeof error);
-    assert (a && ar_routing_settings_version (a) == 4 && strcmp (s_first (a), "seed") == 0);
+    assert (a && ar_routing_settings_version (a) == 6 && strcmp (s_first (a), "seed") == 0);
     assert (ar_routing_settings_put (a, one, strlen (one), "admin", &version, error,
                                      sizeof error) == 0 &&
-            version == 5);
+            version == 7);
     ar_routing_settings_destroy (&a);
     a = ar_routing_settings_new (db, error, sizeof error);
-    assert (a && ar_routing_settings_version (a) == 5 && strcmp (s_first (a), "one") == 0);
+    assert (a && ar_routing_settings_version (a) == 7 && strcmp (s_first (a), "one") == 0);
     ar_routing_settings_destroy (&a);
     s_write (file, "{\"strategy\":{\"mode\":\"single\"},\"targets\":[{\"name\":\"edited\","
                    "\"provider\":\"openai\"}]}");
     a = ar_routing_settings_new (db, error, sizeof error);
-    assert (a && ar_routing_settings_version (a) == 6 && strcmp (s_first (a), "edited") == 0);
+    assert (a && ar_routing_settings_version (a) == 8 && strcmp (s_first (a), "edited") == 0);
     ar_routing_settings_destroy (&a);
 
     //  A broken seed file stops the start with its field path.
@@ -306,7 +320,7 @@ void ar_routing_settings_test (bool verbose)
     //  A fresh store seeded by a file; without the variable, an unreadable path seeds nothing.
     unlink (file);
     a = ar_routing_settings_new (db, error, sizeof error);
-    assert (a && ar_routing_settings_version (a) == 6);
+    assert (a && ar_routing_settings_version (a) == 8);
 
     //  The audit log holds who and when, never the body.
     char *audit = ar_config_store_audit_list (ar_routing_settings_store (a), 0, 100);

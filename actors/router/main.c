@@ -10,17 +10,18 @@ static uint32_t s_poll_ms;
 //  config itself in the log.
 static void s_on_timer (ar_actor_t *actor, void *arg)
 {
+    static int last_rc;
     ar_router_t *router = arg;
     int64_t before = ar_router_version (router);
     int rc = ar_router_poll (router);
-    int64_t after = ar_router_version (router);
     if (rc > 0)
         printf ("anyray-router: routing config version %lld -> %lld\n", (long long)before,
-                (long long)after);
-    else if (rc < 0 && after != before)
-        printf ("anyray-router: routing config version %lld cannot be loaded; keeping the "
-                "running one\n",
-                (long long)after);
+                (long long)ar_router_version (router));
+    else if (rc < 0 && last_rc >= 0) // once per spell, not every poll
+        printf ("anyray-router: the newest routing config cannot be read or loaded; keeping "
+                "version %lld\n",
+                (long long)before);
+    last_rc = rc;
     fflush (stdout);
     ar_actor_set_timer (actor, ar_mono_now () + s_poll_ms, s_on_timer);
 }
