@@ -1,11 +1,15 @@
 /*  ar_admin: the admin API (see the header). */
 #include "ar_admin.h"
 #include "ar_http_error.h"
+#include "ar_clock.h"
 #include "ar_optimizer_settings.h"
+#include "ar_provider_keys.h"
+#include "ar_routing_settings.h"
 #include "ar_strategy_registry.h"
 #include <assert.h>
 #include <ctype.h>
 #include <jansson.h>
+#include <libgen.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 #include <stdio.h>
@@ -17,9 +21,17 @@ struct ar_admin_t {
     bool enabled;
     uint8_t token_digest[SHA256_DIGEST_LENGTH];
     ar_optimizer_settings_t *settings;
+    ar_routing_settings_t *routing;
+    ar_provider_keys_t *keys;
     ar_admin_stats_fn *stats;
     void *stats_arg;
+    //  Refused attempts are audited, at most S_REFUSALS_PER_SECOND a second: a flood of bad
+    //  tokens must not flood the log.
+    int64_t refusal_second;
+    int refusals, refusals_dropped;
 };
+
+#define S_REFUSALS_PER_SECOND 20
 
 ar_admin_t *ar_admin_new (const char *token, const char *db_path, ar_admin_stats_fn *stats,
                           void *stats_arg, char *error, size_t error_size)
@@ -36,7 +48,15 @@ ar_admin_t *ar_admin_new (const char *token, const char *db_path, ar_admin_stats
     self->enabled = true;
     SHA256 ((const unsigned char *)token, strlen (token), self->token_digest);
     self->settings = ar_optimizer_settings_new (db_path, error, error_size);
-    if (!self->settings)
+    if (self->settings)
+        self->routing = ar_routing_settings_new (db_path, error, error_size);
+    if (self->routing) {
+        //  The content key that seals provider keys lives beside the database.
+        char dir[1024];
+        snprintf (dir, sizeof dir, "%s", db_path);
+        self->keys = ar_provider_keys_new (db_path, dirname (dir), error, error_size);
+    }
+    if (!self->keys)
         ar_admin_destroy (&self);
     return self;
 }
@@ -48,6 +68,8 @@ void ar_admin_destroy (ar_admin_t **self_p)
         return;
     OPENSSL_cleanse (self->token_digest, sizeof self->token_digest);
     ar_optimizer_settings_destroy (&self->settings);
+    ar_routing_settings_destroy (&self->routing);
+    ar_provider_keys_destroy (&self->keys);
     free (self);
     *self_p = NULL;
 }
@@ -110,18 +132,38 @@ static int s_get_settings (ar_admin_t *self, char **reply)
     return s_json (reply, doc);
 }
 
-static int s_put_settings (ar_admin_t *self, const ar_admin_request_t *request, char **reply)
+//  A refused config write: 400 naming the field path (content-free, from the parser's
+//  "path: why"), audited as config.rejected of kind.
+static int s_rejected (ar_admin_t *self, const char *actor, const char *kind, const char *prefix,
+                       const char *error, char **reply)
 {
-    char actor[80], error[512];
-    s_actor (request->actor, actor, sizeof actor);
-    const char *body = request->body ? request->body : "";
-    size_t len = request->body_len;
-    //  GET's reply with edits may come back whole: take its "config".
-    char *unwrapped = NULL;
-    const char *prefix = "";
-    json_t *root = json_loadb (body, len, 0, NULL);
+    char param[256], message[700];
+    const char *colon = strstr (error, ": ");
+    snprintf (param, sizeof param, "%s%.*s", prefix, colon ? (int)(colon - error) : 0, error);
+    if (strncmp (error, "(document)", 10) == 0)
+        snprintf (param, sizeof param, "%s", *prefix ? "config" : "");
+    snprintf (message, sizeof message, "%s%s", prefix, error);
+    char detail[400], escaped[300];
+    ar_json_escape (escaped, sizeof escaped, param);
+    snprintf (detail, sizeof detail, "{\"param\":\"%s\"}", escaped);
+    ar_config_store_audit (ar_optimizer_settings_store (self->settings), actor, "config.rejected",
+                           kind, detail);
+    return s_error (reply, 400, message, "invalid_request_error", *param ? param : NULL,
+                    "invalid_config");
+}
+
+//  GET's reply with edits may come back whole: {"config": {...}, "version": ...}. Returns the
+//  config's text to validate (caller frees *unwrapped), or 400 for members that do not belong.
+static int s_unwrap (const ar_admin_request_t *request, const char *marker, const char **body,
+                     size_t *len, char **unwrapped, const char **prefix, char **reply)
+{
+    *body = request->body ? request->body : "";
+    *len = request->body_len;
+    *unwrapped = NULL;
+    *prefix = "";
+    json_t *root = json_loadb (*body, *len, 0, NULL);
     if (json_is_object (root) && json_object_get (root, "config") &&
-        !json_object_get (root, "strategies")) {
+        !json_object_get (root, marker)) {
         const char *key;
         json_t *value;
         json_object_foreach (root, key, value) if (strcmp (key, "config") != 0 &&
@@ -133,33 +175,32 @@ static int s_put_settings (ar_admin_t *self, const ar_admin_request_t *request, 
             snprintf (message, sizeof message, "%.64s: unknown member", key);
             return s_error (reply, 400, message, "invalid_request_error", key, "invalid_config");
         }
-        unwrapped =
+        *unwrapped =
             json_dumps (json_object_get (root, "config"), JSON_COMPACT | JSON_REAL_PRECISION (17));
-        prefix = "config.";
-        body = unwrapped ? unwrapped : "";
-        len = strlen (body);
+        *prefix = "config.";
+        *body = *unwrapped ? *unwrapped : "";
+        *len = strlen (*body);
     }
     json_decref (root);
+    return 0;
+}
+
+static int s_put_settings (ar_admin_t *self, const ar_admin_request_t *request, char **reply)
+{
+    char actor[80], error[512];
+    s_actor (request->actor, actor, sizeof actor);
+    const char *body, *prefix;
+    size_t len;
+    char *unwrapped;
+    int refused = s_unwrap (request, "strategies", &body, &len, &unwrapped, &prefix, reply);
+    if (refused)
+        return refused;
     int64_t version = 0;
     int rc =
         ar_optimizer_settings_put (self->settings, body, len, actor, &version, error, sizeof error);
     free (unwrapped);
-    if (rc == 400) {
-        //  The parser says "path: why"; the path alone is the param, and it is content-free.
-        char param[256], message[700];
-        const char *colon = strstr (error, ": ");
-        snprintf (param, sizeof param, "%s%.*s", prefix, colon ? (int)(colon - error) : 0, error);
-        if (strncmp (error, "(document)", 10) == 0)
-            snprintf (param, sizeof param, "%s", *prefix ? "config" : "");
-        snprintf (message, sizeof message, "%s%s", prefix, error);
-        char detail[400], escaped[300];
-        ar_json_escape (escaped, sizeof escaped, param);
-        snprintf (detail, sizeof detail, "{\"param\":\"%s\"}", escaped);
-        ar_config_store_audit (ar_optimizer_settings_store (self->settings), actor,
-                               "config.rejected", AR_OPTIMIZER_SETTINGS_KIND, detail);
-        return s_error (reply, 400, message, "invalid_request_error", *param ? param : NULL,
-                        "invalid_config");
-    }
+    if (rc == 400)
+        return s_rejected (self, actor, AR_OPTIMIZER_SETTINGS_KIND, prefix, error, reply);
     if (rc != 0)
         return s_error (reply, 500, error, "server_error", NULL, "store_unavailable");
     json_t *doc =
@@ -189,15 +230,105 @@ static int s_get_audit (ar_admin_t *self, const ar_admin_request_t *request, cha
     return s_json (reply, json_pack ("{s:o}", "entries", list));
 }
 
+static int s_get_routing (ar_admin_t *self, char **reply)
+{
+    ar_routing_settings_poll (self->routing); // another edge may have written
+    return s_json (reply, json_pack ("{s:I, s:o}", "version",
+                                     (json_int_t)ar_routing_settings_version (self->routing),
+                                     "config", ar_routing_settings_document (self->routing)));
+}
+
+static int s_put_routing (ar_admin_t *self, const ar_admin_request_t *request, char **reply)
+{
+    char actor[80], error[512];
+    s_actor (request->actor, actor, sizeof actor);
+    const char *body, *prefix;
+    size_t len;
+    char *unwrapped;
+    int refused = s_unwrap (request, "targets", &body, &len, &unwrapped, &prefix, reply);
+    if (refused)
+        return refused;
+    int64_t version = 0;
+    int rc =
+        ar_routing_settings_put (self->routing, body, len, actor, &version, error, sizeof error);
+    free (unwrapped);
+    if (rc == 400)
+        return s_rejected (self, actor, AR_ROUTING_SETTINGS_KIND, prefix, error, reply);
+    if (rc != 0)
+        return s_error (reply, 500, "The routing config cannot be stored right now.",
+                        "server_error", NULL, "store_unavailable");
+    return s_get_routing (self, reply);
+}
+
+static int s_keys_reply (ar_admin_t *self, char **reply)
+{
+    *reply = ar_provider_keys_describe (self->keys);
+    if (!*reply)
+        return s_error (reply, 500, "The provider keys cannot be read right now.", "server_error",
+                        NULL, "store_unavailable");
+    return 200;
+}
+
+static int s_put_keys (ar_admin_t *self, const ar_admin_request_t *request, char **reply)
+{
+    char actor[80], error[512];
+    s_actor (request->actor, actor, sizeof actor);
+    int64_t version = 0;
+    int rc = ar_provider_keys_put (self->keys, request->body ? request->body : "",
+                                   request->body_len, actor, &version, error, sizeof error);
+    if (rc == 400)
+        return s_rejected (self, actor, AR_PROVIDER_KEYS_KIND, "", error, reply);
+    if (rc != 0)
+        return s_error (reply, 500, "The provider keys cannot be stored right now.", "server_error",
+                        NULL, "store_unavailable");
+    return s_keys_reply (self, reply);
+}
+
+//  A refused admin call is logged and audited with what was asked, never with the token or
+//  the body. The path is cut to the characters an admin URL has.
+static void s_refused (ar_admin_t *self, const ar_admin_request_t *request)
+{
+    char path[96], method[16];
+    size_t n = 0;
+    for (const char *c = request->path; *c && n + 1 < sizeof path; c++)
+        path[n++] = isalnum ((unsigned char)*c) || strchr ("/_.-", *c) ? *c : '?';
+    path[n] = 0;
+    n = 0;
+    for (const char *c = request->method; *c && n + 1 < sizeof method; c++)
+        method[n++] = isupper ((unsigned char)*c) ? *c : '?';
+    method[n] = 0;
+    const char *why = request->authorization && *request->authorization ? "wrong" : "missing";
+    int64_t second = (int64_t)(ar_wall_now () / 1000);
+    if (second != self->refusal_second) {
+        if (self->refusals_dropped)
+            fprintf (stderr, "anyray-edge: admin: %d more refused calls not audited\n",
+                     self->refusals_dropped);
+        self->refusal_second = second;
+        self->refusals = self->refusals_dropped = 0;
+    }
+    if (++self->refusals > S_REFUSALS_PER_SECOND) {
+        self->refusals_dropped++;
+        return;
+    }
+    fprintf (stderr, "anyray-edge: admin: refused %s %s (%s token)\n", method, path, why);
+    char detail[256];
+    snprintf (detail, sizeof detail, "{\"method\":\"%s\",\"path\":\"%s\",\"token\":\"%s\"}", method,
+              path, why);
+    ar_config_store_audit (ar_optimizer_settings_store (self->settings), "unknown",
+                           "admin.unauthorized", path, detail);
+}
+
 int ar_admin_handle (ar_admin_t *self, const ar_admin_request_t *request, char **reply)
 {
     *reply = NULL;
     if (!self->enabled)
         return s_error (reply, 403, "The admin API is off: set ANYRAY_ADMIN_TOKEN to turn it on.",
                         "permission_error", NULL, "admin_disabled");
-    if (!s_authorized (self, request->authorization))
+    if (!s_authorized (self, request->authorization)) {
+        s_refused (self, request);
         return s_error (reply, 401, "Missing or wrong admin token (Authorization: Bearer ...).",
                         "authentication_error", NULL, "invalid_admin_token");
+    }
     const char *path = request->path, *method = request->method;
     bool get = strcmp (method, "GET") == 0, put = strcmp (method, "PUT") == 0;
     if (strcmp (path, "/admin/optimizer/settings") == 0) {
@@ -215,6 +346,16 @@ int ar_admin_handle (ar_admin_t *self, const ar_admin_request_t *request, char *
                                  json_integer (ar_optimizer_settings_version (self->settings)));
             return s_json (reply, doc);
         }
+    } else if (strcmp (path, "/admin/routing-config") == 0) {
+        if (get)
+            return s_get_routing (self, reply);
+        if (put)
+            return s_put_routing (self, request, reply);
+    } else if (strcmp (path, "/admin/provider-keys") == 0) {
+        if (get)
+            return s_keys_reply (self, reply);
+        if (put)
+            return s_put_keys (self, request, reply);
     } else if (strcmp (path, "/admin/audit") == 0) {
         if (get)
             return s_get_audit (self, request, reply);
@@ -255,6 +396,8 @@ void ar_admin_test (bool verbose)
     assert (mkdtemp (dir));
     snprintf (db, sizeof db, "%s/anyray.db", dir);
     unsetenv ("ANYRAY_OPTIMIZER_CONFIG");
+    unsetenv ("ANYRAY_ROUTING_CONFIG");
+    unsetenv ("ANYRAY_CONTENT_KEY");
     json_t *out;
 
     //  Off without a token, and says so.
@@ -339,6 +482,59 @@ void ar_admin_test (bool verbose)
     assert (json_integer_value (json_object_get (out, "calls")) == 3);
     assert (json_integer_value (json_object_get (out, "configVersion")) == 2);
     json_decref (out);
+    //  Routing config: none until a PUT; a bad one names its path and changes nothing.
+    assert (s_call (admin, "GET", "/admin/routing-config", auth, NULL, &out) == 200);
+    assert (json_integer_value (json_object_get (out, "version")) == 0);
+    assert (json_is_null (json_object_get (out, "config")));
+    json_decref (out);
+    const char *routing = "{\"strategy\":{\"mode\":\"fallback\"},\"targets\":["
+                          "{\"name\":\"a\",\"provider\":\"openai\"},"
+                          "{\"name\":\"b\",\"provider\":\"anthropic\"}]}";
+    assert (s_call (admin, "PUT", "/admin/routing-config", auth, routing, &out) == 200);
+    assert (json_integer_value (json_object_get (out, "version")) == 1);
+    assert (json_array_size (json_object_get (json_object_get (out, "config"), "targets")) == 2);
+    json_decref (out);
+    assert (s_call (admin, "PUT", "/admin/routing-config", auth,
+                    "{\"config\":{\"strategy\":{\"mode\":\"single\"},\"targets\":["
+                    "{\"provider\":\"openai\",\"weight\":-1}]}}",
+                    &out) == 400);
+    err = json_object_get (out, "error");
+    assert (strcmp (json_string_value (json_object_get (err, "param")),
+                    "config.targets[0].weight") == 0);
+    json_decref (out);
+    assert (s_call (admin, "GET", "/admin/routing-config", auth, NULL, &out) == 200);
+    assert (json_integer_value (json_object_get (out, "version")) == 1);
+    json_decref (out);
+
+    //  Provider keys: never returned; a fingerprint and where the key comes from.
+    const char *key = "sk-admin-test-0123456789abcdef";
+    char keys[200];
+    snprintf (keys, sizeof keys, "{\"keys\":{\"openai\":\"%s\"}}", key);
+    assert (s_call (admin, "PUT", "/admin/provider-keys", auth, keys, &out) == 200);
+    text = json_dumps (out, 0);
+    assert (text && !strstr (text, key) && strstr (text, "\"runtime\""));
+    free (text);
+    json_decref (out);
+    assert (s_call (admin, "PUT", "/admin/provider-keys", auth, "{\"keys\":{\"nope\":\"sk-abc\"}}",
+                    &out) == 400);
+    err = json_object_get (out, "error");
+    assert (strcmp (json_string_value (json_object_get (err, "param")), "keys.nope") == 0);
+    json_decref (out);
+
+    //  Refused calls are audited without the token.
+    assert (s_call (admin, "PUT", "/admin/routing-config", "Bearer not-the-token-xyz", routing,
+                    &out) == 401);
+    json_decref (out);
+    assert (s_call (admin, "GET", "/admin/audit", auth, NULL, &out) == 200);
+    newest = json_array_get (json_object_get (out, "entries"), 0);
+    assert (strcmp (json_string_value (json_object_get (newest, "action")), "admin.unauthorized") ==
+            0);
+    text = json_dumps (out, 0);
+    assert (!strstr (text, "not-the-token-xyz") && !strstr (text, key));
+    assert (strstr (text, "provider_key.set"));
+    free (text);
+    json_decref (out);
+
     assert (s_call (admin, "GET", "/admin/nope", auth, NULL, &out) == 404);
     json_decref (out);
     assert (s_call (admin, "DELETE", "/admin/audit", auth, NULL, &out) == 405);

@@ -427,7 +427,7 @@ static bool s_walk_on (s_call_t *call, int status, int64_t retry_after_ms)
     ar_route_step_t step = ar_route_plan_next (call->plan, status, retry_after_ms, random, &delay);
     if (step == AR_ROUTE_ANSWER)
         return false;
-    s_stage_end (&call->stages[STAGE_PROVIDE], true);
+    s_stage_end (&call->stages[STAGE_PROVIDE], false); // that try's job has ended
     if (delay == 0) {
         s_try_begin (call);
         return true;
@@ -459,17 +459,17 @@ static void s_route_done (s_call_t *call)
 //  The router did not answer: the static plan from the same environment keeps traffic moving.
 static void s_route_fallback (s_call_t *call)
 {
-    char plan[2048];
+    char plan[AR_ROUTER_PLAN_SIZE];
     ar_route_facts_t facts = {call->provider, call->path, call->chat.model, call->metadata};
     int len = ar_router_plan (call->edge->fallback_router, &facts, plan, sizeof plan);
     if (len == -1)
         s_fail (call, 400, "Unknown provider in x-anyray-provider.", "x-anyray-provider",
                 "unknown_provider");
     else if (len < 0 || s_take_plan (call, plan, (size_t)len) != 0)
-        s_fail (call, len == -2 ? 400 : 500,
-                len == -2 ? "No routing target matches this request."
+        s_fail (call, len == -3 ? 400 : 500,
+                len == -3 ? "No routing target matches this request."
                           : "The call cannot be routed.",
-                NULL, len == -2 ? "no_route" : "routing_error");
+                NULL, len == -3 ? "no_route" : "routing_error");
     if (len < 0 || !call->plan)
         return;
     s_route_done (call);
