@@ -14,6 +14,7 @@
 // Never print a provider key: checks on key bytes are assert.ok(boolean, words), never equal().
 import { before, after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -84,11 +85,13 @@ async function getConfig(on = stack) {
 // targets (target names are unique per config, so this is the new config, not the old one).
 async function useConfig(config, { on = stack, probeHeaders = {}, wrap = false } = {}) {
   const before = await getConfig(on);
+  const names = new Set(names_of(config));
+  const reused = names_of(before.config ?? {}).filter((n) => names.has(n));
+  if (reused.length) throw new Error(`test bug: target names ${reused} are in the running config too, the probe cannot tell`);
   const r = await admin('PUT', '/admin/routing-config', wrap ? { config } : config, {}, on);
   assert.equal(r.status, 200, `PUT /admin/routing-config: ${r.text}`);
   assert.equal(r.json.version, before.version + 1, `the version goes up by one: ${r.text}`);
   assert.ok(r.json.config && typeof r.json.config === 'object', r.text);
-  const names = new Set(names_of(config));
   if (on === stack) await mock.reset(); // no fault rule may answer the probe
   await waitFor('a call answered by a target of the new routing config', async () => {
     const c = await chat(ask('probe'), { headers: probeHeaders, on });
@@ -191,10 +194,23 @@ function leaks(secrets, on = stack, { responses = transcript } = {}) {
   const look = (where, buf) => {
     for (const [what, n] of needles) if (buf.indexOf(n) >= 0) places.push(`${what} in ${where}`);
   };
+  // The grep itself must work: a canary in a nested file, amid binary bytes, is found.
+  const canary = `canary-${hex(12)}`;
+  const nest = fs.mkdtempSync(path.join(on.dir, 'canary-'));
+  fs.writeFileSync(path.join(nest, 'c.bin'), Buffer.concat([randomBytes(4096), Buffer.from(canary), Buffer.from([0, 255, 0])]));
+  let found = false;
+  try {
+    for (const [, buf] of filesUnder(on.dir)) if (buf.indexOf(Buffer.from(canary)) >= 0) found = true;
+  } finally {
+    fs.rmSync(nest, { recursive: true, force: true });
+  }
+  assert.ok(found, 'the data dir grep finds a canary written into it');
   for (const [p, buf] of filesUnder(on.dir)) look(p, buf);
   look('the stack\'s output', Buffer.from(on.fullLog()));
   look('an API response', Buffer.concat(responses));
-  look('the spend rows', Buffer.from(JSON.stringify(on.spendRows())));
+  // All of them (stack.sql's 1 MB output buffer is too small after the loadbalance run).
+  look('the spend rows', execFileSync('sqlite3', ['-json', '-cmd', '.timeout 5000', on.db, 'select * from spend'],
+    { maxBuffer: 1 << 30, timeout: 60000 }));
   return places;
 }
 
@@ -263,6 +279,7 @@ it(`loadbalance 0.7/0.3: ${LB_CALLS} calls split within 2 points of the weights`
   const byHeader = { 'lb-a': 0, 'lb-b': 0 };
   const statuses = {};
   let next = 0;
+  const startMs = Date.now(); // the spend rows of this run (not the probe's)
   const start = performance.now();
   try {
     await Promise.all(Array.from({ length: 16 }, async () => {
@@ -294,7 +311,7 @@ it(`loadbalance 0.7/0.3: ${LB_CALLS} calls split within 2 points of the weights`
   assert.ok(Math.abs(share['lb-b'] - 0.3) <= tol(0.3), `lb-b share ${share['lb-b']} vs 0.3 ± ${tol(0.3)}`);
   // The spend rows name the model actually called (written in batches: wait for them all).
   const count = () => Object.fromEntries(stack.sql(
-    "select model, count(*) as n from spend where model in ('lb-a','lb-b') and provider = 'openai' group by model")
+    `select model, count(*) as n from spend where model in ('lb-a','lb-b') and provider = 'openai' and ts_ms >= ${startMs} group by model`)
     .map((r) => [r.model, r.n]));
   const rows = await waitFor(`${LB_CALLS} spend rows`, () => {
     const c = count();
@@ -354,7 +371,8 @@ it('fallback: each failure kind alone before a good target', async () => {
   ];
   for (const [name, extra, tried] of kinds) {
     const good = `fb-after-${name.slice(3)}`;
-    await useConfig({ strategy: { mode: 'fallback' }, retry: { attempts: 0 }, targets: [leaf(name, extra), leaf(good)] });
+    const bad = leaf(`${name}-alone`, { override_params: { model: name }, ...extra });
+    await useConfig({ strategy: { mode: 'fallback' }, retry: { attempts: 0 }, targets: [bad, leaf(good)] });
     await mock.faults(FAULTS);
     const r = await chat();
     assert.equal(r.status, 200, `${name}: ${r.text}`);
@@ -446,8 +464,9 @@ it('retries: two 503s then OK, with exponential backoff between the tries', asyn
   const log = (await mock.requests()).filter((q) => q.model === 'flaky');
   assert.equal(log.length, 3);
   const gaps = [log[1].time - log[0].time, log[2].time - log[1].time];
-  assert.ok(gaps[0] >= 100, `first wait in [100, 200] ms: ${gaps[0]}`);
-  assert.ok(gaps[1] >= 200, `second wait in [200, 400] ms: ${gaps[1]}`);
+  // Jitter draws each wait from [d/2, d]; 5 ms of slack for when the mock stamps arrivals.
+  assert.ok(gaps[0] >= 95, `first wait in [100, 200] ms: ${gaps[0]}`);
+  assert.ok(gaps[1] >= 195, `second wait in [200, 400] ms: ${gaps[1]}`);
   assert.ok(gaps[0] < 3000 && gaps[1] < 3000, `no wait far beyond the backoff: ${gaps}`);
 });
 
@@ -537,7 +556,7 @@ it('an invalid routing config: 400 naming the field, nothing changes', async () 
     [{ strategy: { mode: 'single' }, targets: [{ ...ok, retry: { attempts: 11 } }] }, 'targets[0].retry.attempts'],
     [{ strategy: { mode: 'single' }, targets: [{ ...ok, request_timeout: 50 }] }, 'targets[0].request_timeout'],
     [{ strategy: { mode: 'single' }, targets: [{ ...ok, provider: 'nope' }] }, 'targets[0].provider'],
-    [{ strategy: { mode: 'fallback' }, targets: [ok, { strategy: { mode: 'single' }, targets: [{ ...ok, weight: 'heavy' }] }] },
+    [{ strategy: { mode: 'fallback' }, targets: [ok, { strategy: { mode: 'single' }, targets: [leaf('y', { weight: 'heavy' })] }] },
       'targets[1].targets[0].weight'],
   ];
   for (const [config, param] of cases) {
@@ -592,6 +611,7 @@ it('a wrong or missing admin token: 401, nothing changes, the attempt is audited
   const keysAfter = await providerKeys();
   assert.equal(keysAfter.version, keysBefore.version);
   assert.deepEqual(openaiKeyRow(keysAfter), openaiKeyRow(keysBefore));
+  await mock.clearRequests();
   const r = await chat();
   assert.equal(r.status, 200, r.text);
   assert.notEqual(r.headers['x-anyray-target'], marker);
