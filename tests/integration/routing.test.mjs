@@ -762,13 +762,13 @@ test('two routers, two edges, two providers: a routing PUT and a key PUT apply o
 
     // Which provider process made each call: while a slow burst is in flight, map each
     // connection the mock sees to the process that holds its socket.
-    await mockF.faults([{ model: 'rep-new', latency: 1500 }]);
+    await mockF.faults([{ model: 'rep-new', latency: 3000 }]);
     await mockF.clearRequests();
     const providers = [stackF.pid('provider', 0), stackF.pid('provider', 1)];
     const slow = burst(12, body, { on: stackF });
     const t0 = performance.now();
     let inFlight = [];
-    while (inFlight.length < 12 && performance.now() - t0 < 1200) {
+    while (inFlight.length < 12 && performance.now() - t0 < 2500) {
       inFlight = await mockF.requests();
       if (inFlight.length < 12) await sleep(25);
     }
