@@ -459,17 +459,17 @@ static void s_route_done (s_call_t *call)
 //  The router did not answer: the static plan from the same environment keeps traffic moving.
 static void s_route_fallback (s_call_t *call)
 {
-    char plan[AR_ROUTER_PLAN_SIZE];
+    static char plan[AR_ROUTER_PLAN_SIZE]; // one edge thread; too big for the stack
     ar_route_facts_t facts = {call->provider, call->path, call->chat.model, call->metadata};
     int len = ar_router_plan (call->edge->fallback_router, &facts, plan, sizeof plan);
-    if (len == -1)
+    if (len == AR_ROUTER_UNKNOWN_PROVIDER)
         s_fail (call, 400, "Unknown provider in x-anyray-provider.", "x-anyray-provider",
                 "unknown_provider");
     else if (len < 0 || s_take_plan (call, plan, (size_t)len) != 0)
-        s_fail (call, len == -3 ? 400 : 500,
-                len == -3 ? "No routing target matches this request."
-                          : "The call cannot be routed.",
-                NULL, len == -3 ? "no_route" : "routing_error");
+        s_fail (call, len == AR_ROUTER_NO_MATCH ? 400 : 500,
+                len == AR_ROUTER_NO_MATCH ? "No routing target matches this request."
+                                          : "The call cannot be routed.",
+                NULL, len == AR_ROUTER_NO_MATCH ? "no_route" : "routing_error");
     if (len < 0 || !call->plan)
         return;
     s_route_done (call);

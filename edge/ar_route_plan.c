@@ -37,18 +37,17 @@ static uint32_t s_uint (json_t *object, const char *key, uint32_t fallback)
     return n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
 }
 
-static size_t s_codes (json_t *object, const char *key, uint16_t *out)
+static void s_codes (json_t *object, const char *key, ar_route_codes_t *out)
 {
     json_t *list = json_object_get (object, key);
-    size_t count = 0, index;
+    size_t index;
     json_t *code;
     json_array_foreach (list, index, code)
     {
-        json_int_t n = json_integer_value (code);
-        if (json_is_integer (code) && n >= 100 && n <= 999 && count < AR_ROUTE_PLAN_CODES_MAX)
-            out[count++] = (uint16_t)n;
+        json_int_t n = json_integer_value (code) - 400;
+        if (json_is_integer (code) && n >= 0 && n < 256)
+            out->bits[n / 64] |= 1ull << (n % 64);
     }
-    return count;
 }
 
 static int s_target (json_t *object, ar_route_target_t *target)
@@ -74,14 +73,14 @@ static int s_target (json_t *object, ar_route_target_t *target)
     target->attempts = (int)s_uint (object, "attempts", 0);
     if (target->attempts > 10)
         target->attempts = 10;
-    target->retry_on_count = s_codes (object, "retry_on", target->retry_on);
+    s_codes (object, "retry_on", &target->retry_on);
     target->backoff_ms = s_uint (object, "backoff_ms", 250);
     target->max_backoff_ms = s_uint (object, "max_backoff_ms", 8000);
     target->retry_after = !json_is_false (json_object_get (object, "retry_after"));
     target->max_retry_after_ms = s_uint (object, "max_retry_after_ms", 60000);
     target->timeout_ms = s_uint (object, "timeout_ms", 0);
     target->in_fallback = json_object_get (object, "fallback_on") != NULL;
-    target->fallback_on_count = s_codes (object, "fallback_on", target->fallback_on);
+    s_codes (object, "fallback_on", &target->fallback_on);
     return 0;
 }
 
@@ -138,12 +137,10 @@ void ar_route_plan_begin_try (ar_route_plan_t *self)
     self->total++;
 }
 
-static bool s_listed (const uint16_t *codes, size_t count, int status)
+static bool s_listed (const ar_route_codes_t *codes, int status)
 {
-    for (size_t i = 0; i < count; i++)
-        if (codes[i] == status)
-            return true;
-    return false;
+    int n = status - 400;
+    return n >= 0 && n < 256 && (codes->bits[n / 64] >> (n % 64) & 1);
 }
 
 //  The wait before retry n (1-based): exponential, capped, jittered into [d/2, d].
@@ -166,8 +163,7 @@ ar_route_step_t ar_route_plan_next (ar_route_plan_t *self, int status, int64_t r
         return AR_ROUTE_ANSWER;
     const ar_route_target_t *target = &self->targets[self->current];
     bool transport = status == 0;
-    if ((transport || s_listed (target->retry_on, target->retry_on_count, status)) &&
-        self->tries <= target->attempts) {
+    if ((transport || s_listed (&target->retry_on, status)) && self->tries <= target->attempts) {
         uint32_t delay = s_backoff (target, self->tries, random);
         bool asked = !transport && target->retry_after && retry_after_ms >= 0;
         if (!asked || (uint64_t)retry_after_ms <= target->max_retry_after_ms) {
@@ -178,7 +174,7 @@ ar_route_step_t ar_route_plan_next (ar_route_plan_t *self, int status, int64_t r
         }
     }
     if (target->in_fallback && self->current + 1 < self->count &&
-        (transport || s_listed (target->fallback_on, target->fallback_on_count, status))) {
+        (transport || s_listed (&target->fallback_on, status))) {
         self->current++;
         self->tries = 0;
         return AR_ROUTE_NEXT;
@@ -270,6 +266,22 @@ void ar_route_plan_test (bool verbose)
     assert (ar_route_plan_next (plan, 429, 5000, 0, &delay) == AR_ROUTE_ANSWER);
     //  Too long to wait on a 503, which the fallback takes: next target.
     assert (ar_route_plan_next (plan, 503, 5000, 0, &delay) == AR_ROUTE_NEXT);
+    ar_route_plan_destroy (&plan);
+
+    //  Every listed status counts, however long the list (nested fallbacks unite theirs).
+    char codes[4096] = "";
+    size_t used = 0;
+    for (int code = 400; code < 600; code++)
+        used += (size_t)snprintf (codes + used, sizeof codes - used, "%s%d", used ? "," : "", code);
+    char many[4400];
+    int m = snprintf (many, sizeof many,
+                      "{\"targets\":[{\"provider\":\"openai\",\"base_url\":\"http://a\","
+                      "\"fallback_on\":[%s]},{\"provider\":\"openai\",\"base_url\":\"http://b\"}]}",
+                      codes);
+    assert (m > 0 && (size_t)m < sizeof many);
+    plan = ar_route_plan_parse (many, (size_t)m);
+    ar_route_plan_begin_try (plan);
+    assert (ar_route_plan_next (plan, 599, -1, 0, &delay) == AR_ROUTE_NEXT);
     ar_route_plan_destroy (&plan);
 
     //  Strings that do not fit refuse the plan rather than truncating a URL.

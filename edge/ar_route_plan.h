@@ -26,28 +26,30 @@
 #include <stdint.h>
 
 #define AR_ROUTE_PLAN_TARGETS_MAX 16
-#define AR_ROUTE_PLAN_CODES_MAX   24
 #define AR_ROUTE_PLAN_EXTRAS_MAX  6
+
+//  A set of HTTP statuses 400..655 (the config allows 400..599), one bit each.
+typedef struct {
+    uint64_t bits[4];
+} ar_route_codes_t;
 
 typedef struct {
     char provider[64];
     char base_url[512];
     char name[72];   // "" when the config did not name it
-    char model[256]; // "" unless the target overrides the model
+    char model[264]; // "" unless the target overrides the model (the config allows 256 bytes)
     struct {
-        char key[32], value[256];
+        char key[32], value[264];
     } extras[AR_ROUTE_PLAN_EXTRAS_MAX]; // the provider's settings (deployment, region, ...)
     size_t extra_count;
     int attempts; // retries after the first try
-    uint16_t retry_on[AR_ROUTE_PLAN_CODES_MAX];
-    size_t retry_on_count;
+    ar_route_codes_t retry_on;
     uint32_t backoff_ms, max_backoff_ms;
     bool retry_after;
     uint32_t max_retry_after_ms;
     uint32_t timeout_ms; // one try; 0: the edge's default
     bool in_fallback;
-    uint16_t fallback_on[AR_ROUTE_PLAN_CODES_MAX];
-    size_t fallback_on_count;
+    ar_route_codes_t fallback_on;
 } ar_route_target_t;
 
 typedef enum {
