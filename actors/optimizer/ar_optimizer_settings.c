@@ -1,153 +1,95 @@
-/*  ar_optimizer_settings: the running optimizer config, kept in step with the store (see the
-    header for the seeding rules). */
+/*  ar_optimizer_settings: the running optimizer config, kept in step with the store by
+    ar_config_settings (see the header for the seeding rules). */
 #include "ar_optimizer_settings.h"
+#include "ar_config_settings.h"
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-struct ar_optimizer_settings_t {
-    ar_config_store_t *store;
-    ar_optimizer_config_t *config;
-    int64_t version;
+//  The seed is the file or, without one, the baked-in default (ar_optimizer_config_load_env).
+static int s_load_seed (const char *path, void **object, char *error, size_t error_size)
+{
+    (void)path;
+    *object = ar_optimizer_config_load_env (error, error_size);
+    return *object ? 0 : -1;
+}
+
+static void *s_parse (const char *text, size_t len, char *error, size_t error_size)
+{
+    return ar_optimizer_config_parse (text, len, error, error_size);
+}
+
+static char *s_to_json (const void *object)
+{
+    return ar_optimizer_config_to_json (object);
+}
+
+static void s_destroy (void *object)
+{
+    ar_optimizer_config_t *config = object;
+    ar_optimizer_config_destroy (&config);
+}
+
+static const ar_config_settings_class_t s_class = {
+    .kind = AR_OPTIMIZER_SETTINGS_KIND,
+    .seed_kind = AR_OPTIMIZER_SEED_KIND,
+    .seed_env = "ANYRAY_OPTIMIZER_CONFIG",
+    .name = "optimizer",
+    .none_max = 0, // there is always a config
+    .load_seed = s_load_seed,
+    .parse = s_parse,
+    .to_json = s_to_json,
+    .destroy = s_destroy,
 };
 
-//  Write text as the next version and remember it as the last seed, when the store needs it.
-static int s_seed (ar_optimizer_settings_t *self, char *error, size_t error_size)
+//  An ar_optimizer_settings_t is an ar_config_settings_t of s_class.
+static ar_config_settings_t *s_engine (ar_optimizer_settings_t *self)
 {
-    const char *path = getenv ("ANYRAY_OPTIMIZER_CONFIG");
-    bool from_file = path && *path && access (path, F_OK) == 0;
-    ar_optimizer_config_t *seed = ar_optimizer_config_load_env (error, error_size);
-    if (!seed)
-        return -1;
-    char *text = ar_optimizer_config_to_json (seed);
-    ar_optimizer_config_destroy (&seed);
-    if (!text) {
-        snprintf (error, error_size, "out of memory");
-        return -1;
-    }
-    int64_t stored = ar_config_store_version (self->store, AR_OPTIMIZER_SETTINGS_KIND);
-    int64_t seeded_version = 0;
-    char *seeded = ar_config_store_latest (self->store, AR_OPTIMIZER_SEED_KIND, &seeded_version);
-    bool write = stored == 0 || (from_file && (!seeded || strcmp (seeded, text) != 0));
-    int rc = stored < 0 || seeded_version < 0 ? -1 : 0;
-    const char *actor = from_file ? "seed:file" : "seed:default";
-    if (rc == 0 && write &&
-        (ar_config_store_put (self->store, AR_OPTIMIZER_SETTINGS_KIND, text, actor, NULL) != 0 ||
-         ar_config_store_put (self->store, AR_OPTIMIZER_SEED_KIND, text, actor, NULL) != 0))
-        rc = -1;
-    if (rc != 0)
-        snprintf (error, error_size, "config store: %s", ar_config_store_error (self->store));
-    free (seeded);
-    free (text);
-    return rc;
+    return (ar_config_settings_t *)self;
 }
 
 ar_optimizer_settings_t *ar_optimizer_settings_new (const char *db_path, char *error,
                                                     size_t error_size)
 {
-    if (error_size)
-        error[0] = 0;
-    ar_optimizer_settings_t *self = calloc (1, sizeof *self);
-    if (!self) {
-        snprintf (error, error_size, "out of memory");
-        return NULL;
-    }
-    const char *why = NULL;
-    self->store = ar_config_store_open (db_path, &why);
-    if (!self->store) {
-        snprintf (error, error_size, "config store %s: %s", db_path, why ? why : "cannot open");
-        ar_optimizer_settings_destroy (&self);
-        return NULL;
-    }
-    if (s_seed (self, error, error_size) != 0 || ar_optimizer_settings_poll (self) < 0 ||
-        !self->config) {
-        if (self->store && !*error)
-            snprintf (error, error_size, "the stored optimizer config cannot be loaded");
-        ar_optimizer_settings_destroy (&self);
-        return NULL;
-    }
-    return self;
+    return (ar_optimizer_settings_t *)ar_config_settings_new (&s_class, db_path, error, error_size);
 }
 
 void ar_optimizer_settings_destroy (ar_optimizer_settings_t **self_p)
 {
-    ar_optimizer_settings_t *self = *self_p;
-    if (!self)
-        return;
-    ar_optimizer_config_destroy (&self->config);
-    ar_config_store_destroy (&self->store);
-    free (self);
+    ar_config_settings_t *engine = s_engine (*self_p);
+    ar_config_settings_destroy (&engine);
     *self_p = NULL;
 }
 
 int ar_optimizer_settings_poll (ar_optimizer_settings_t *self)
 {
-    int64_t version = ar_config_store_version (self->store, AR_OPTIMIZER_SETTINGS_KIND);
-    if (version < 0)
-        return -1;
-    if (version <= self->version)
-        return 0;
-    int64_t latest = 0;
-    char *text = ar_config_store_latest (self->store, AR_OPTIMIZER_SETTINGS_KIND, &latest);
-    if (!text)
-        return -1;
-    char error[256];
-    ar_optimizer_config_t *config =
-        ar_optimizer_config_parse (text, strlen (text), error, sizeof error);
-    free (text);
-    if (!config) {
-        //  Only puts that validated reach the store; this is a hand edit of the database.
-        //  Remember the version so the same bad text is not parsed every poll.
-        self->version = latest;
-        return -1;
-    }
-    ar_optimizer_config_destroy (&self->config);
-    self->config = config;
-    self->version = latest;
-    return 1;
+    return ar_config_settings_poll (s_engine (self));
 }
 
 const ar_optimizer_config_t *ar_optimizer_settings_config (ar_optimizer_settings_t *self)
 {
-    return self->config;
+    return ar_config_settings_object (s_engine (self));
 }
 
+//  The newest version looked at: one that did not parse lends its number to the running
+//  config, as it always has here (ar_routing_settings reports the running one).
 int64_t ar_optimizer_settings_version (ar_optimizer_settings_t *self)
 {
-    return self->version;
+    return ar_config_settings_seen (s_engine (self));
 }
 
 int ar_optimizer_settings_put (ar_optimizer_settings_t *self, const char *json, size_t len,
                                const char *actor, int64_t *version_out, char *error,
                                size_t error_size)
 {
-    ar_optimizer_config_t *config = ar_optimizer_config_parse (json, len, error, error_size);
-    if (!config)
-        return 400;
-    char *text = ar_optimizer_config_to_json (config);
-    int64_t version = 0;
-    if (!text ||
-        ar_config_store_put (self->store, AR_OPTIMIZER_SETTINGS_KIND, text, actor, &version) != 0) {
-        snprintf (error, error_size, "the config store refused the write: %s",
-                  text ? ar_config_store_error (self->store) : "out of memory");
-        free (text);
-        ar_optimizer_config_destroy (&config);
-        return 500;
-    }
-    free (text);
-    ar_optimizer_config_destroy (&self->config);
-    self->config = config;
-    self->version = version;
-    if (version_out)
-        *version_out = version;
-    return 0;
+    return ar_config_settings_put (s_engine (self), json, len, actor, version_out, error,
+                                   error_size);
 }
 
 ar_config_store_t *ar_optimizer_settings_store (ar_optimizer_settings_t *self)
 {
-    return self->store;
+    return ar_config_settings_store (s_engine (self));
 }
 
 //  --------------------------------------------------------------------------

@@ -1,186 +1,110 @@
-/*  ar_routing_settings: the running routing config, kept in step with the store (see the
-    header for the seeding rules).
+/*  ar_routing_settings: the running routing config, kept in step with the store by
+    ar_config_settings (see the header for the seeding rules).
 
     A version's body is the canonical config, or the text "null" when an admin removed the
     config (PUT of JSON null): the router then plans from the environment again.
 */
 #include "ar_routing_settings.h"
-#include "ar_buf.h"
+#include "ar_config_settings.h"
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#define S_NONE "null" // the body of a version that removes the config
-
-struct ar_routing_settings_t {
-    ar_config_store_t *store;
-    ar_routing_config_t *config; // NULL: none
-    int64_t version;             // the running config's
-    int64_t seen;                // the newest version looked at (a bad one is not retried)
-};
-
-//  Whether text is the JSON null (whitespace around it allowed).
-static bool s_is_null (const char *text, size_t len)
+//  Only a file seeds: without one there is nothing to seed.
+static int s_load_seed (const char *path, void **object, char *error, size_t error_size)
 {
-    json_t *value = json_loadb (text, len, JSON_DECODE_ANY, NULL);
-    bool null = value && json_is_null (value);
-    json_decref (value);
-    return null;
-}
-
-//  Write the file named by ANYRAY_ROUTING_CONFIG as the next version when the store needs it.
-static int s_seed (ar_routing_settings_t *self, char *error, size_t error_size)
-{
-    const char *path = getenv ("ANYRAY_ROUTING_CONFIG");
-    if (!path || !*path || access (path, F_OK) != 0)
+    *object = NULL;
+    if (!path)
         return 0;
     char why[512];
-    ar_routing_config_t *seed = ar_routing_config_load_file (path, why, sizeof why);
-    if (!seed) {
+    *object = ar_routing_config_load_file (path, why, sizeof why);
+    if (!*object) {
         snprintf (error, error_size, "ANYRAY_ROUTING_CONFIG: %s", why);
         return -1;
     }
-    char *text = ar_routing_config_to_json (seed);
-    ar_routing_config_destroy (&seed);
-    if (!text) {
-        snprintf (error, error_size, "out of memory");
-        return -1;
-    }
-    int64_t stored = ar_config_store_version (self->store, AR_ROUTING_SETTINGS_KIND);
-    int64_t seeded_version = 0;
-    char *seeded = ar_config_store_latest (self->store, AR_ROUTING_SEED_KIND, &seeded_version);
-    //  A file edited since it last seeded is the operator's newer intent; the same file after a
-    //  restart must not undo an admin's later change.
-    bool write = stored == 0 || !seeded || strcmp (seeded, text) != 0;
-    int rc = stored < 0 || seeded_version < 0 ? -1 : 0;
-    if (rc == 0 && write &&
-        (ar_config_store_put (self->store, AR_ROUTING_SETTINGS_KIND, text, "seed:file", NULL) !=
-             0 ||
-         ar_config_store_put (self->store, AR_ROUTING_SEED_KIND, text, "seed:file", NULL) != 0))
-        rc = -1;
-    if (rc != 0)
-        snprintf (error, error_size, "config store: %s", ar_config_store_error (self->store));
-    free (seeded);
-    free (text);
-    return rc;
+    return 0;
+}
+
+static void *s_parse (const char *text, size_t len, char *error, size_t error_size)
+{
+    return ar_routing_config_parse (text, len, error, error_size);
+}
+
+static char *s_to_json (const void *object)
+{
+    return ar_routing_config_to_json (object);
+}
+
+static void s_destroy (void *object)
+{
+    ar_routing_config_t *config = object;
+    ar_routing_config_destroy (&config);
+}
+
+static const ar_config_settings_class_t s_class = {
+    .kind = AR_ROUTING_SETTINGS_KIND,
+    .seed_kind = AR_ROUTING_SEED_KIND,
+    .seed_env = "ANYRAY_ROUTING_CONFIG",
+    .name = "routing",
+    .none_max = AR_ROUTING_CONFIG_MAX, // PUT null removes the config
+    .load_seed = s_load_seed,
+    .parse = s_parse,
+    .to_json = s_to_json,
+    .destroy = s_destroy,
+};
+
+//  An ar_routing_settings_t is an ar_config_settings_t of s_class.
+static ar_config_settings_t *s_engine (ar_routing_settings_t *self)
+{
+    return (ar_config_settings_t *)self;
 }
 
 ar_routing_settings_t *ar_routing_settings_new (const char *db_path, char *error, size_t error_size)
 {
-    if (error_size)
-        error[0] = 0;
-    ar_routing_settings_t *self = calloc (1, sizeof *self);
-    if (!self) {
-        snprintf (error, error_size, "out of memory");
-        return NULL;
-    }
-    const char *why = NULL;
-    self->store = ar_config_store_open (db_path, &why);
-    if (!self->store) {
-        snprintf (error, error_size, "config store %s: %s", db_path ? db_path : "(none)",
-                  why ? why : "cannot open");
-        ar_routing_settings_destroy (&self);
-        return NULL;
-    }
-    if (s_seed (self, error, error_size) != 0 || ar_routing_settings_poll (self) < 0) {
-        if (!*error)
-            snprintf (error, error_size, "the stored routing config cannot be loaded");
-        ar_routing_settings_destroy (&self);
-        return NULL;
-    }
-    return self;
+    return (ar_routing_settings_t *)ar_config_settings_new (&s_class, db_path, error, error_size);
 }
 
 void ar_routing_settings_destroy (ar_routing_settings_t **self_p)
 {
-    ar_routing_settings_t *self = *self_p;
-    if (!self)
-        return;
-    ar_routing_config_destroy (&self->config);
-    ar_config_store_destroy (&self->store);
-    free (self);
+    ar_config_settings_t *engine = s_engine (*self_p);
+    ar_config_settings_destroy (&engine);
     *self_p = NULL;
 }
 
 int ar_routing_settings_poll (ar_routing_settings_t *self)
 {
-    int64_t version = ar_config_store_version (self->store, AR_ROUTING_SETTINGS_KIND);
-    if (version < 0)
-        return -1;
-    if (version <= self->seen)
-        return 0;
-    int64_t latest = 0;
-    char *text = ar_config_store_latest (self->store, AR_ROUTING_SETTINGS_KIND, &latest);
-    if (!text)
-        return -1;
-    char error[256];
-    size_t len = strlen (text);
-    bool none = s_is_null (text, len);
-    ar_routing_config_t *config =
-        none ? NULL : ar_routing_config_parse (text, len, error, sizeof error);
-    free (text);
-    if (!none && !config) {
-        //  Only puts that validated reach the store; this is a hand edit of the database.
-        //  Remember the version so the same bad text is not parsed every poll.
-        self->seen = latest;
-        return -1;
-    }
-    ar_routing_config_destroy (&self->config);
-    self->config = config;
-    self->version = self->seen = latest;
-    return 1;
+    return ar_config_settings_poll (s_engine (self));
 }
 
 const ar_routing_config_t *ar_routing_settings_config (ar_routing_settings_t *self)
 {
-    return self->config;
+    return ar_config_settings_object (s_engine (self));
 }
 
 int64_t ar_routing_settings_version (ar_routing_settings_t *self)
 {
-    return self->version;
+    return ar_config_settings_version (s_engine (self));
 }
 
 json_t *ar_routing_settings_document (ar_routing_settings_t *self)
 {
-    return self->config ? json_deep_copy (ar_routing_config_document (self->config)) : json_null ();
+    const ar_routing_config_t *config = ar_routing_settings_config (self);
+    return config ? json_deep_copy (ar_routing_config_document (config)) : json_null ();
 }
 
 int ar_routing_settings_put (ar_routing_settings_t *self, const char *json, size_t len,
                              const char *actor, int64_t *version_out, char *error,
                              size_t error_size)
 {
-    if (error_size)
-        error[0] = 0;
-    bool none = json && len <= AR_ROUTING_CONFIG_MAX && s_is_null (json, len);
-    ar_routing_config_t *config =
-        none ? NULL : ar_routing_config_parse (json, len, error, error_size);
-    if (!none && !config)
-        return 400;
-    char *text = none ? strdup (S_NONE) : ar_routing_config_to_json (config);
-    int64_t version = 0;
-    if (!text ||
-        ar_config_store_put (self->store, AR_ROUTING_SETTINGS_KIND, text, actor, &version) != 0) {
-        snprintf (error, error_size, "the config store refused the write: %s",
-                  text ? ar_config_store_error (self->store) : "out of memory");
-        free (text);
-        ar_routing_config_destroy (&config);
-        return 500;
-    }
-    free (text);
-    ar_routing_config_destroy (&self->config);
-    self->config = config;
-    self->version = self->seen = version;
-    if (version_out)
-        *version_out = version;
-    return 0;
+    return ar_config_settings_put (s_engine (self), json, len, actor, version_out, error,
+                                   error_size);
 }
 
 ar_config_store_t *ar_routing_settings_store (ar_routing_settings_t *self)
 {
-    return self->store;
+    return ar_config_settings_store (s_engine (self));
 }
 
 //  --------------------------------------------------------------------------
