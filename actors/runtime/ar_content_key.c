@@ -4,6 +4,7 @@
     and no message built here contains the variable's value or the file's contents.
 */
 #include "ar_content_key.h"
+#include "ar_base64.h"
 #include "ar_buf.h"
 
 #include <assert.h>
@@ -31,50 +32,24 @@ struct ar_content_key_t {
 //  --------------------------------------------------------------------------
 //  Parsing
 
-static int s_base64_value (char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
 static bool s_is_space (char c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-//  32 bytes are 43 base64 digits (the last carries 4 bits, its low 2 zero) and one '='.
+//  32 bytes are 43 base64 digits (the last carries 4 bits, its low 2 zero) and one '=', which
+//  may be left out.
 static int s_parse_base64 (const char *text, size_t len, uint8_t *key)
 {
-    if (len == 44 && text[43] == '=')
-        len = 43;
-    if (len != 43)
+    char padded[44];
+    if (len != 43 && len != 44)
         return -1;
-    uint32_t acc = 0;
-    int bits = 0;
-    size_t out = 0;
-    for (size_t i = 0; i < len; i++) {
-        int value = s_base64_value (text[i]);
-        if (value < 0)
-            return -1;
-        acc = (acc << 6) | (uint32_t)value;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            key[out++] = (uint8_t)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    //  a non-zero leftover means a different string would name the same key: refuse it
-    return out == AR_CONTENT_KEY_LEN && acc == 0 ? 0 : -1;
+    memcpy (padded, text, 43);
+    padded[43] = len == 44 ? text[43] : '=';
+    size_t size = 0;
+    int rc = ar_base64_decode (padded, sizeof padded, key, AR_CONTENT_KEY_LEN, &size);
+    OPENSSL_cleanse (padded, sizeof padded);
+    return rc == 0 && size == AR_CONTENT_KEY_LEN ? 0 : -1;
 }
 
 int ar_content_key_parse (const char *text, uint8_t key[AR_CONTENT_KEY_LEN], const char **error)
