@@ -1,5 +1,6 @@
 /*  ar_optimizer_config: optimizer.config.json (see the header for the shape and semantics). */
 #include "ar_optimizer_config.h"
+#include "ar_config_path.h"
 #include "ar_buf.h"
 #include "ar_optimizer_config_default.h"
 #include <assert.h>
@@ -12,8 +13,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#define S_PATH_MAX 512
 
 #define S_EXCLUSIVE                                                                                \
     "code_graph and code_skeleton cannot both be enabled (code_graph outlines the files "          \
@@ -75,68 +74,11 @@ typedef struct {
 
 static int s_fail (s_ctx_t *ctx, const char *path, const char *fmt, ...)
 {
-    if (!ctx->error || !ctx->size)
-        return -1;
-    int n = snprintf (ctx->error, ctx->size, "%s: ", path);
-    if (n >= 0 && (size_t)n < ctx->size) {
-        va_list args;
-        va_start (args, fmt);
-        vsnprintf (ctx->error + n, ctx->size - n, fmt, args);
-        va_end (args);
-    }
+    va_list args;
+    va_start (args, fmt);
+    ar_config_path_vfail (ctx->error, ctx->size, path, fmt, args);
+    va_end (args);
     return -1;
-}
-
-//  A path too long for the buffer ends in "..." rather than being cut silently.
-static void s_truncated (char *out, int n)
-{
-    if (n < 0 || n >= S_PATH_MAX)
-        memcpy (out + S_PATH_MAX - 4, "...", 4);
-}
-
-//  path.name, or name at the top level.
-static void s_join (char *out, const char *path, const char *name)
-{
-    s_truncated (out, snprintf (out, S_PATH_MAX, "%s%s%s", path, *path ? "." : "", name));
-}
-
-static void s_index (char *out, const char *path, size_t i)
-{
-    s_truncated (out, snprintf (out, S_PATH_MAX, "%s[%zu]", path, i));
-}
-
-//  path["key"]: map keys are user text (endpoints, metadata names), so they are quoted.
-static void s_key (char *out, const char *path, const char *key)
-{
-    int n = snprintf (out, S_PATH_MAX, "%s[\"", path);
-    for (const char *c = key; *c && n > 0 && n < S_PATH_MAX - 8; c++) {
-        if (*c == '"' || *c == '\\')
-            out[n++] = '\\';
-        out[n++] = *c;
-    }
-    if (n > 0 && n < S_PATH_MAX - 3)
-        snprintf (out + n, S_PATH_MAX - n, "\"]");
-}
-
-static const char *s_type_of (const json_t *v)
-{
-    switch (json_typeof (v)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "a list";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-    case JSON_REAL:
-        return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    case JSON_NULL:
-        return "null";
-    }
-    return "?";
 }
 
 //  Reject members of obj not named in allowed (NULL-terminated): a typo must not pass as
@@ -156,8 +98,8 @@ static int s_only (s_ctx_t *ctx, const char *path, json_t *obj, const char *cons
         int n = 0;
         for (size_t i = 0; allowed[i] && n >= 0 && (size_t)n < sizeof expected; i++)
             n += snprintf (expected + n, sizeof expected - n, "%s%s", i ? ", " : "", allowed[i]);
-        char where[S_PATH_MAX];
-        s_join (where, path, key);
+        char where[AR_CONFIG_PATH_MAX];
+        ar_config_path_join (where, path, key);
         return s_fail (ctx, where, "unknown field (expected %s)", expected);
     }
     return 0;
@@ -166,7 +108,7 @@ static int s_only (s_ctx_t *ctx, const char *path, json_t *obj, const char *cons
 static int s_kind (s_ctx_t *ctx, const char *path, json_t *value)
 {
     if (!json_is_string (value))
-        return s_fail (ctx, path, "must be a string, not %s", s_type_of (value));
+        return s_fail (ctx, path, "must be a string, not %s", ar_config_path_type_of (value));
     int kind = ar_strategy_registry_index (json_string_value (value));
     if (kind < 0) {
         char known[512];
@@ -210,7 +152,7 @@ static int s_parse_list (s_ctx_t *ctx, const char *path, json_t *in, s_list_t *o
 {
     static const char *const fields[] = {"kind", "enabled", "params", NULL};
     if (!json_is_array (in))
-        return s_fail (ctx, path, "must be a list, not %s", s_type_of (in));
+        return s_fail (ctx, path, "must be a list, not %s", ar_config_path_type_of (in));
     *canon = json_array ();
     out->items = calloc (json_array_size (in) + 1, sizeof (s_entry_t));
     if (!*canon || !out->items)
@@ -219,13 +161,13 @@ static int s_parse_list (s_ctx_t *ctx, const char *path, json_t *in, s_list_t *o
     json_t *item;
     json_array_foreach (in, i, item)
     {
-        char at[S_PATH_MAX], field[S_PATH_MAX];
-        s_index (at, path, i);
+        char at[AR_CONFIG_PATH_MAX], field[AR_CONFIG_PATH_MAX];
+        ar_config_path_index (at, path, i);
         if (!json_is_object (item))
-            return s_fail (ctx, at, "must be an object, not %s", s_type_of (item));
+            return s_fail (ctx, at, "must be an object, not %s", ar_config_path_type_of (item));
         if (s_only (ctx, at, item, fields))
             return -1;
-        s_join (field, at, "kind");
+        ar_config_path_join (field, at, "kind");
         json_t *kind_v = json_object_get (item, "kind");
         if (!kind_v)
             return s_fail (ctx, field, "required");
@@ -236,13 +178,14 @@ static int s_parse_list (s_ctx_t *ctx, const char *path, json_t *in, s_list_t *o
             if (out->items[j].kind == kind)
                 return s_fail (ctx, field, "duplicate kind \"%s\" (also at %s[%zu])",
                                ar_strategy_registry_at (kind)->kind, path, j);
-        s_join (field, at, "enabled");
+        ar_config_path_join (field, at, "enabled");
         json_t *enabled = json_object_get (item, "enabled");
         if (!enabled)
             return s_fail (ctx, field, "required");
         if (!json_is_boolean (enabled))
-            return s_fail (ctx, field, "must be true or false, not %s", s_type_of (enabled));
-        s_join (field, at, "params");
+            return s_fail (ctx, field, "must be true or false, not %s",
+                           ar_config_path_type_of (enabled));
+        ar_config_path_join (field, at, "params");
         json_t *params = json_object_get (item, "params");
         if (params && ar_strategy_registry_check_params (ar_strategy_registry_at (kind), params,
                                                          field, ctx->error, ctx->size))
@@ -265,9 +208,9 @@ static int s_parse_list (s_ctx_t *ctx, const char *path, json_t *in, s_list_t *o
         else if (out->items[j].enabled && out->items[j].kind == graph)
             on_graph = j;
     if (on_skeleton != SIZE_MAX && on_graph != SIZE_MAX) {
-        char at[S_PATH_MAX], field[S_PATH_MAX];
-        s_index (at, path, on_skeleton > on_graph ? on_skeleton : on_graph);
-        s_join (field, at, "enabled");
+        char at[AR_CONFIG_PATH_MAX], field[AR_CONFIG_PATH_MAX];
+        ar_config_path_index (at, path, on_skeleton > on_graph ? on_skeleton : on_graph);
+        ar_config_path_join (field, at, "enabled");
         return s_fail (ctx, field, S_EXCLUSIVE);
     }
     return 0;
@@ -287,9 +230,9 @@ static json_t *s_parse_matcher (s_ctx_t *ctx, const char *path, json_t *in)
     json_array_foreach (in, i, item)
     {
         if (!json_is_string (item)) {
-            char at[S_PATH_MAX];
-            s_index (at, path, i);
-            s_fail (ctx, at, "must be a string, not %s", s_type_of (item));
+            char at[AR_CONFIG_PATH_MAX];
+            ar_config_path_index (at, path, i);
+            s_fail (ctx, at, "must be a string, not %s", ar_config_path_type_of (item));
             return NULL;
         }
     }
@@ -300,15 +243,15 @@ static uint64_t s_kind_list (s_ctx_t *ctx, const char *path, json_t *in, int *rc
 {
     uint64_t set = 0;
     if (!json_is_array (in)) {
-        *rc = s_fail (ctx, path, "must be a list of kinds, not %s", s_type_of (in));
+        *rc = s_fail (ctx, path, "must be a list of kinds, not %s", ar_config_path_type_of (in));
         return 0;
     }
     size_t i;
     json_t *item;
     json_array_foreach (in, i, item)
     {
-        char at[S_PATH_MAX];
-        s_index (at, path, i);
+        char at[AR_CONFIG_PATH_MAX];
+        ar_config_path_index (at, path, i);
         int kind = s_kind (ctx, at, item);
         if (kind < 0) {
             *rc = -1;
@@ -328,21 +271,21 @@ static int s_parse_rule (s_ctx_t *ctx, const char *path, json_t *in, s_rule_t *r
     static const char *const fields[] = {"when", "enable", "disable", "params", NULL};
     static const char *const when_fields[] = {"endpoints", "models",   "users",
                                               "teams",     "metadata", NULL};
-    char field[S_PATH_MAX], at[S_PATH_MAX];
+    char field[AR_CONFIG_PATH_MAX], at[AR_CONFIG_PATH_MAX];
     if (!json_is_object (in))
-        return s_fail (ctx, path, "must be an object, not %s", s_type_of (in));
+        return s_fail (ctx, path, "must be an object, not %s", ar_config_path_type_of (in));
     if (s_only (ctx, path, in, fields))
         return -1;
     *canon = json_object ();
     if (!*canon)
         return s_fail (ctx, path, "out of memory");
 
-    s_join (field, path, "when");
+    ar_config_path_join (field, path, "when");
     json_t *when = json_object_get (in, "when");
     if (!when)
         return s_fail (ctx, field, "required (use {} to match every request)");
     if (!json_is_object (when))
-        return s_fail (ctx, field, "must be an object, not %s", s_type_of (when));
+        return s_fail (ctx, field, "must be an object, not %s", ar_config_path_type_of (when));
     if (s_only (ctx, field, when, when_fields))
         return -1;
     json_t *canon_when = json_object ();
@@ -351,7 +294,7 @@ static int s_parse_rule (s_ctx_t *ctx, const char *path, json_t *in, s_rule_t *r
         json_t *value = json_object_get (when, s_matcher_names[m]);
         if (!value)
             continue;
-        s_join (at, field, s_matcher_names[m]);
+        ar_config_path_join (at, field, s_matcher_names[m]);
         json_t *list = s_parse_matcher (ctx, at, value);
         if (!list)
             return -1;
@@ -360,8 +303,8 @@ static int s_parse_rule (s_ctx_t *ctx, const char *path, json_t *in, s_rule_t *r
     }
     json_t *metadata = json_object_get (when, "metadata");
     if (metadata) {
-        char mpath[S_PATH_MAX];
-        s_join (mpath, field, "metadata");
+        char mpath[AR_CONFIG_PATH_MAX];
+        ar_config_path_join (mpath, field, "metadata");
         if (!json_is_object (metadata) || json_object_size (metadata) == 0)
             return s_fail (ctx, mpath, "must be a non-empty object of key: glob or list of globs");
         json_t *canon_meta = json_object ();
@@ -371,7 +314,7 @@ static int s_parse_rule (s_ctx_t *ctx, const char *path, json_t *in, s_rule_t *r
         json_t *value;
         json_object_foreach (metadata, key, value)
         {
-            s_key (at, mpath, key);
+            ar_config_path_key (at, mpath, key);
             json_t *list = s_parse_matcher (ctx, at, value);
             if (!list)
                 return -1;
@@ -384,7 +327,7 @@ static int s_parse_rule (s_ctx_t *ctx, const char *path, json_t *in, s_rule_t *r
         json_t *value = json_object_get (in, actions[a]);
         if (!value)
             continue;
-        s_join (at, path, actions[a]);
+        ar_config_path_join (at, path, actions[a]);
         int rc = 0;
         uint64_t set = s_kind_list (ctx, at, value, &rc);
         if (rc)
@@ -399,17 +342,17 @@ static int s_parse_rule (s_ctx_t *ctx, const char *path, json_t *in, s_rule_t *r
 
     json_t *params = json_object_get (in, "params");
     if (params) {
-        s_join (field, path, "params");
+        ar_config_path_join (field, path, "params");
         if (!json_is_object (params))
             return s_fail (ctx, field, "must be an object of kind: params, not %s",
-                           s_type_of (params));
+                           ar_config_path_type_of (params));
         json_t *canon_params = json_object ();
         json_object_set_new (*canon, "params", canon_params);
         const char *key;
         json_t *value;
         json_object_foreach (params, key, value)
         {
-            s_join (at, field, key);
+            ar_config_path_join (at, field, key);
             json_t *name = json_string (key);
             int kind = s_kind (ctx, at, name);
             json_decref (name);
@@ -432,16 +375,16 @@ static int s_parse_overrides (s_ctx_t *ctx, ar_optimizer_config_t *self, json_t 
     static const char *const fields[] = {"byEndpoint", "rules", NULL};
     static const char *const endpoint_fields[] = {"strategies", NULL};
     const char *path = "overrides";
-    char field[S_PATH_MAX], at[S_PATH_MAX], list_path[S_PATH_MAX];
+    char field[AR_CONFIG_PATH_MAX], at[AR_CONFIG_PATH_MAX], list_path[AR_CONFIG_PATH_MAX];
     if (!json_is_object (in))
-        return s_fail (ctx, path, "must be an object, not %s", s_type_of (in));
+        return s_fail (ctx, path, "must be an object, not %s", ar_config_path_type_of (in));
     if (s_only (ctx, path, in, fields))
         return -1;
 
     json_t *by_endpoint = json_object_get (in, "byEndpoint");
     json_t *canon_by = json_object_get (canon, "byEndpoint");
     if (by_endpoint) {
-        s_join (field, path, "byEndpoint");
+        ar_config_path_join (field, path, "byEndpoint");
         if (!json_is_object (by_endpoint))
             return s_fail (ctx, field, "must be an object of endpoint: {\"strategies\": [...]}");
         self->endpoints = calloc (json_object_size (by_endpoint) + 1, sizeof (s_endpoint_t));
@@ -451,14 +394,15 @@ static int s_parse_overrides (s_ctx_t *ctx, ar_optimizer_config_t *self, json_t 
         json_t *value;
         json_object_foreach (by_endpoint, key, value)
         {
-            s_key (at, field, key);
+            ar_config_path_key (at, field, key);
             if (key[0] != '/')
                 return s_fail (ctx, at, "an endpoint is a path starting with \"/\"");
             if (!json_is_object (value))
-                return s_fail (ctx, at, "must be an object, not %s", s_type_of (value));
+                return s_fail (ctx, at, "must be an object, not %s",
+                               ar_config_path_type_of (value));
             if (s_only (ctx, at, value, endpoint_fields))
                 return -1;
-            s_join (list_path, at, "strategies");
+            ar_config_path_join (list_path, at, "strategies");
             json_t *list = json_object_get (value, "strategies");
             if (!list)
                 return s_fail (ctx, list_path, "required");
@@ -477,9 +421,9 @@ static int s_parse_overrides (s_ctx_t *ctx, ar_optimizer_config_t *self, json_t 
     json_t *rules = json_object_get (in, "rules");
     json_t *canon_rules = json_object_get (canon, "rules");
     if (rules) {
-        s_join (field, path, "rules");
+        ar_config_path_join (field, path, "rules");
         if (!json_is_array (rules))
-            return s_fail (ctx, field, "must be a list, not %s", s_type_of (rules));
+            return s_fail (ctx, field, "must be a list, not %s", ar_config_path_type_of (rules));
         self->rules = calloc (json_array_size (rules) + 1, sizeof (s_rule_t));
         if (!self->rules)
             return s_fail (ctx, field, "out of memory");
@@ -487,7 +431,7 @@ static int s_parse_overrides (s_ctx_t *ctx, ar_optimizer_config_t *self, json_t 
         json_t *rule;
         json_array_foreach (rules, i, rule)
         {
-            s_index (at, field, i);
+            ar_config_path_index (at, field, i);
             json_t *canon_rule = NULL;
             int rc = s_parse_rule (ctx, at, rule, &self->rules[self->rule_count++], &canon_rule);
             if (canon_rule)
@@ -505,7 +449,8 @@ static int s_parse_retrieve_tool (s_ctx_t *ctx, ar_optimizer_config_t *self, jso
 {
     static const char *const fields[] = {"enabled", "maxCalls", NULL};
     if (!json_is_object (in))
-        return s_fail (ctx, "retrieveTool", "must be an object, not %s", s_type_of (in));
+        return s_fail (ctx, "retrieveTool", "must be an object, not %s",
+                       ar_config_path_type_of (in));
     if (s_only (ctx, "retrieveTool", in, fields))
         return -1;
     json_t *enabled = json_object_get (in, "enabled");
@@ -513,7 +458,7 @@ static int s_parse_retrieve_tool (s_ctx_t *ctx, ar_optimizer_config_t *self, jso
         return s_fail (ctx, "retrieveTool.enabled", "required");
     if (!json_is_boolean (enabled))
         return s_fail (ctx, "retrieveTool.enabled", "must be true or false, not %s",
-                       s_type_of (enabled));
+                       ar_config_path_type_of (enabled));
     json_t *max = json_object_get (in, "maxCalls");
     json_int_t calls = 3;
     if (max) {
@@ -565,12 +510,12 @@ ar_optimizer_config_t *ar_optimizer_config_parse (const char *json, size_t len, 
     json_t *canon_list = NULL;
     int rc = self ? 0 : s_fail (&ctx, "(document)", "out of memory");
     if (rc == 0 && !json_is_object (in))
-        rc = s_fail (&ctx, "(document)", "must be an object, not %s", s_type_of (in));
+        rc = s_fail (&ctx, "(document)", "must be an object, not %s", ar_config_path_type_of (in));
     if (rc == 0)
         rc = s_only (&ctx, "", in, fields);
     json_t *schema = rc == 0 ? json_object_get (in, "$schema") : NULL;
     if (schema && !json_is_string (schema))
-        rc = s_fail (&ctx, "$schema", "must be a string, not %s", s_type_of (schema));
+        rc = s_fail (&ctx, "$schema", "must be a string, not %s", ar_config_path_type_of (schema));
     if (rc == 0) {
         self->doc = json_object ();
         if (schema)

@@ -1,5 +1,6 @@
 /*  ar_routing_config: the routing config (see the header for the shape and semantics). */
 #include "ar_routing_config.h"
+#include "ar_config_path.h"
 #include "ar_buf.h"
 #include "ar_json_scan.h"
 #include <assert.h>
@@ -11,7 +12,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define S_PATH_MAX        512
 #define S_QUERY_DEPTH_MAX 8                           // nested $and / $or
 #define S_VALUES_MAX      64                          // members of one $in / $nin list
 #define S_META_KEY_MAX    (AR_ROUTING_STRING_MAX - 9) // "metadata." + key fits a string
@@ -236,55 +236,11 @@ static int s_fail (s_ctx_t *ctx, const char *path, const char *fmt, ...)
 
 static int s_fail (s_ctx_t *ctx, const char *path, const char *fmt, ...)
 {
-    if (!ctx->error || !ctx->size)
-        return -1;
-    int n = snprintf (ctx->error, ctx->size, "%s: ", path);
-    if (n >= 0 && (size_t)n < ctx->size) {
-        va_list args;
-        va_start (args, fmt);
-        vsnprintf (ctx->error + n, ctx->size - (size_t)n, fmt, args);
-        va_end (args);
-    }
+    va_list args;
+    va_start (args, fmt);
+    ar_config_path_vfail (ctx->error, ctx->size, path, fmt, args);
+    va_end (args);
     return -1;
-}
-
-//  A path too long for the buffer ends in "..." rather than being cut silently.
-static void s_truncated (char *out, int n)
-{
-    if (n < 0 || n >= S_PATH_MAX)
-        memcpy (out + S_PATH_MAX - 4, "...", 4);
-}
-
-//  path.name, or name at the top level.
-static void s_join (char *out, const char *path, const char *name)
-{
-    s_truncated (out, snprintf (out, S_PATH_MAX, "%s%s%s", path, *path ? "." : "", name));
-}
-
-static void s_index (char *out, const char *path, size_t i)
-{
-    s_truncated (out, snprintf (out, S_PATH_MAX, "%s[%zu]", path, i));
-}
-
-static const char *s_type_of (const json_t *v)
-{
-    switch (json_typeof (v)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "a list";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-    case JSON_REAL:
-        return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    case JSON_NULL:
-        return "null";
-    }
-    return "?";
 }
 
 //  JSON Schema's "integer": an integer, or a number with an integral value (2.0).
@@ -319,7 +275,7 @@ static int s_int_member (s_ctx_t *ctx, const char *path, const json_t *v, int mi
 static int s_string (s_ctx_t *ctx, const char *path, const json_t *v, const char **out)
 {
     if (!json_is_string (v))
-        return s_fail (ctx, path, "must be a string, not %s", s_type_of (v));
+        return s_fail (ctx, path, "must be a string, not %s", ar_config_path_type_of (v));
     if (json_string_length (v) > AR_ROUTING_STRING_MAX)
         return s_fail (ctx, path, "must be at most %d bytes", AR_ROUTING_STRING_MAX);
     *out = json_string_value (v);
@@ -407,14 +363,15 @@ static int s_statuses (s_ctx_t *ctx, const char *path, const json_t *v, ar_statu
                        json_t **canon)
 {
     if (!json_is_array (v))
-        return s_fail (ctx, path, "must be a list of HTTP statuses, not %s", s_type_of (v));
+        return s_fail (ctx, path, "must be a list of HTTP statuses, not %s",
+                       ar_config_path_type_of (v));
     memset (out, 0, sizeof *out);
     size_t i;
     json_t *item;
     json_array_foreach (v, i, item)
     {
-        char at[S_PATH_MAX];
-        s_index (at, path, i);
+        char at[AR_CONFIG_PATH_MAX];
+        ar_config_path_index (at, path, i);
         long long status;
         if (!s_integer (item, 400, 599, &status))
             return s_fail (ctx, at, "must be an integer from 400 to 599");
@@ -429,8 +386,8 @@ static int s_statuses (s_ctx_t *ctx, const char *path, const json_t *v, ar_statu
 //  Reject a member not in allowed (a list of names for the message).
 static int s_unknown (s_ctx_t *ctx, const char *path, const char *key, const char *expected)
 {
-    char where[S_PATH_MAX];
-    s_join (where, path, key);
+    char where[AR_CONFIG_PATH_MAX];
+    ar_config_path_join (where, path, key);
     return s_fail (ctx, where, "unknown field (expected %s)", expected);
 }
 
@@ -446,7 +403,7 @@ static int s_parse_retry (s_ctx_t *ctx, const char *path, const json_t *in, s_re
                           json_t **canon)
 {
     if (!json_is_object (in))
-        return s_fail (ctx, path, "must be an object, not %s", s_type_of (in));
+        return s_fail (ctx, path, "must be an object, not %s", ar_config_path_type_of (in));
     json_t *slots[S_RETRY_FIELDS] = {0};
     const char *key;
     json_t *value;
@@ -462,8 +419,8 @@ static int s_parse_retry (s_ctx_t *ctx, const char *path, const json_t *in, s_re
                             "use_retry_after_header, max_retry_after_ms");
             break;
         }
-        char at[S_PATH_MAX];
-        s_join (at, path, key);
+        char at[AR_CONFIG_PATH_MAX];
+        ar_config_path_join (at, path, key);
         if (f == 0)
             rc = s_int_member (ctx, at, value, 0, 10, &retry->attempts, &slots[f]);
         else if (f == 1) {
@@ -475,7 +432,8 @@ static int s_parse_retry (s_ctx_t *ctx, const char *path, const json_t *in, s_re
             rc = s_int_member (ctx, at, value, 0, 300000, &retry->max_backoff_ms, &slots[f]);
         else if (f == 4) {
             if (!json_is_boolean (value))
-                rc = s_fail (ctx, at, "must be true or false, not %s", s_type_of (value));
+                rc = s_fail (ctx, at, "must be true or false, not %s",
+                             ar_config_path_type_of (value));
             else {
                 retry->retry_after = json_is_true (value);
                 slots[f] = json_boolean (retry->retry_after);
@@ -487,8 +445,8 @@ static int s_parse_retry (s_ctx_t *ctx, const char *path, const json_t *in, s_re
     }
     if (rc == 0 && retry->backoff_ms >= 0 && retry->max_backoff_ms >= 0 &&
         retry->max_backoff_ms < retry->backoff_ms) {
-        char at[S_PATH_MAX];
-        s_join (at, path, "max_backoff_ms");
+        char at[AR_CONFIG_PATH_MAX];
+        ar_config_path_join (at, path, "max_backoff_ms");
         rc = s_fail (ctx, at, "must be at least backoff_ms (%d)", retry->backoff_ms);
     }
     json_t *out = rc == 0 ? json_object () : NULL;
@@ -528,7 +486,8 @@ static bool s_is_scalar (const json_t *v)
 static int s_operand (s_ctx_t *ctx, const char *path, const json_t *v, char **out)
 {
     if (!s_is_scalar (v))
-        return s_fail (ctx, path, "must be a string, number or boolean, not %s", s_type_of (v));
+        return s_fail (ctx, path, "must be a string, number or boolean, not %s",
+                       ar_config_path_type_of (v));
     if (json_is_string (v) && json_string_length (v) > AR_ROUTING_STRING_MAX)
         return s_fail (ctx, path, "must be at most %d bytes", AR_ROUTING_STRING_MAX);
     char text[AR_ROUTING_STRING_MAX + 1];
@@ -557,7 +516,7 @@ static int s_parse_ops (s_ctx_t *ctx, const char *path, const json_t *in, s_quer
         return s_fail (ctx, path,
                        "must be a string, number, boolean or an object of operators ($eq, $ne, "
                        "$in, $nin, $glob), not %s",
-                       s_type_of (in));
+                       ar_config_path_type_of (in));
     if (json_object_size (in) == 0)
         return s_fail (ctx, path, "must have at least one operator ($eq, $ne, $in, $nin, $glob)");
     query->ops = calloc (json_object_size (in), sizeof (s_op_t));
@@ -567,8 +526,8 @@ static int s_parse_ops (s_ctx_t *ctx, const char *path, const json_t *in, s_quer
     json_t *value;
     json_object_foreach ((json_t *)in, key, value)
     {
-        char at[S_PATH_MAX];
-        s_join (at, path, key);
+        char at[AR_CONFIG_PATH_MAX];
+        ar_config_path_join (at, path, key);
         if (strcmp (key, "$regex") == 0)
             return s_fail (ctx, at, "not supported (use $glob)");
         size_t k = 0;
@@ -590,15 +549,15 @@ static int s_parse_ops (s_ctx_t *ctx, const char *path, const json_t *in, s_quer
             json_t *item;
             json_array_foreach (value, i, item)
             {
-                char item_at[S_PATH_MAX];
-                s_index (item_at, at, i);
+                char item_at[AR_CONFIG_PATH_MAX];
+                ar_config_path_index (item_at, at, i);
                 if (s_operand (ctx, item_at, item, &op->values[op->count]))
                     return -1;
                 op->count++;
             }
         } else {
             if (op->kind == S_OP_GLOB && !json_is_string (value))
-                return s_fail (ctx, at, "must be a string, not %s", s_type_of (value));
+                return s_fail (ctx, at, "must be a string, not %s", ar_config_path_type_of (value));
             op->values = calloc (1, sizeof (char *));
             if (!op->values)
                 return s_fail (ctx, at, "out of memory");
@@ -629,8 +588,8 @@ static int s_parse_junction (s_ctx_t *ctx, const char *path, const json_t *in, s
     json_t *item;
     json_array_foreach (in, i, item)
     {
-        char at[S_PATH_MAX];
-        s_index (at, path, i);
+        char at[AR_CONFIG_PATH_MAX];
+        ar_config_path_index (at, path, i);
         query->count++;
         if (s_parse_query (ctx, at, item, &query->items[i], depth + 1))
             return -1;
@@ -642,7 +601,7 @@ static int s_parse_query (s_ctx_t *ctx, const char *path, const json_t *in, s_qu
                           int depth)
 {
     if (!json_is_object (in))
-        return s_fail (ctx, path, "must be an object, not %s", s_type_of (in));
+        return s_fail (ctx, path, "must be an object, not %s", ar_config_path_type_of (in));
     if (json_object_size (in) == 0)
         return s_fail (ctx, path,
                        "must test at least one field (model, provider, endpoint, "
@@ -655,8 +614,8 @@ static int s_parse_query (s_ctx_t *ctx, const char *path, const json_t *in, s_qu
     json_t *value;
     json_object_foreach ((json_t *)in, key, value)
     {
-        char at[S_PATH_MAX];
-        s_join (at, path, key);
+        char at[AR_CONFIG_PATH_MAX];
+        ar_config_path_join (at, path, key);
         s_query_t *item = &query->items[query->count++];
         if (strcmp (key, "$and") == 0 || strcmp (key, "$or") == 0) {
             item->kind = key[1] == 'a' ? S_Q_ALL : S_Q_ANY;
@@ -695,14 +654,14 @@ static int s_parse_condition (s_ctx_t *ctx, const char *path, const json_t *in, 
                               json_t **canon)
 {
     if (!json_is_object (in))
-        return s_fail (ctx, path, "must be an object, not %s", s_type_of (in));
-    char at[S_PATH_MAX];
+        return s_fail (ctx, path, "must be an object, not %s", ar_config_path_type_of (in));
+    char at[AR_CONFIG_PATH_MAX];
     json_t *query = NULL, *then = NULL;
     const char *key;
     json_t *value;
     json_object_foreach ((json_t *)in, key, value)
     {
-        s_join (at, path, key);
+        ar_config_path_join (at, path, key);
         if (strcmp (key, "query") == 0) {
             if (s_parse_query (ctx, at, value, &cond->query, 0))
                 return -1;
@@ -719,7 +678,7 @@ static int s_parse_condition (s_ctx_t *ctx, const char *path, const json_t *in, 
             return s_unknown (ctx, path, key, "query, then");
     }
     if (!query || !then) {
-        s_join (at, path, !query ? "query" : "then");
+        ar_config_path_join (at, path, !query ? "query" : "then");
         return s_fail (ctx, at, "required");
     }
     *canon = json_pack ("{s:O,s:s}", "query", query, "then", cond->then_name);
@@ -740,8 +699,8 @@ static int s_parse_conditions (s_ctx_t *ctx, const char *path, const json_t *in,
     json_t *item;
     json_array_foreach (in, i, item)
     {
-        char at[S_PATH_MAX];
-        s_index (at, path, i);
+        char at[AR_CONFIG_PATH_MAX];
+        ar_config_path_index (at, path, i);
         json_t *cond = NULL;
         node->cond_count++;
         if (s_parse_condition (ctx, at, item, &node->conds[i], &cond))
@@ -759,9 +718,9 @@ static int s_parse_strategy (s_ctx_t *ctx, const char *path, const json_t *in, s
                              json_t **canon)
 {
     if (!json_is_object (in))
-        return s_fail (ctx, path, "must be an object, not %s", s_type_of (in));
-    char at[S_PATH_MAX];
-    s_join (at, path, "mode");
+        return s_fail (ctx, path, "must be an object, not %s", ar_config_path_type_of (in));
+    char at[AR_CONFIG_PATH_MAX];
+    ar_config_path_join (at, path, "mode");
     json_t *mode = json_object_get (in, "mode");
     if (!mode)
         return s_fail (ctx, at, "required (single, loadbalance, fallback or conditional)");
@@ -777,7 +736,7 @@ static int s_parse_strategy (s_ctx_t *ctx, const char *path, const json_t *in, s
     json_t *value;
     json_object_foreach ((json_t *)in, key, value)
     {
-        s_join (at, path, key);
+        ar_config_path_join (at, path, key);
         if (strcmp (key, "mode") == 0)
             continue;
         if (strcmp (key, "on_status_codes") == 0 && node->mode == S_FALLBACK) {
@@ -801,7 +760,7 @@ static int s_parse_strategy (s_ctx_t *ctx, const char *path, const json_t *in, s
             break;
     }
     if (rc == 0 && node->mode == S_CONDITIONAL && !slots[2]) {
-        s_join (at, path, "conditions");
+        ar_config_path_join (at, path, "conditions");
         rc = s_fail (ctx, at, "required for mode conditional");
     }
     json_t *out = json_object ();
@@ -919,8 +878,8 @@ static int s_parse_targets (s_ctx_t *ctx, const char *path, const json_t *in, s_
     json_t *item;
     json_array_foreach (in, i, item)
     {
-        char at[S_PATH_MAX];
-        s_index (at, path, i);
+        char at[AR_CONFIG_PATH_MAX];
+        ar_config_path_index (at, path, i);
         json_t *child = NULL;
         node->count++;
         int rc = s_parse_node (ctx, at, item, &node->children[i], depth + 1, &child);
@@ -971,14 +930,14 @@ static int s_parse_member (s_ctx_t *ctx, const char *at, s_member_t f, const jso
         return s_parse_strategy (ctx, at, value, node, slot);
     case F_OVERRIDE: {
         if (!json_is_object (value))
-            return s_fail (ctx, at, "must be an object, not %s", s_type_of (value));
+            return s_fail (ctx, at, "must be an object, not %s", ar_config_path_type_of (value));
         *slot = json_object ();
         const char *key;
         json_t *member;
         json_object_foreach ((json_t *)value, key, member)
         {
-            char field[S_PATH_MAX];
-            s_join (field, at, key);
+            char field[AR_CONFIG_PATH_MAX];
+            ar_config_path_join (field, at, key);
             if (strcmp (key, "model") != 0)
                 return s_fail (ctx, field, "unknown field (only model can be overridden)");
             json_t *model = NULL;
@@ -1047,7 +1006,7 @@ static int s_parse_node (s_ctx_t *ctx, const char *path, const json_t *in, s_nod
     node->default_child = -1;
     node->retry = (s_retry_t){-1, -1, -1, -1, -1, false, {{0}}};
     if (!json_is_object (in))
-        return s_fail (ctx, path, "must be an object, not %s", s_type_of (in));
+        return s_fail (ctx, path, "must be an object, not %s", ar_config_path_type_of (in));
     bool root = depth == 1;
     node->leaf = !root && json_object_get (in, "provider") != NULL;
     if (!root && !node->leaf && !json_object_get (in, "strategy") &&
@@ -1074,8 +1033,8 @@ static int s_parse_node (s_ctx_t *ctx, const char *path, const json_t *in, s_nod
             rc = s_unknown (ctx, path, key, expected);
             break;
         }
-        char at[S_PATH_MAX];
-        s_join (at, path, key);
+        char at[AR_CONFIG_PATH_MAX];
+        ar_config_path_join (at, path, key);
         if ((rc = s_parse_member (ctx, at, (s_member_t)f, value, node, depth, &slots[f])) != 0)
             break;
         if (!slots[f]) {
@@ -1084,9 +1043,9 @@ static int s_parse_node (s_ctx_t *ctx, const char *path, const json_t *in, s_nod
         }
     }
     //  Members that must be there, then those that depend on others.
-    char at[S_PATH_MAX];
+    char at[AR_CONFIG_PATH_MAX];
     if (rc == 0 && !node->leaf && (!slots[F_STRATEGY] || !slots[F_TARGETS])) {
-        s_join (at, path, slots[F_STRATEGY] ? "targets" : "strategy");
+        ar_config_path_join (at, path, slots[F_STRATEGY] ? "targets" : "strategy");
         rc = s_fail (ctx, at, "required");
     }
     for (void *it = json_object_iter ((json_t *)in); rc == 0 && node->leaf && it;
@@ -1097,17 +1056,17 @@ static int s_parse_node (s_ctx_t *ctx, const char *path, const json_t *in, s_nod
             if (strcmp (key, s_members[f]) == 0)
                 owner = s_member_provider ((s_member_t)f);
         if (owner && strcmp (owner, node->target.provider) != 0) {
-            s_join (at, path, key);
+            ar_config_path_join (at, path, key);
             rc = s_fail (ctx, at, "only for provider %s", owner);
         }
     }
     for (size_t i = 0; rc == 0 && i < node->cond_count; i++) {
         long child = s_child_named (node, node->conds[i].then_name);
         if (child < 0) {
-            char cond[S_PATH_MAX], field[S_PATH_MAX];
-            s_join (at, path, "strategy.conditions");
-            s_index (cond, at, i);
-            s_join (field, cond, "then");
+            char cond[AR_CONFIG_PATH_MAX], field[AR_CONFIG_PATH_MAX];
+            ar_config_path_join (at, path, "strategy.conditions");
+            ar_config_path_index (cond, at, i);
+            ar_config_path_join (field, cond, "then");
             rc = s_fail (ctx, field, "no target named \"%s\" in this group's targets",
                          node->conds[i].then_name);
         }
@@ -1116,7 +1075,7 @@ static int s_parse_node (s_ctx_t *ctx, const char *path, const json_t *in, s_nod
     if (rc == 0 && node->mode == S_CONDITIONAL && node->default_name && !node->leaf) {
         node->default_child = s_child_named (node, node->default_name);
         if (node->default_child < 0) {
-            s_join (at, path, "strategy.default");
+            ar_config_path_join (at, path, "strategy.default");
             rc = s_fail (ctx, at, "no target named \"%s\" in this group's targets",
                          node->default_name);
         }
@@ -1276,7 +1235,8 @@ ar_routing_config_t *ar_routing_config_parse (const char *json, size_t len, char
     ar_routing_config_t *self = calloc (1, sizeof *self);
     int rc = self ? 0 : s_fail (&ctx, "(document)", "out of memory");
     if (rc == 0 && !json_is_object (in))
-        rc = s_fail (&ctx, "(document)", "must be a JSON object, not %s", s_type_of (in));
+        rc = s_fail (&ctx, "(document)", "must be a JSON object, not %s",
+                     ar_config_path_type_of (in));
     if (rc == 0)
         rc = s_parse_node (&ctx, "", in, &self->root, 1, &self->doc);
     if (rc == 0) {
