@@ -56,9 +56,8 @@ char *ar_provider_keys_describe (ar_provider_keys_t *self);
 //  "provider_key.removed", target the slug, detail {"provider","fingerprint"}). Returns 0 with
 //  the version in *version_out; 400 with error "<field path>: <why>" (e.g. "keys.nope: unknown
 //  provider") and nothing stored; 500 when the store refused the write.
-int ar_provider_keys_put (ar_provider_keys_t *self, const char *json, size_t len,
-                          const char *actor, int64_t *version_out, char *error,
-                          size_t error_size);
+int ar_provider_keys_put (ar_provider_keys_t *self, const char *json, size_t len, const char *actor,
+                          int64_t *version_out, char *error, size_t error_size);
 
 ar_config_store_t *ar_provider_keys_store (ar_provider_keys_t *self);
 
