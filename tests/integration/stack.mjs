@@ -414,24 +414,7 @@ class Stack {
   // the same dir and port and wait until the pipeline works (the warm-up chat, as start()).
   async restart({ readyTimeoutMs = 60000 } = {}) {
     if (this.stopped) throw new Error('restart() of a stopped stack');
-    for (const kind of ['anyray-launch', ...KINDS]) this.pid(kind);
-    for (const pid of this.seenPids) if (isAnyray(pid)) signal(pid, 'SIGCONT');
-    if (this.launcher && !this.launcherExit) {
-      signal(this.launcher.pid, 'SIGTERM');
-      const t = Date.now();
-      while (!this.launcherExit && Date.now() - t < 10000) await sleep(25);
-      if (!this.launcherExit) signal(this.launcher.pid, 'SIGKILL');
-    }
-    const t = Date.now();
-    for (;;) {
-      const left = [...this.seenPids].filter(isAnyray);
-      if (!left.length) break;
-      if (Date.now() - t > 3000) {
-        for (const pid of left) signal(pid, 'SIGKILL');
-        if (Date.now() - t > 6000) throw new Error(`processes still alive after the stop: ${left.join(' ')}`);
-      }
-      await sleep(25);
-    }
+    await this.stopProcesses({ strict: true });
     if (this.watchdog) signal(this.watchdog.pid, 'SIGKILL');
     // The pid files name the old processes: start() waits for new ones.
     fs.rmSync(path.join(this.dir, 'pids'), { recursive: true, force: true });
@@ -547,10 +530,9 @@ class Stack {
     this.watchdog.unref();
   }
 
-  async stop() {
-    if (this.stopped) return;
-    this.stopped = true;
-    live.delete(this);
+  // SIGTERM the launcher (SIGKILL after 10 s), then wait for every process this stack has seen
+  // to go, SIGKILLing what is left after 3 s. strict: throw if any survives 6 s.
+  async stopProcesses({ strict }) {
     for (const kind of ['anyray-launch', ...KINDS]) this.pid(kind);
     // Stopped processes act on SIGTERM only once continued.
     for (const pid of this.seenPids) if (isAnyray(pid)) signal(pid, 'SIGCONT');
@@ -563,13 +545,23 @@ class Stack {
     const t = Date.now();
     for (;;) {
       const left = [...this.seenPids].filter(isAnyray);
-      if (!left.length) break;
+      if (!left.length) return;
       if (Date.now() - t > 3000) {
         for (const pid of left) signal(pid, 'SIGKILL');
-        if (Date.now() - t > 6000) break;
+        if (Date.now() - t > 6000) {
+          if (strict) throw new Error(`processes still alive after the stop: ${left.join(' ')}`);
+          return;
+        }
       }
       await sleep(25);
     }
+  }
+
+  async stop() {
+    if (this.stopped) return;
+    this.stopped = true;
+    live.delete(this);
+    await this.stopProcesses({ strict: false });
     if (this.mock) await this.mock.stop();
     if (this.watchdog) signal(this.watchdog.pid, 'SIGKILL');
     if (!process.env.AR_KEEP_DATA_DIR) fs.rmSync(this.dir, { recursive: true, force: true });
