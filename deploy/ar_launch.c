@@ -1104,11 +1104,11 @@ static void s_test_supervisor (bool verbose)
         char *args[] = {"anyray-launch", "--demo", "--bin-dir", env, NULL};
         _exit (ar_launch_main (4, args));
     }
-    //  Every child is up with a pid file
+    //  Every child is up with a pid file (up to 20 s: a loaded 2-core CI machine took over 5)
     const char *names[] = {"mock-0",     "broker-0", "optimizer-0", "router-0",
                            "provider-0", "spend-0",  "edge-0",      "edge-1"};
     size_t name_count = sizeof names / sizeof names[0];
-    for (int tries = 0; tries < 100; tries++) {
+    for (int tries = 0; tries < 400; tries++) {
         size_t up = 0;
         for (size_t i = 0; i < name_count; i++)
             up += s_read_pid (names[i]) > 0;
