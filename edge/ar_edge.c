@@ -91,8 +91,6 @@ struct ar_edge_t {
     uint32_t timeouts[STAGE_COUNT];
     bool broker_was_alive;
     ar_mono_ms next_hangup_check;
-    uint32_t config_poll_ms;
-    ar_mono_ms next_config_poll; // the fallback router's routing config
 };
 
 struct s_call_t {
@@ -456,23 +454,32 @@ static void s_route_done (s_call_t *call)
     s_maybe_provide (call);
 }
 
+//  No plan for this call (an AR_ROUTER_* code, from the router actor or the edge's own).
+static void s_route_refused (s_call_t *call, int why)
+{
+    if (why == AR_ROUTER_UNKNOWN_PROVIDER)
+        s_fail (call, 400, "Unknown provider in x-anyray-provider.", "x-anyray-provider",
+                "unknown_provider");
+    else if (why == AR_ROUTER_NO_MATCH)
+        s_fail (call, 400, "No routing target matches this request.", NULL, "no_route");
+    else
+        s_fail (call, 500, "The call cannot be routed.", NULL, "routing_error");
+}
+
 //  The router did not answer: the static plan from the same environment keeps traffic moving.
 static void s_route_fallback (s_call_t *call)
 {
     static char plan[AR_ROUTER_PLAN_SIZE]; // one edge thread; too big for the stack
     ar_route_facts_t facts = {call->provider, call->path, call->chat.model, call->metadata};
+    //  Read the stored config only now: this path is taken only while the router is away.
+    ar_router_poll (call->edge->fallback_router);
     int len = ar_router_plan (call->edge->fallback_router, &facts, plan, sizeof plan);
-    if (len == AR_ROUTER_UNKNOWN_PROVIDER)
-        s_fail (call, 400, "Unknown provider in x-anyray-provider.", "x-anyray-provider",
-                "unknown_provider");
-    else if (len < 0 || s_take_plan (call, plan, (size_t)len) != 0)
-        s_fail (call, len == AR_ROUTER_NO_MATCH ? 400 : 500,
-                len == AR_ROUTER_NO_MATCH ? "No routing target matches this request."
-                                          : "The call cannot be routed.",
-                NULL, len == AR_ROUTER_NO_MATCH ? "no_route" : "routing_error");
-    if (len < 0 || !call->plan)
-        return;
-    s_route_done (call);
+    if (len < 0)
+        s_route_refused (call, len);
+    else if (s_take_plan (call, plan, (size_t)len) != 0)
+        s_route_refused (call, AR_ROUTER_CANNOT_PLAN);
+    else
+        s_route_done (call);
 }
 
 static void s_route_meta (s_call_t *call, ar_envelope_t *env)
@@ -835,12 +842,10 @@ static void s_on_route_reply (s_call_t *call, ar_msg_t *msg)
     if (msg->cmd == AR_CMD_END && msg->body &&
         s_take_plan (call, (const char *)zframe_data (msg->body), zframe_size (msg->body)) == 0)
         s_route_done (call);
-    else if (msg->cmd == AR_CMD_ERROR && msg->env.status_code == 400 &&
-             strcmp (msg->env.status_reason, "unknown provider") == 0)
-        s_fail (call, 400, "Unknown provider in x-anyray-provider.", "x-anyray-provider",
-                "unknown_provider");
     else if (msg->cmd == AR_CMD_ERROR && msg->env.status_code == 400)
-        s_fail (call, 400, "No routing target matches this request.", NULL, "no_route");
+        s_route_refused (call, strcmp (msg->env.status_reason, "unknown provider") == 0
+                                   ? AR_ROUTER_UNKNOWN_PROVIDER
+                                   : AR_ROUTER_NO_MATCH);
     else
         s_route_fallback (call);
 }
@@ -1396,7 +1401,6 @@ ar_edge_t *ar_edge_new (const ar_edge_config_t *config)
     self->fallback_router = ar_router_new (db, error, sizeof error);
     if (!self->fallback_router)
         fprintf (stderr, "anyray-edge: routing config: %s\n", error);
-    self->config_poll_ms = (uint32_t)ar_env_int ("ANYRAY_CONFIG_POLL_MS", 250, 10, 60000);
     self->spend = self->client ? ar_spend_outbox_new (self->client, ar_env_data_dir (),
                                                       (size_t)ar_env_int ("ANYRAY_SPEND_OUTBOX_MAX",
                                                                           100000, 1, 10000000))
@@ -1534,8 +1538,6 @@ int ar_edge_run (ar_edge_t *self)
         ar_mono_ms deadline = s_next_deadline (self);
         if (deadline != INT64_MAX && deadline - now < timeout)
             timeout = deadline > now ? deadline - now : 0;
-        if (self->next_config_poll - now < timeout)
-            timeout = self->next_config_poll > now ? self->next_config_poll - now : 0;
         if (ar_spend_outbox_pending (self->spend) && timeout > 100)
             timeout = 100; // held spend rows retry on a 100 ms tick
         MHD_UNSIGNED_LONG_LONG mhd_timeout;
@@ -1571,10 +1573,6 @@ int ar_edge_run (ar_edge_t *self)
             s_try_begin (waiting);
         }
         ar_spend_outbox_tick (self->spend);
-        if (now >= self->next_config_poll) {
-            ar_router_poll (self->fallback_router);
-            self->next_config_poll = now + self->config_poll_ms;
-        }
         if (now >= self->next_hangup_check) {
             s_check_hangups (self);
             self->next_hangup_check = now + AR_HANGUP_CHECK_MS;
