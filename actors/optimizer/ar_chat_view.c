@@ -1,5 +1,6 @@
 /*  ar_chat_view: both request shapes behind one reading (see the header). */
 #include "ar_chat_view.h"
+#include "ar_text_hash.h"
 #include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -302,33 +303,6 @@ typedef struct {
 
 static _Thread_local s_memo_t s_memo[1u << S_MEMO_BITS];
 
-static uint64_t s_rotl (uint64_t x, int r)
-{
-    return (x << r) | (x >> (64 - r));
-}
-
-//  MurmurHash3's 64-bit mixing over 8-byte words, then its finalizer.
-static uint64_t s_hash (const char *text, size_t len)
-{
-    const uint64_t c1 = 0x87c37b91114253d5ull, c2 = 0x4cf5ad432745937full;
-    uint64_t h = 0x9e3779b97f4a7c15ull ^ len;
-    size_t i = 0;
-    for (; i + 8 <= len; i += 8) {
-        uint64_t w;
-        memcpy (&w, text + i, 8);
-        w = s_rotl (w * c1, 31) * c2;
-        h = s_rotl (h ^ w, 27) * 5 + 0x52dce729;
-    }
-    uint64_t w = 0;
-    memcpy (&w, text + i, len - i);
-    h ^= s_rotl (w * c1, 31) * c2;
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    return h ^ (h >> 33);
-}
-
 static void s_count_piece (const char *text, size_t len, void *arg)
 {
     s_count_t *count = (s_count_t *)arg;
@@ -336,7 +310,7 @@ static void s_count_piece (const char *text, size_t len, void *arg)
         count->tokens += (int64_t)ar_tokenizer_count (count->tokenizer, text, len);
         return;
     }
-    uint64_t hash = s_hash (text, len);
+    uint64_t hash = ar_text_hash (text, len);
     s_memo_t *memo = &s_memo[hash >> (64 - S_MEMO_BITS)];
     if (memo->hash != hash || memo->len != len) {
         size_t tokens = ar_tokenizer_count (count->tokenizer, text, len);
@@ -729,8 +703,6 @@ void ar_chat_view_test (bool verbose)
         json_decref (msg);
         text[100 + round] = ' '; // same length, other text
     }
-    assert (s_hash ("abcdefgh", 8) != s_hash ("abcdefgi", 8));
-    assert (s_hash ("abc", 3) != s_hash ("abc\0", 4));
     if (verbose)
         printf ("ar_chat_view: ok\n");
     ar_tokenizer_destroy (&tok);
