@@ -125,6 +125,22 @@ bool ar_chat_view_is_observation (ar_shape_t shape, const json_t *messages, size
     return s_ends_with_fence (s_first_text (json_array_get (messages, index - 1)));
 }
 
+long ar_chat_view_action_fence (const char *text, size_t len)
+{
+    while (len && strchr (" \t\r\n", text[len - 1]))
+        len--;
+    if (len < 6 || memcmp (text + len - 3, "```", 3) != 0)
+        return -1;
+    size_t close = len - 3;
+    if (close > 0 && text[close - 1] != '\n')
+        return -1; // "```" ending a line of prose or a one-line `` ```x``` ``: not a block
+    for (size_t i = close; i-- > 0;)
+        if ((i == 0 || text[i - 1] == '\n') && len - i >= 3 && memcmp (text + i, "```", 3) == 0 &&
+            i + 3 < close)
+            return (long)i;
+    return -1;
+}
+
 size_t ar_chat_view_last_user (ar_shape_t shape, const json_t *messages, bool text_only)
 {
     for (size_t i = json_array_size (messages); i-- > 0;) {

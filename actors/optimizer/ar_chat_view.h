@@ -51,6 +51,9 @@ bool ar_chat_view_has_results (ar_shape_t shape, const json_t *message);
 //  follows an assistant turn that ends with a fenced action (```...```), or whose text opens
 //  like a command's result ("<returncode>", "<output>", "OBSERVATION:").
 bool ar_chat_view_is_observation (ar_shape_t shape, const json_t *messages, size_t index);
+//  Offset of the fenced block text[0, len) ends with (its opening ``` at a line start), or -1:
+//  the action of an agent that writes its command in text (mini-swe-agent, SWE-agent).
+long ar_chat_view_action_fence (const char *text, size_t len);
 //  Index of the last user turn (text_only: the last one a person wrote, see
 //  ar_chat_view_is_user_text), or the array's size when there is none.
 size_t ar_chat_view_last_user (ar_shape_t shape, const json_t *messages, bool text_only);

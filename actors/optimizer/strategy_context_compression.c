@@ -57,6 +57,7 @@
 */
 #include "ar_buf.h"
 #include "ar_chat_view.h"
+#include "ar_line_set.h"
 #include <assert.h>
 #include <ctype.h>
 #include <dirent.h>
@@ -73,15 +74,18 @@ typedef struct {
     int64_t min_tokens, max_blob_tokens, min_repeat;
     bool minify_json, strip_ansi, fold_repeats, collapse_ws;
     int64_t old_turns, old_max_blob_tokens; // age-aware cap (see the header)
-    size_t tail_lines; // the last lines never folded or elided (S_TAIL_LINES; 0 for old output)
+    size_t tail_lines;  // the last lines never folded or elided (S_TAIL_LINES; 0 for old output)
+    bool drop_repeated; // dropRepeatedLines
+    const ar_line_set_t *later; // the lines the request shows after this result, or NULL
 } s_params_t;
 
 //  What happened to one text, for the note.
 typedef struct {
     bool json, ansi, whitespace;
     size_t folded, capped; // lines (or bytes, when cut by bytes) removed
-    size_t markers;        // fold and cap markers written
-    int64_t fold_saved;    // tokens the folds took out, markers counted (this text)
+    size_t repeated;       // lines dropped because a later turn shows them
+    size_t markers;        // fold, repeat and cap markers written
+    int64_t fold_saved;    // tokens the folds and repeats took out, markers counted (this text)
 } s_what_t;
 
 //  --------------------------------------------------------------------------------------------
@@ -364,12 +368,13 @@ static void s_clean (const s_params_t *p, const char *text, size_t len, s_buf_t 
 //  4/5. Lines: protected ones, masks, folding, the cap
 
 typedef struct {
-    const char *text; // into the cleaned text, or NULL for a fold marker
+    const char *text; // into the cleaned text, or NULL for a marker
     size_t len;
-    size_t folded;  // a fold marker: how many lines it stands for
+    size_t folded;  // a marker: how many lines it stands for
     int64_t tokens; // of the line (or the marker); -1 until s_line_tokens counts it
     uint64_t mask;  // hash of the masked line
     bool protect;   // never folded or elided
+    bool repeated;  // a marker for lines a later turn shows (else for similar lines)
 } s_line_t;
 
 //  "name.ext:123" or "dir/name:123" ending at line[i] == ':': a path-like word (a letter and
@@ -471,7 +476,8 @@ static s_line_t *s_lines (ar_tokenizer_t *tok, const char *text, size_t len, siz
     for (size_t i = 0; i < len && k < n;) {
         const char *nl = memchr (text + i, '\n', len - i);
         size_t line_len = nl ? (size_t)(nl - (text + i)) : len - i;
-        lines[k] = (s_line_t){text + i, line_len, 0, -1, 0, s_protected (text + i, line_len)};
+        lines[k] =
+            (s_line_t){text + i, line_len, 0, -1, 0, s_protected (text + i, line_len), false};
         lines[k].mask = s_mask (text + i, line_len);
         k++;
         i += line_len + 1;
@@ -510,7 +516,7 @@ static size_t s_fold (ar_tokenizer_t *tok, const s_params_t *p, s_line_t *lines,
             middle += s_line_tokens (tok, &lines[m]);
         if (run >= (size_t)p->min_repeat && run >= 3 && middle > S_FOLD_MARKER_TOKENS + 8) {
             lines[k++] = lines[i];
-            lines[k++] = (s_line_t){NULL, 0, run - 2, S_FOLD_MARKER_TOKENS, 0, false};
+            lines[k++] = (s_line_t){NULL, 0, run - 2, S_FOLD_MARKER_TOKENS, 0, false, false};
             lines[k++] = lines[j - 1];
             what->folded += run - 2;
             what->markers++;
@@ -523,10 +529,68 @@ static size_t s_fold (ar_tokenizer_t *tok, const s_params_t *p, s_line_t *lines,
     return k;
 }
 
+//  What a "shown again later" marker costs (~12 tokens of text and ~20 of id).
+#define S_REPEAT_MARKER_TOKENS 32
+
+//  A line that only wraps output ("<output>", "</output>", "<returncode>0</returncode>"): it
+//  is in every observation and says where this one starts and ends, so it always stays.
+static bool s_wrapper_line (const char *line, size_t len)
+{
+    size_t start;
+    len = ar_line_set_trim (line, len, &start);
+    return len >= 3 && len <= 40 && line[start] == '<' && line[start + len - 1] == '>';
+}
+
+static bool s_seen_later (const s_params_t *p, const s_line_t *line)
+{
+    return line->text && !s_wrapper_line (line->text, line->len) &&
+           ar_line_set_has (p->later, line->text, line->len);
+}
+
+//  Drop the runs of lines a later turn shows again (the same file region read twice, a test
+//  rerun, a narrowed grep): this older copy tells the model nothing the later one does not.
+//  Blank lines join a run between two such lines. A run goes when it is worth more than its
+//  marker (tokens estimated at per_byte; the result is counted exactly afterwards). Returns
+//  the new count.
+static size_t s_drop_seen (const s_params_t *p, s_line_t *lines, size_t n, double per_byte,
+                           s_what_t *what)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n;) {
+        if (!s_seen_later (p, &lines[i])) {
+            lines[k++] = lines[i++];
+            continue;
+        }
+        size_t end = i + 1, bytes = lines[i].len + 1;
+        for (size_t j = i + 1; j < n; j++) {
+            if (s_seen_later (p, &lines[j]))
+                end = j + 1;
+            else if (!lines[j].text || !s_blank (lines[j].text, lines[j].len))
+                break;
+        }
+        for (size_t m = i + 1; m < end; m++)
+            bytes += lines[m].len + 1;
+        int64_t tokens = (int64_t)((double)bytes * per_byte);
+        if (end - i >= 2 && tokens > S_REPEAT_MARKER_TOKENS + 8) {
+            lines[k++] = (s_line_t){NULL, 0, end - i, S_REPEAT_MARKER_TOKENS, 0, false, true};
+            what->repeated += end - i;
+            what->markers++;
+            what->fold_saved += tokens - S_REPEAT_MARKER_TOKENS;
+        } else
+            for (size_t m = i; m < end; m++)
+                lines[k++] = lines[m];
+        i = end;
+    }
+    return k;
+}
+
 static void s_emit_line (s_buf_t *out, const s_line_t *line, const char *id)
 {
     if (line->text)
         s_put (out, line->text, line->len);
+    else if (line->repeated)
+        s_putf (out, "[anyray: %zu lines shown again later; retrieve with id %s]", line->folded,
+                id);
     else
         s_putf (out, "[anyray: %zu similar lines folded; retrieve with id %s]", line->folded, id);
 }
@@ -657,8 +721,10 @@ static bool s_compress (ar_tokenizer_t *tok, const s_params_t *p, const char *te
                          ? text_tokens
                          : s_tokens (tok, clean.data ? clean.data : "", clean.len);
     bool fold = p->fold_repeats && !json;
+    bool drop = p->later && !json;
     bool may_cap = tokens > p->max_blob_tokens; // folding only ever removes tokens
-    if (fold || may_cap) {
+    double per_byte = clean.len ? (double)tokens / (double)clean.len : 0;
+    if (fold || drop || may_cap) {
         lines = s_lines (tok, clean.data ? clean.data : "", clean.len, p->tail_lines, &n);
         if (!lines) {
             free (clean.data);
@@ -667,6 +733,8 @@ static bool s_compress (ar_tokenizer_t *tok, const s_params_t *p, const char *te
         }
     }
     int64_t fold_before = what->fold_saved;
+    if (drop)
+        n = s_drop_seen (p, lines, n, per_byte, what);
     if (fold)
         n = s_fold (tok, p, lines, n, what);
     if (lines) {
@@ -674,7 +742,6 @@ static bool s_compress (ar_tokenizer_t *tok, const s_params_t *p, const char *te
         bool final_nl = clean.len && clean.data[clean.len - 1] == '\n';
         //  The folds' lines were counted: what is left is the text's count less what they
         //  took out.
-        double per_byte = clean.len ? (double)tokens / (double)clean.len : 0;
         s_cap_lines (tok, lines, n, may_cap ? p->max_blob_tokens : INT64_MAX,
                      tokens - (what->fold_saved - fold_before), per_byte, p->tail_lines, id,
                      final_nl, &capped, what);
@@ -859,6 +926,30 @@ static json_t *s_substitute (json_t *content, json_t *pairs)
     return json_incref (content);
 }
 
+//  A small result is only looked at when it has at least this many bytes in lines a later turn
+//  shows: a run has to be worth more than its marker.
+#define S_MIN_SHOWN_BYTES 160
+
+typedef struct {
+    const ar_line_set_t *later;
+    size_t bytes; // of the lines a later turn shows
+} s_shown_t;
+
+static void s_shown_bytes (json_t *string, void *arg)
+{
+    s_shown_t *shown = (s_shown_t *)arg;
+    const char *text = json_string_value (string);
+    size_t len = json_string_length (string);
+    for (size_t i = 0; i < len;) {
+        const char *nl = memchr (text + i, '\n', len - i);
+        size_t end = nl ? (size_t)(nl - text) : len;
+        if (!s_wrapper_line (text + i, end - i) &&
+            ar_line_set_has (shown->later, text + i, end - i))
+            shown->bytes += end - i + 1;
+        i = end + 1;
+    }
+}
+
 //  One tool result (holder: the OpenAI message or the Anthropic tool_result block; its
 //  "content" is the result). Returns the new holder (new reference), NULL to keep it, or sets
 //  *failed.
@@ -866,14 +957,34 @@ static json_t *s_result (ar_strategy_ctx_t *ctx, const s_params_t *params, json_
                          s_what_t *what, int64_t *saved, bool *failed)
 {
     json_t *content = json_object_get (holder, "content");
+    //  A result under minTokens only loses what a later turn shows again (when that is on):
+    //  the steps that change its own bytes are for bulky output.
+    s_params_t drop_only = {.min_tokens = 0,
+                            .max_blob_tokens = INT64_MAX / 4,
+                            .min_repeat = params->min_repeat,
+                            .drop_repeated = true,
+                            .later = params->later};
     s_unit_t unit = {.tok = ctx->tokenizer, .params = params};
     //  A token is at least one byte: a result with fewer bytes than minTokens is not counted.
     s_unit_t bytes = {0};
-    if (!s_each_text (content, s_count_bytes, &bytes) || bytes.before < params->min_tokens)
+    if (!s_each_text (content, s_count_bytes, &bytes))
         return NULL;
-    if (!s_each_text (content, s_count_text, &unit) || unit.skip ||
-        unit.before < params->min_tokens)
+    bool small = bytes.before < params->min_tokens;
+    s_shown_t shown = {params->later, 0};
+    if (small && !(params->later && s_each_text (content, s_shown_bytes, &shown) &&
+                   shown.bytes >= S_MIN_SHOWN_BYTES))
         return NULL;
+    if (!s_each_text (content, s_count_text, &unit) || unit.skip)
+        return NULL;
+    if (!small && unit.before < params->min_tokens) {
+        if (!params->later)
+            return NULL;
+        small = true;
+    }
+    if (small) {
+        unit.params = &drop_only;
+        params = &drop_only;
+    }
     //  One run with a placeholder id decides; if the result is kept, the original is stashed
     //  and its id written over the placeholder (same length), without compressing again.
     unit.id = S_PLACEHOLDER_ID;
@@ -935,6 +1046,7 @@ static json_t *s_result (ar_strategy_ctx_t *ctx, const s_params_t *params, json_
     what->ansi |= real.what.ansi;
     what->whitespace |= real.what.whitespace;
     what->folded += real.what.folded;
+    what->repeated += real.what.repeated;
     what->capped += real.what.capped;
     *saved += unit.before - unit.after - marker;
     return copy;
@@ -1038,16 +1150,9 @@ static void s_action_names (ar_shape_t shape, const json_t *message, s_buf_t *na
             last_len = json_string_length (json_object_get (item, "text"));
         }
     }
-    //  The trailing fenced block: from the last line-start "```" before the closing one.
-    while (last && last_len && strchr (" \t\r\n", last[last_len - 1]))
-        last_len--;
-    if (!last || last_len < 6 || memcmp (last + last_len - 3, "```", 3) != 0)
-        return;
-    for (size_t at = last_len - 3; at-- > 0;)
-        if ((at == 0 || last[at - 1] == '\n') && memcmp (last + at, "```", 3) == 0) {
-            s_file_names (last + at, last_len - at, names);
-            return;
-        }
+    long fence = last ? ar_chat_view_action_fence (last, last_len) : -1;
+    if (fence >= 0)
+        s_file_names (last + fence, last_len - (size_t)fence, names);
 }
 
 //  The text of the call a result answers: the tool call (OpenAI, by tool_call_id) or tool_use
@@ -1190,6 +1295,73 @@ static bool s_aged (const s_age_t *list, size_t count, size_t *cursor, const jso
     return false;
 }
 
+//  --------------------------------------------------------------------------------------------
+//  What the request shows after a result (dropRepeatedLines)
+
+static void s_add_shown_text (const char *text, size_t len, void *arg)
+{
+    s_buf_t *failed = (s_buf_t *)arg; // only its oom flag
+    if (!failed->oom && ar_line_set_add_text ((ar_line_set_t *)failed->data, text, len) != 0)
+        failed->oom = true;
+}
+
+//  The string leaves of a tool call's arguments (a command, a file's new text), depth-bounded.
+static void s_add_shown_json (const json_t *value, int depth, s_buf_t *sink)
+{
+    if (json_is_string (value))
+        s_add_shown_text (json_string_value (value), json_string_length (value), sink);
+    else if (depth < 4 && json_is_object (value)) {
+        const char *key;
+        json_t *member;
+        json_object_foreach ((json_t *)value, key, member)
+            s_add_shown_json (member, depth + 1, sink);
+    } else if (depth < 4 && json_is_array (value)) {
+        size_t i;
+        json_t *item;
+        json_array_foreach (value, i, item) s_add_shown_json (item, depth + 1, sink);
+    }
+}
+
+//  Add to later the lines message (as it will be sent) keeps in front of the model. Of an
+//  assistant turn only its action counts (tool call arguments, the fenced command its text
+//  ends with): window_budget may elide the prose around it. -1 when memory runs out.
+static int s_add_shown (ar_shape_t shape, const json_t *message, ar_line_set_t *later)
+{
+    s_buf_t sink = {.data = (char *)later};
+    if (ar_chat_view_role (shape, message) != AR_CHAT_ROLE_ASSISTANT) {
+        ar_chat_view_message_text (shape, message, false, s_add_shown_text, &sink);
+        return sink.oom ? -1 : 0;
+    }
+    size_t i;
+    json_t *item;
+    json_array_foreach (json_object_get (message, "tool_calls"), i, item)
+    {
+        json_t *args = json_object_get (json_object_get (item, "function"), "arguments");
+        json_t *parsed =
+            json_is_string (args) ? json_loads (json_string_value (args), 0, NULL) : NULL;
+        s_add_shown_json (parsed, 0, &sink);
+        json_decref (parsed);
+    }
+    json_t *content = json_object_get (message, "content");
+    const char *last = json_string_value (content);
+    size_t last_len = json_string_length (content);
+    json_array_foreach (content, i, item)
+    {
+        const char *type = json_string_value (json_object_get (item, "type"));
+        if (type && strcmp (type, "tool_use") == 0)
+            s_add_shown_json (json_object_get (item, "input"), 0, &sink);
+        else if (type && strcmp (type, "text") == 0 &&
+                 json_is_string (json_object_get (item, "text"))) {
+            last = json_string_value (json_object_get (item, "text"));
+            last_len = json_string_length (json_object_get (item, "text"));
+        }
+    }
+    long fence = last ? ar_chat_view_action_fence (last, last_len) : -1;
+    if (fence >= 0)
+        s_add_shown_text (last + fence, last_len - (size_t)fence, &sink);
+    return sink.oom ? -1 : 0;
+}
+
 static int s_int_param (const json_t *params, const char *name, int64_t fallback, int64_t min,
                         int64_t *out)
 {
@@ -1230,8 +1402,10 @@ static int s_read_params (const json_t *params, s_params_t *p)
         s_bool_param (params, "minifyJson", &p->minify_json) ||
         s_bool_param (params, "stripAnsi", &p->strip_ansi) ||
         s_bool_param (params, "foldRepeats", &p->fold_repeats) ||
-        s_bool_param (params, "collapseWhitespace", &p->collapse_ws))
+        s_bool_param (params, "collapseWhitespace", &p->collapse_ws) ||
+        s_bool_param (params, "dropRepeatedLines", &p->drop_repeated))
         return -1;
+    p->later = NULL;
     return 0;
 }
 
@@ -1293,15 +1467,22 @@ static int s_apply (ar_strategy_ctx_t *ctx, const json_t *params, ar_strategy_re
            cursor = 0;
     free (later);
     free (recent.data);
+    //  Newest first, so each result knows the lines the turns after it show as they will be
+    //  sent (dropRepeatedLines); the new array is built in order at the end.
     json_t *out = failed ? NULL : json_array ();
-    if (!out) {
+    json_t **replaced = out ? calloc (n, sizeof (json_t *)) : NULL;
+    ar_line_set_t *shown = p.drop_repeated && replaced ? ar_line_set_new () : NULL;
+    if (!replaced || (p.drop_repeated && !shown)) {
+        json_decref (out);
+        free (replaced);
         free (ages);
         return -1;
     }
+    p.later = aged.later = shown;
     s_what_t what = {0};
     int64_t saved = 0;
     size_t results = 0, compressed = 0, capped_old = 0;
-    for (size_t i = 0; i < n && !failed; i++) {
+    for (size_t i = n; i-- > 0 && !failed;) {
         json_t *message = json_array_get (messages, i);
         json_t *replacement = NULL;
         bool pinned = i == n - 1 || i == pinned_user || i == last_text ||
@@ -1351,15 +1532,20 @@ static int s_apply (ar_strategy_ctx_t *ctx, const json_t *params, ar_strategy_re
             }
             json_decref (new_blocks);
         }
-        if (!failed &&
-            json_array_append_new (out, replacement ? replacement : json_incref (message)) != 0)
+        replaced[i] = replacement;
+        if (shown && !failed && s_add_shown (shape, replacement ? replacement : message, shown))
             failed = true;
-        else if (failed)
-            json_decref (replacement);
         if (ar_mono_now () > ctx->deadline)
             failed = true; // give up before the request is touched
     }
     free (ages);
+    ar_line_set_destroy (&shown);
+    for (size_t i = 0; i < n; i++) {
+        json_t *message = replaced[i] ? replaced[i] : json_incref (json_array_get (messages, i));
+        if (failed || json_array_append_new (out, message) != 0)
+            failed = true;
+    }
+    free (replaced);
     if (failed) {
         json_decref (out);
         return -1;
@@ -1370,11 +1556,15 @@ static int s_apply (ar_strategy_ctx_t *ctx, const json_t *params, ar_strategy_re
             rc = -1;
         else {
             result->applied = true;
-            snprintf (result->note, sizeof result->note,
-                      "compressed %zu of %zu tool results, %zu old (~%lld tokens saved%s%s%s%s%s)",
-                      compressed, results, capped_old, (long long)saved, what.json ? ", json" : "",
-                      what.ansi ? ", ansi" : "", what.whitespace ? ", whitespace" : "",
-                      what.folded ? ", folded" : "", what.capped ? ", capped" : "");
+            //  The note is for logs: a long one is cut, never an error.
+            int len = snprintf (
+                result->note, sizeof result->note,
+                "compressed %zu of %zu tool results, %zu old (~%lld tokens saved%s%s%s%s%s%s)",
+                compressed, results, capped_old, (long long)saved, what.json ? ", json" : "",
+                what.ansi ? ", ansi" : "", what.whitespace ? ", whitespace" : "",
+                what.folded ? ", folded" : "", what.capped ? ", capped" : "",
+                what.repeated ? ", repeats" : "");
+            (void)len;
         }
     }
     json_decref (out);
@@ -1527,7 +1717,7 @@ static char *s_test_fixture (const char *name)
 static void s_test_lines_kept (const char *original, const char *text, const char *keep,
                                bool cleaned)
 {
-    s_params_t p = {0, 0, 4, cleaned, cleaned, cleaned, cleaned, 0, 64, S_TAIL_LINES};
+    s_params_t p = {0, 0, 4, cleaned, cleaned, cleaned, cleaned, 0, 64, S_TAIL_LINES, false, NULL};
     for (const char *line = original; *line;) {
         const char *nl = strchr (line, '\n');
         size_t len = nl ? (size_t)(nl - line) : strlen (line);
@@ -1706,7 +1896,7 @@ void strategy_context_compression_test (bool verbose)
 
     //  ANSI and carriage returns.
     buf = (s_buf_t){0};
-    s_params_t p = {256, 4000, 4, true, true, true, true, 0, 64, S_TAIL_LINES};
+    s_params_t p = {256, 4000, 4, true, true, true, true, 0, 64, S_TAIL_LINES, false, NULL};
     const char *ansi = "\x1b[1m\x1b[92m   Compiling\x1b[0m x v0.1\n"
                        "\x1b]8;;http://x\x07link\x1b]8;;\x07 ok\n"
                        "dl  10%\rdl  50%\rdl 100%\r\n";

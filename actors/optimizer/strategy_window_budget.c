@@ -175,24 +175,6 @@ static int s_add_marker (ar_strategy_ctx_t *ctx, json_t *out, size_t elided, con
 #define S_PLACEHOLDER_ID     "00000000000000000000000000000000"
 #define S_ID_LEN             32 // hex digits of a stash id
 
-//  Offset of the fenced block text ends with (its opening ``` at a line start), or -1: the
-//  action of an agent that writes its command in text.
-static long s_trailing_fence (const char *text, size_t len)
-{
-    while (len && strchr (" \t\r\n", text[len - 1]))
-        len--;
-    if (len < 6 || memcmp (text + len - 3, "```", 3) != 0)
-        return -1;
-    size_t close = len - 3;
-    if (close > 0 && text[close - 1] != '\n')
-        return -1; // "```" ending a line of prose or a one-line `` ```x``` ``: not a block
-    for (size_t i = close; i-- > 0;)
-        if ((i == 0 || text[i - 1] == '\n') && len - i >= 3 && memcmp (text + i, "```", 3) == 0 &&
-            i + 3 < close)
-            return (long)i;
-    return -1;
-}
-
 //  Append to buf; a failure sticks in *ok (the caller checks once).
 static void s_add (ar_buf_t *buf, const char *bytes, size_t len, bool *ok)
 {
@@ -310,7 +292,7 @@ static json_t *s_reasoning_message (ar_shape_t shape, json_t *messages, size_t i
     long action = -1;
     if (ok && text && !calls && index + 1 < json_array_size (messages) &&
         ar_chat_view_is_observation (shape, messages, index + 1))
-        action = s_trailing_fence (text, len);
+        action = ar_chat_view_action_fence (text, len);
     if (ok && (!text || !texts || (!calls && action < 0))) {
         free (joined.data);
         return NULL; // no prose, or no action: plain answers are never touched
