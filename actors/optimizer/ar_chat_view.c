@@ -1,5 +1,6 @@
 /*  ar_chat_view: both request shapes behind one reading (see the header). */
 #include "ar_chat_view.h"
+#include "ar_line_set.h"
 #include "ar_text_hash.h"
 #include <assert.h>
 #include <stdarg.h>
@@ -139,6 +140,72 @@ long ar_chat_view_action_fence (const char *text, size_t len)
             i + 3 < close)
             return (long)i;
     return -1;
+}
+
+typedef struct {
+    ar_line_set_t *set;
+    bool oom;
+} s_shown_sink_t;
+
+static void s_add_shown_text (const char *text, size_t len, void *arg)
+{
+    s_shown_sink_t *sink = (s_shown_sink_t *)arg;
+    if (!sink->oom && ar_line_set_add_text (sink->set, text, len) != 0)
+        sink->oom = true;
+}
+
+//  The string leaves of a tool call's arguments (a command, a file's new text), depth-bounded.
+static void s_add_shown_json (const json_t *value, int depth, s_shown_sink_t *sink)
+{
+    if (json_is_string (value))
+        s_add_shown_text (json_string_value (value), json_string_length (value), sink);
+    else if (depth < 4 && json_is_object (value)) {
+        const char *key;
+        json_t *member;
+        json_object_foreach ((json_t *)value, key, member)
+            s_add_shown_json (member, depth + 1, sink);
+    } else if (depth < 4 && json_is_array (value)) {
+        size_t i;
+        json_t *item;
+        json_array_foreach (value, i, item) s_add_shown_json (item, depth + 1, sink);
+    }
+}
+
+int ar_chat_view_add_shown_lines (ar_shape_t shape, const json_t *message, ar_line_set_t *later)
+{
+    s_shown_sink_t sink = {later, false};
+    if (ar_chat_view_role (shape, message) != AR_CHAT_ROLE_ASSISTANT) {
+        ar_chat_view_message_text (shape, message, false, s_add_shown_text, &sink);
+        return sink.oom ? -1 : 0;
+    }
+    size_t i;
+    json_t *item;
+    json_array_foreach (json_object_get (message, "tool_calls"), i, item)
+    {
+        json_t *args = json_object_get (json_object_get (item, "function"), "arguments");
+        json_t *parsed =
+            json_is_string (args) ? json_loads (json_string_value (args), 0, NULL) : NULL;
+        s_add_shown_json (parsed, 0, &sink);
+        json_decref (parsed);
+    }
+    json_t *content = json_object_get (message, "content");
+    const char *last = json_string_value (content);
+    size_t last_len = json_string_length (content);
+    json_array_foreach (content, i, item)
+    {
+        const char *type = json_string_value (json_object_get (item, "type"));
+        if (type && strcmp (type, "tool_use") == 0)
+            s_add_shown_json (json_object_get (item, "input"), 0, &sink);
+        else if (type && strcmp (type, "text") == 0 &&
+                 json_is_string (json_object_get (item, "text"))) {
+            last = json_string_value (json_object_get (item, "text"));
+            last_len = json_string_length (json_object_get (item, "text"));
+        }
+    }
+    long fence = last ? ar_chat_view_action_fence (last, last_len) : -1;
+    if (fence >= 0)
+        s_add_shown_text (last + fence, last_len - (size_t)fence, &sink);
+    return sink.oom ? -1 : 0;
 }
 
 size_t ar_chat_view_last_user (ar_shape_t shape, const json_t *messages, bool text_only)

@@ -17,6 +17,7 @@
 #ifndef AR_CHAT_VIEW_H
 #define AR_CHAT_VIEW_H
 
+#include "ar_line_set.h"
 #include "ar_strategy.h"
 #include <jansson.h>
 #include <stdbool.h>
@@ -54,6 +55,11 @@ bool ar_chat_view_is_observation (ar_shape_t shape, const json_t *messages, size
 //  Offset of the fenced block text[0, len) ends with (its opening ``` at a line start), or -1:
 //  the action of an agent that writes its command in text (mini-swe-agent, SWE-agent).
 long ar_chat_view_action_fence (const char *text, size_t len);
+//  Add to set the lines message (as it will be sent) keeps in front of the model: all the text
+//  of a user, tool or system message; of an assistant turn only its action (tool call
+//  arguments' strings, the fenced command its text ends with), since window_budget may elide
+//  the prose around it. -1 when memory runs out.
+int ar_chat_view_add_shown_lines (ar_shape_t shape, const json_t *message, ar_line_set_t *set);
 //  Index of the last user turn (text_only: the last one a person wrote, see
 //  ar_chat_view_is_user_text), or the array's size when there is none.
 size_t ar_chat_view_last_user (ar_shape_t shape, const json_t *messages, bool text_only);

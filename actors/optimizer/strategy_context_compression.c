@@ -1295,73 +1295,6 @@ static bool s_aged (const s_age_t *list, size_t count, size_t *cursor, const jso
     return false;
 }
 
-//  --------------------------------------------------------------------------------------------
-//  What the request shows after a result (dropRepeatedLines)
-
-static void s_add_shown_text (const char *text, size_t len, void *arg)
-{
-    s_buf_t *failed = (s_buf_t *)arg; // only its oom flag
-    if (!failed->oom && ar_line_set_add_text ((ar_line_set_t *)failed->data, text, len) != 0)
-        failed->oom = true;
-}
-
-//  The string leaves of a tool call's arguments (a command, a file's new text), depth-bounded.
-static void s_add_shown_json (const json_t *value, int depth, s_buf_t *sink)
-{
-    if (json_is_string (value))
-        s_add_shown_text (json_string_value (value), json_string_length (value), sink);
-    else if (depth < 4 && json_is_object (value)) {
-        const char *key;
-        json_t *member;
-        json_object_foreach ((json_t *)value, key, member)
-            s_add_shown_json (member, depth + 1, sink);
-    } else if (depth < 4 && json_is_array (value)) {
-        size_t i;
-        json_t *item;
-        json_array_foreach (value, i, item) s_add_shown_json (item, depth + 1, sink);
-    }
-}
-
-//  Add to later the lines message (as it will be sent) keeps in front of the model. Of an
-//  assistant turn only its action counts (tool call arguments, the fenced command its text
-//  ends with): window_budget may elide the prose around it. -1 when memory runs out.
-static int s_add_shown (ar_shape_t shape, const json_t *message, ar_line_set_t *later)
-{
-    s_buf_t sink = {.data = (char *)later};
-    if (ar_chat_view_role (shape, message) != AR_CHAT_ROLE_ASSISTANT) {
-        ar_chat_view_message_text (shape, message, false, s_add_shown_text, &sink);
-        return sink.oom ? -1 : 0;
-    }
-    size_t i;
-    json_t *item;
-    json_array_foreach (json_object_get (message, "tool_calls"), i, item)
-    {
-        json_t *args = json_object_get (json_object_get (item, "function"), "arguments");
-        json_t *parsed =
-            json_is_string (args) ? json_loads (json_string_value (args), 0, NULL) : NULL;
-        s_add_shown_json (parsed, 0, &sink);
-        json_decref (parsed);
-    }
-    json_t *content = json_object_get (message, "content");
-    const char *last = json_string_value (content);
-    size_t last_len = json_string_length (content);
-    json_array_foreach (content, i, item)
-    {
-        const char *type = json_string_value (json_object_get (item, "type"));
-        if (type && strcmp (type, "tool_use") == 0)
-            s_add_shown_json (json_object_get (item, "input"), 0, &sink);
-        else if (type && strcmp (type, "text") == 0 &&
-                 json_is_string (json_object_get (item, "text"))) {
-            last = json_string_value (json_object_get (item, "text"));
-            last_len = json_string_length (json_object_get (item, "text"));
-        }
-    }
-    long fence = last ? ar_chat_view_action_fence (last, last_len) : -1;
-    if (fence >= 0)
-        s_add_shown_text (last + fence, last_len - (size_t)fence, &sink);
-    return sink.oom ? -1 : 0;
-}
-
 static int s_int_param (const json_t *params, const char *name, int64_t fallback, int64_t min,
                         int64_t *out)
 {
@@ -1533,7 +1466,8 @@ static int s_apply (ar_strategy_ctx_t *ctx, const json_t *params, ar_strategy_re
             json_decref (new_blocks);
         }
         replaced[i] = replacement;
-        if (shown && !failed && s_add_shown (shape, replacement ? replacement : message, shown))
+        if (shown && !failed &&
+            ar_chat_view_add_shown_lines (shape, replacement ? replacement : message, shown))
             failed = true;
         if (ar_mono_now () > ctx->deadline)
             failed = true; // give up before the request is touched

@@ -43,6 +43,7 @@
 */
 #include "ar_buf.h"
 #include "ar_chat_view.h"
+#include "ar_line_set.h"
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -182,9 +183,29 @@ static void s_add (ar_buf_t *buf, const char *bytes, size_t len, bool *ok)
         *ok = false;
 }
 
+//  Whether every non-blank line of text[0, len) is one the request shows elsewhere: a block
+//  the agent quoted from a tool output (or from its own command) rather than drafted.
+static bool s_quoted (const ar_line_set_t *shown, const char *text, size_t len)
+{
+    size_t lines = 0;
+    for (size_t i = 0; i < len;) {
+        const char *nl = memchr (text + i, '\n', len - i);
+        size_t end = nl ? (size_t)(nl - text) : len, start;
+        if (ar_line_set_trim (text + i, end - i, &start)) {
+            if (!ar_line_set_has (shown, text + i, end - i))
+                return false;
+            lines++;
+        }
+        i = end + 1;
+    }
+    return lines > 0;
+}
+
 //  The fenced blocks of prose (text[0, len)), each with its fences, joined by a newline, into
 //  out: code the agent drafted while thinking. An unclosed fence keeps the rest of the text.
-static void s_code_blocks (const char *text, size_t len, ar_buf_t *out, bool *ok)
+//  With shown, a block whose every line the request shows elsewhere goes: a quote.
+static void s_code_blocks (const char *text, size_t len, const ar_line_set_t *shown, ar_buf_t *out,
+                           bool *ok)
 {
     size_t open = 0;
     bool in_block = false;
@@ -203,10 +224,15 @@ static void s_code_blocks (const char *text, size_t len, ar_buf_t *out, bool *ok
             size_t stop = end;
             while (stop > open && (text[stop - 1] == '\n' || text[stop - 1] == '\r'))
                 stop--;
+            in_block = false;
+            const char *body = memchr (text + open, '\n', i - open);
+            if (shown && body && s_quoted (shown, body + 1, (size_t)(text + i - body - 1))) {
+                i = end;
+                continue;
+            }
             if (out->len)
                 s_add (out, "\n", 1, ok);
             s_add (out, text + open, stop - open, ok);
-            in_block = false;
         }
         i = end;
     }
@@ -219,14 +245,15 @@ static void s_code_blocks (const char *text, size_t len, ar_buf_t *out, bool *ok
 
 //  The text that replaces a turn's prose: the marker, the prose's code blocks, then the action
 //  (text[action, len) when action >= 0). text holds the turn's whole text.
-static json_t *s_kept_text (const char *id, const char *text, size_t len, long action)
+static json_t *s_kept_text (const char *id, const char *text, size_t len, long action,
+                            const ar_line_set_t *shown)
 {
     ar_buf_t buf = {0}, code = {0};
     bool ok = true;
     char marker[96];
     snprintf (marker, sizeof marker, "[anyray: reasoning elided; retrieve with id %s]", id);
     s_add (&buf, marker, strlen (marker), &ok);
-    s_code_blocks (text, action >= 0 ? (size_t)action : len, &code, &ok);
+    s_code_blocks (text, action >= 0 ? (size_t)action : len, shown, &code, &ok);
     if (code.len) {
         s_add (&buf, "\n\n", 2, &ok);
         s_add (&buf, code.data, code.len, &ok);
@@ -253,7 +280,7 @@ static bool s_plain_text_block (const json_t *block)
 //  code blocks and its action (new reference); NULL when it is no agent action or holds
 //  something this phase does not rewrite. *failed when memory runs out.
 static json_t *s_reasoning_message (ar_shape_t shape, json_t *messages, size_t index,
-                                    const char *id, bool *failed)
+                                    const char *id, const ar_line_set_t *shown, bool *failed)
 {
     json_t *message = json_array_get (messages, index);
     json_t *content = json_object_get (message, "content");
@@ -297,7 +324,7 @@ static json_t *s_reasoning_message (ar_shape_t shape, json_t *messages, size_t i
         free (joined.data);
         return NULL; // no prose, or no action: plain answers are never touched
     }
-    json_t *kept = ok ? s_kept_text (id, text, len, action) : NULL;
+    json_t *kept = ok ? s_kept_text (id, text, len, action, shown) : NULL;
     free (joined.data);
     json_t *copy = kept ? json_copy (message) : NULL;
     json_t *new_content = NULL;
@@ -334,7 +361,7 @@ static json_t *s_reasoning_message (ar_shape_t shape, json_t *messages, size_t i
 //  Params, with the registry's defaults when absent. -1 when one is out of range.
 typedef struct {
     int64_t budget;
-    bool crop_reasoning;
+    bool crop_reasoning, drop_quoted;
     int64_t reasoning_turns;
 } s_params_t;
 
@@ -343,12 +370,14 @@ static int s_read_params (const json_t *params, s_params_t *p)
     json_t *max = json_object_get (params, "maxTokens");
     json_t *crop = json_object_get (params, "cropReasoning");
     json_t *turns = json_object_get (params, "reasoningTurns");
+    json_t *quoted = json_object_get (params, "dropQuotedCode");
     if (!json_is_integer (max) || json_integer_value (max) < 1 ||
-        (crop && !json_is_boolean (crop)) ||
+        (crop && !json_is_boolean (crop)) || (quoted && !json_is_boolean (quoted)) ||
         (turns && (!json_is_integer (turns) || json_integer_value (turns) < 1)))
         return -1;
     p->budget = json_integer_value (max);
     p->crop_reasoning = !crop || json_is_true (crop);
+    p->drop_quoted = !quoted || json_is_true (quoted);
     p->reasoning_turns = turns ? json_integer_value (turns) : 3;
     return 0;
 }
@@ -365,8 +394,8 @@ typedef struct {
 //  are lowered by what each cut saves. Returns how many (cuts holds one per message at most);
 //  *failed when memory or time runs out.
 static size_t s_plan_cuts (ar_strategy_ctx_t *ctx, const s_params_t *p, json_t *messages,
-                           const int64_t *tokens, s_unit_t *units, size_t count, s_cut_t *cuts,
-                           bool *failed)
+                           const int64_t *tokens, s_unit_t *units, size_t count,
+                           const ar_line_set_t *shown, s_cut_t *cuts, bool *failed)
 {
     ar_shape_t shape = ctx->shape;
     size_t n = json_array_size (messages), assistants = 0, planned = 0;
@@ -380,7 +409,8 @@ static size_t s_plan_cuts (ar_strategy_ctx_t *ctx, const s_params_t *p, json_t *
                 continue;
             if (assistants - seen++ <= (size_t)p->reasoning_turns || units[u].pinned)
                 continue;
-            json_t *plan = s_reasoning_message (shape, messages, i, S_PLACEHOLDER_ID, failed);
+            json_t *plan =
+                s_reasoning_message (shape, messages, i, S_PLACEHOLDER_ID, shown, failed);
             int64_t saved =
                 plan ? tokens[i] - ar_chat_view_message_tokens (shape, plan, ctx->tokenizer) : 0;
             if (plan && saved >= S_MIN_REASONING_GAIN) {
@@ -413,6 +443,7 @@ static int s_apply (ar_strategy_ctx_t *ctx, const json_t *params, ar_strategy_re
     json_t *kept = json_array (); // the messages with old reasoning cut
     json_t *out = json_array ();
     size_t planned = 0;
+    ar_line_set_t *shown = NULL;
     int rc = -1;
     if (!units || !tokens || !cuts || !kept || !out || json_array_extend (kept, messages) != 0)
         goto done;
@@ -445,11 +476,19 @@ static int s_apply (ar_strategy_ctx_t *ctx, const json_t *params, ar_strategy_re
         goto done;
     }
     s_pin (shape, messages, units, count);
-    int64_t T0 = ar_mono_us ();
     bool failed = false;
     rc = -1;
+    //  The lines the request shows outside old prose (dropQuotedCode): every message's text but
+    //  assistant turns', which count by their action only.
+    if (reasoning && p.drop_quoted) {
+        shown = ar_line_set_new ();
+        for (size_t i = 0; shown && i < n && !failed; i++)
+            failed = ar_chat_view_add_shown_lines (shape, json_array_get (messages, i), shown) != 0;
+        if (!shown || failed)
+            goto done;
+    }
     if (reasoning)
-        planned = s_plan_cuts (ctx, &p, messages, tokens, units, count, cuts, &failed);
+        planned = s_plan_cuts (ctx, &p, messages, tokens, units, count, shown, cuts, &failed);
     if (failed)
         goto done;
 
@@ -484,7 +523,7 @@ static int s_apply (ar_strategy_ctx_t *ctx, const json_t *params, ar_strategy_re
         free (text);
         if (put != 0)
             break;
-        json_t *cut = s_reasoning_message (shape, messages, i, id, &failed);
+        json_t *cut = s_reasoning_message (shape, messages, i, id, shown, &failed);
         if (!cut || json_array_set_new (kept, i, cut) != 0)
             goto done;
         //  What the plan counted, but for the id: the message itself is not counted again.
@@ -495,9 +534,6 @@ static int s_apply (ar_strategy_ctx_t *ctx, const json_t *params, ar_strategy_re
             goto done; // a slow stash: give up before the request is touched
     }
 
-    if (getenv ("H8_T"))
-        fprintf (stderr, "WB cuts %lld us planned %zu cut %zu\n", (long long)(ar_mono_us () - T0),
-                 planned, turns_cut);
     //  Build the new array aside: kept messages by reference, each run stashed and marked.
     int64_t with_runs = after;
     size_t cropped = 0, runs = 0;
@@ -558,6 +594,7 @@ static int s_apply (ar_strategy_ctx_t *ctx, const json_t *params, ar_strategy_re
         snprintf (result->note + len, sizeof result->note - (size_t)len, "%lld->%lld tokens",
                   (long long)total, (long long)with_runs);
 done:
+    ar_line_set_destroy (&shown);
     for (size_t c = 0; c < planned; c++)
         json_decref (cuts[c].plan);
     free (units);
