@@ -386,20 +386,23 @@ typedef struct {
 
 static _Thread_local s_memo_t s_memo[1u << S_MEMO_BITS];
 
-static void s_count_piece (const char *text, size_t len, void *arg)
+int64_t ar_chat_view_text_tokens (ar_tokenizer_t *tokenizer, const char *text, size_t len)
 {
-    s_count_t *count = (s_count_t *)arg;
-    if (len < S_MEMO_MIN || len > UINT32_MAX) {
-        count->tokens += (int64_t)ar_tokenizer_count (count->tokenizer, text, len);
-        return;
-    }
+    if (len < S_MEMO_MIN || len > UINT32_MAX)
+        return (int64_t)ar_tokenizer_count (tokenizer, text, len);
     uint64_t hash = ar_text_hash (text, len);
     s_memo_t *memo = &s_memo[hash >> (64 - S_MEMO_BITS)];
     if (memo->hash != hash || memo->len != len) {
-        size_t tokens = ar_tokenizer_count (count->tokenizer, text, len);
+        size_t tokens = ar_tokenizer_count (tokenizer, text, len);
         *memo = (s_memo_t){hash, (uint32_t)len, (uint32_t)tokens};
     }
-    count->tokens += memo->tokens;
+    return memo->tokens;
+}
+
+static void s_count_piece (const char *text, size_t len, void *arg)
+{
+    s_count_t *count = (s_count_t *)arg;
+    count->tokens += ar_chat_view_text_tokens (count->tokenizer, text, len);
 }
 
 int64_t ar_chat_view_message_tokens (ar_shape_t shape, const json_t *message,

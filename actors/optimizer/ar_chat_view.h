@@ -92,6 +92,9 @@ int64_t ar_chat_view_other_tokens (ar_shape_t shape, const json_t *request,
                                    ar_tokenizer_t *tokenizer);
 //  Tokens of the whole request: messages + system + tool definitions. -1 when the request is
 //  not an object.
+//  Tokens of one text, memoized per thread by its hash and length: the pipeline counts the same
+//  texts again and again (before and after each strategy, and every turn of an agent loop).
+int64_t ar_chat_view_text_tokens (ar_tokenizer_t *tokenizer, const char *text, size_t len);
 int64_t ar_chat_view_count_tokens (ar_shape_t shape, const json_t *request,
                                    ar_tokenizer_t *tokenizer);
 

@@ -122,6 +122,17 @@ static TSParser *s_parser (void)
     return parser;
 }
 
+size_t ar_syntax_warm (void)
+{
+    pthread_once (&s_once, s_init);
+    size_t usable = 0;
+    if (!s_parser ())
+        return 0;
+    for (int lang = AR_LANG_NONE + 1; lang < AR_LANG_COUNT; lang++)
+        usable += s_query ((ar_lang_t)lang) != NULL;
+    return usable;
+}
+
 const char *ar_syntax_lang_name (ar_lang_t lang)
 {
     return lang > AR_LANG_NONE && lang < AR_LANG_COUNT ? s_langs[lang].name : "";

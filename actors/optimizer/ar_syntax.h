@@ -63,6 +63,11 @@ ar_lang_t ar_syntax_lang_from_path (const char *path, size_t len);
 //  From the text itself: shebang, then telltale line starts. AR_LANG_NONE if unsure.
 ar_lang_t ar_syntax_lang_from_content (const char *text, size_t len);
 
+//  Compile every language's query and this thread's parser now, so the first request that
+//  meets a language does not pay for it (tens of ms in all): the optimizer process calls it at
+//  start. Safe to call again. Returns how many languages are usable.
+size_t ar_syntax_warm (void);
+
 //  Parse text and fill outline. Returns 0, or -1 on failure: unknown language, parse timeout
 //  (deadline, monotonic ms; INT64_MAX for none), or errors over max_error_fraction of the text.
 int ar_syntax_outline (ar_lang_t lang, const char *text, size_t len, bool want_idents,

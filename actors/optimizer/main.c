@@ -1,6 +1,7 @@
 /*  anyray-optimizer: the OPTIMIZE service as its own process. */
 #include "ar_env.h"
 #include "ar_optimizer.h"
+#include "ar_syntax.h"
 #include <stdio.h>
 
 static uint32_t s_poll_ms;
@@ -26,6 +27,8 @@ int main (void)
         fprintf (stderr, "anyray-optimizer: %s\n", error);
         return 1;
     }
+    //  The code strategies' parsers and queries, built before the first request needs them.
+    ar_syntax_warm ();
     s_poll_ms = (uint32_t)ar_env_int ("ANYRAY_CONFIG_POLL_MS", 250, 10, 60000);
     ar_actor_ops_t ops = {
         .service = "optimizer",

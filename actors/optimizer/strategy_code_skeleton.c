@@ -38,7 +38,7 @@
 #define S_SEGMENTS   4
 //  Parse time one request may spend (cold; the memo makes later turns cheap): files past it
 //  stay whole this turn and are outlined on a later one.
-#define S_PARSE_BUDGET_US 2500
+#define S_PARSE_BUDGET_US 1500
 static int64_t s_parse_budget_us = S_PARSE_BUDGET_US; // tests may lift it
 
 //  A top-level line: one that starts a declaration, statement, comment or decorator at column 0.
@@ -302,13 +302,17 @@ static int s_apply (ar_strategy_ctx_t *ctx, const json_t *params, ar_strategy_re
         for (size_t p = 0; p < npieces; p++) {
             json_t *string = json_object_get (pieces[p].holder, pieces[p].key);
             ar_buf_t buf = {NULL, 0, 0};
+            //  A text an earlier strategy already cut (its marker names the original) is no
+            //  longer the file as read: parsing it costs time for an outline of a fragment.
+            if (memmem (json_string_value (string), json_string_length (string), "[anyray: ", 9))
+                continue;
             size_t k = s_outline_memo (json_string_value (string), json_string_length (string),
                                        hint, min_lines, &budget, &buf, &marks[p]);
             if (k) {
                 pieces[p].replacement = json_stringn (buf.data, buf.len);
-                before += (int64_t)ar_tokenizer_count (ctx->tokenizer, json_string_value (string),
-                                                       json_string_length (string));
-                after += (int64_t)ar_tokenizer_count (ctx->tokenizer, buf.data, buf.len);
+                before += ar_chat_view_text_tokens (ctx->tokenizer, json_string_value (string),
+                                                    json_string_length (string));
+                after += ar_chat_view_text_tokens (ctx->tokenizer, buf.data, buf.len);
                 elided += k;
             }
             free (buf.data);

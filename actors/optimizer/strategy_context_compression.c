@@ -458,7 +458,7 @@ static uint64_t s_mask (const char *line, size_t len)
 
 static int64_t s_tokens (ar_tokenizer_t *tok, const char *text, size_t len)
 {
-    return (int64_t)ar_tokenizer_count (tok, text, len);
+    return ar_chat_view_text_tokens (tok, text, len);
 }
 
 //  Split text into lines (a final "\n" ends the last line, it does not start an empty one).

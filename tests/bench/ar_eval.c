@@ -45,6 +45,7 @@
 #include "ar_buf.h"
 #include "ar_clock.h"
 #include "ar_optimizer.h"
+#include "ar_syntax.h"
 #include "ar_optimizer_config.h"
 #include "ar_tokenizer.h"
 #include <ftw.h>
@@ -796,9 +797,9 @@ static void s_evaluate (s_eval_t *eval, s_totals_t *t, const s_req_t *req)
         json_number_value (json_object_get (step, "ms"));
 
     if (eval->dump && ok) {
-        json_t *line = json_pack ("{s:s, s:s, s:O}", "id", req->id, "kind",
+        json_t *line = json_pack ("{s:s, s:s, s:O, s:O?}", "id", req->id, "kind",
                                   req->group >= 0 ? s_group_names[req->group] : "other", "request",
-                                  out.request);
+                                  out.request, "applied", applied);
         if (line)
             json_dumpf (line, eval->dump, JSON_COMPACT | JSON_PRESERVE_ORDER);
         fputc ('\n', eval->dump);
@@ -1197,6 +1198,9 @@ int main (int argc, char *argv[])
         CPU_SET (cpu, &set);
         sched_setaffinity (0, sizeof set, &set);
     }
+    //  As the optimizer process does at start (actors/optimizer/main.c): the timings are of
+    //  requests, not of the process's one-time grammar set-up.
+    ar_syntax_warm ();
 
     s_reqs_t reqs = {0};
     char path_r[1024], path_m[1024];
