@@ -913,7 +913,7 @@ static void s_round_trip (const ar_optimizer_config_t *self)
     "]"
 
 //  window_budget's resolved params after maxTokens: the registry defaults of the rest.
-#define S_WB_REST ",\"cropReasoning\":true,\"reasoningTurns\":3}"
+#define S_WB_REST ",\"cropReasoning\":true,\"reasoningTurns\":2,\"dropQuotedCode\":true}"
 
 #define S_DEFAULT_PIPELINE                                                                         \
     "prompt_compression,context_compression,code_skeleton,window_budget,tool_pruning,param_tuning"

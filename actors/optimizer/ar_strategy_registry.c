@@ -46,11 +46,14 @@ static const ar_param_spec_t s_context_compression_params[] = {
      "and last line and a count; the folded lines are stashed."},
     {"minRepeat", AR_PARAM_INTEGER, 3, 100000, NULL, "4",
      "Shortest run of similar lines that is folded."},
-    {"oldTurns", AR_PARAM_INTEGER, 0, 1000, NULL, "3",
+    {"dropRepeatedLines", AR_PARAM_BOOLEAN, 0, 0, NULL, "true",
+     "A tool output loses the runs of lines a later turn shows again (a file region read twice, "
+     "a test rerun, a narrowed grep), behind a stashed marker; the latest copy stays."},
+    {"oldTurns", AR_PARAM_INTEGER, 0, 1000, NULL, "2",
      "Tool outputs behind the latest this many assistant turns are old: capped at "
      "oldMaxBlobTokens, unless their call names a file those latest turns name too. 0: no "
      "age-aware cap."},
-    {"oldMaxBlobTokens", AR_PARAM_INTEGER, 64, AR_TOKENS_MAX, NULL, "500",
+    {"oldMaxBlobTokens", AR_PARAM_INTEGER, 64, AR_TOKENS_MAX, NULL, "200",
      "Cap on one old tool output (head and tail kept around a stashed marker, error and "
      "file:line lines kept)."},
 };
@@ -83,8 +86,11 @@ static const ar_param_spec_t s_window_budget_params[] = {
      "their action (tool calls, or the fenced command their text ends with) and the code blocks "
      "of their prose; the rest of the prose is stashed behind a marker. Turns with no action "
      "are never touched."},
-    {"reasoningTurns", AR_PARAM_INTEGER, 1, 1000, NULL, "3",
+    {"reasoningTurns", AR_PARAM_INTEGER, 1, 1000, NULL, "2",
      "The latest this many assistant turns keep their reasoning whole."},
+    {"dropQuotedCode", AR_PARAM_BOOLEAN, 0, 0, NULL, "true",
+     "Of an old turn whose reasoning is cut, code blocks that only quote lines the request shows "
+     "elsewhere (a tool output, a command) go too; drafted code stays."},
 };
 static const ar_param_spec_t s_tool_pruning_params[] = {
     {"keep", AR_PARAM_INTEGER, 1, 128, NULL, "3",
@@ -447,8 +453,8 @@ void ar_strategy_registry_test (bool verbose)
 
     //  The defaults the page names.
     json_t *d = ar_strategy_registry_default_params (ar_strategy_registry_find ("window_budget"));
-    json_t *want =
-        json_pack ("{s:i, s:b, s:i}", "maxTokens", 24000, "cropReasoning", 1, "reasoningTurns", 3);
+    json_t *want = json_pack ("{s:i, s:b, s:i, s:b}", "maxTokens", 24000, "cropReasoning", 1,
+                              "reasoningTurns", 2, "dropQuotedCode", 1);
     assert (json_equal (d, want));
     json_decref (d);
     json_decref (want);
@@ -468,7 +474,7 @@ void ar_strategy_registry_test (bool verbose)
     assert (s_check ("window_budget", "{\"maxTokens\":10000001}", error, sizeof error) == -1);
     assert (s_check ("window_budget", "{\"maxToken\":300}", error, sizeof error) == -1);
     assert (strcmp (error, "p.maxToken: unknown param of window_budget (known: maxTokens, "
-                           "cropReasoning, reasoningTurns)") == 0);
+                           "cropReasoning, reasoningTurns, dropQuotedCode)") == 0);
     assert (s_check ("semantic_cache", "{\"threshold\":1}", error, sizeof error) == 0);
     assert (s_check ("semantic_cache", "{\"threshold\":0.95}", error, sizeof error) == 0);
     assert (s_check ("semantic_cache", "{\"threshold\":1.01}", error, sizeof error) == -1);

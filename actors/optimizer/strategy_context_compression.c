@@ -656,6 +656,23 @@ static void s_cap_lines (ar_tokenizer_t *tok, s_line_t *lines, size_t n, int64_t
     }
 }
 
+//  Move head back to the start of a marker it falls inside, and tail past the end of one.
+static void s_outside_marker (const char *text, size_t len, size_t *head, size_t *tail)
+{
+    for (const char *at = text; (at = memmem (at, len - (size_t)(at - text), "[anyray: ", 9));) {
+        size_t start = (size_t)(at - text);
+        const char *close = memchr (at, ']', len - start);
+        size_t end = close ? (size_t)(close - text) + 1 : len;
+        if (start < *head && *head < end)
+            *head = start;
+        if (start < *tail && *tail < end)
+            *tail = end;
+        at = text + end;
+        if (end >= len)
+            break;
+    }
+}
+
 //  Cut text by bytes to ~budget tokens: head ~2/3, tail ~1/3, at UTF-8 boundaries (at a line
 //  end when one is near).
 static void s_cap_bytes (ar_tokenizer_t *tok, const char *text, size_t len, int64_t tokens,
@@ -679,6 +696,12 @@ static void s_cap_bytes (ar_tokenizer_t *tok, const char *text, size_t len, int6
         tail = (size_t)(nl - text) + 1;
     while (tail < len && ((unsigned char)text[tail] & 0xc0) == 0x80)
         tail++;
+    //  Never through a marker an earlier step wrote (its id is filled in later, whole).
+    s_outside_marker (text, len, &head, &tail);
+    if (head >= tail) {
+        s_put (out, text, len);
+        return;
+    }
     s_put (out, text, head);
     if (head && text[head - 1] != '\n')
         s_putc (out, '\n');
@@ -1330,8 +1353,8 @@ static int s_read_params (const json_t *params, s_params_t *p)
     if (s_int_param (params, "minTokens", 256, 0, &p->min_tokens) ||
         s_int_param (params, "maxBlobTokens", 4000, 64, &p->max_blob_tokens) ||
         s_int_param (params, "minRepeat", 4, 3, &p->min_repeat) ||
-        s_int_param (params, "oldTurns", 3, 0, &p->old_turns) ||
-        s_int_param (params, "oldMaxBlobTokens", 500, 64, &p->old_max_blob_tokens) ||
+        s_int_param (params, "oldTurns", 2, 0, &p->old_turns) ||
+        s_int_param (params, "oldMaxBlobTokens", 200, 64, &p->old_max_blob_tokens) ||
         s_bool_param (params, "minifyJson", &p->minify_json) ||
         s_bool_param (params, "stripAnsi", &p->strip_ansi) ||
         s_bool_param (params, "foldRepeats", &p->fold_repeats) ||
@@ -1765,7 +1788,10 @@ static void s_test_age (ar_tokenizer_t *tok, s_test_stash_t *stash, bool verbose
                                          .tokenizer = tok,
                                          .stash = &sink,
                                          .deadline = INT64_MAX};
-                json_t *params = json_loads (focus == 2 ? "{\"oldTurns\":0}" : "{}", 0, NULL);
+                //  The mechanism at explicit values (the defaults are tuned on the corpus).
+                json_t *params = json_loads (
+                    focus == 2 ? "{\"oldTurns\":0}" : "{\"oldTurns\":3,\"oldMaxBlobTokens\":500}",
+                    0, NULL);
                 ar_strategy_result_t result = {.applied = false};
                 assert (s_apply (&ctx, params, &result) == 0 && (result.applied || focus == 2));
                 assert (ar_chat_view_validate (shape, request, NULL, 0) == 0);

@@ -378,7 +378,7 @@ static int s_read_params (const json_t *params, s_params_t *p)
     p->budget = json_integer_value (max);
     p->crop_reasoning = !crop || json_is_true (crop);
     p->drop_quoted = !quoted || json_is_true (quoted);
-    p->reasoning_turns = turns ? json_integer_value (turns) : 3;
+    p->reasoning_turns = turns ? json_integer_value (turns) : 2;
     return 0;
 }
 
