@@ -627,10 +627,42 @@ static json_t *s_load (const char *text)
     return json;
 }
 
+//  The action an agent writes in text, and the lines a message keeps in front of the model.
+static void s_test_actions (void)
+{
+    const char *turn = "THOUGHT: look.\n\n```python\nx = 1\n```\n\n```bash\nls -la\n```\n";
+    long at = ar_chat_view_action_fence (turn, strlen (turn));
+    assert (at > 0 && strncmp (turn + at, "```bash\nls -la\n```", 18) == 0);
+    assert (ar_chat_view_action_fence ("no fence", 8) == -1);
+    assert (ar_chat_view_action_fence ("say ```x```", 11) == -1); // inline, not a block
+    ar_line_set_t *set = ar_line_set_new ();
+    assert (set);
+    json_t *assistant = json_pack ("{s:s, s:s}", "role", "assistant", "content", turn);
+    json_t *calls =
+        json_pack ("{s:s, s:n, s:[{s:s, s:s, s:{s:s, s:s}}]}", "role", "assistant", "content",
+                   "tool_calls", "id", "c1", "type", "function", "function", "name", "bash",
+                   "arguments", "{\"command\":\"cat <<'EOF' > a.py\\nprint(2)\\nEOF\"}");
+    json_t *tool = json_pack ("{s:s, s:s, s:s}", "role", "tool", "tool_call_id", "c1", "content",
+                              "line one of output\nline two");
+    assert (ar_chat_view_add_shown_lines (AR_SHAPE_OPENAI_CHAT, assistant, set) == 0);
+    assert (ar_chat_view_add_shown_lines (AR_SHAPE_OPENAI_CHAT, calls, set) == 0);
+    assert (ar_chat_view_add_shown_lines (AR_SHAPE_OPENAI_CHAT, tool, set) == 0);
+    assert (ar_line_set_has (set, "ls -la", 6) && ar_line_set_has (set, "print(2)", 8));
+    assert (ar_line_set_has (set, "line one of output", 18) &&
+            ar_line_set_has (set, "line two", 8));
+    assert (!ar_line_set_has (set, "THOUGHT: look.", 14)); // prose may be elided
+    assert (!ar_line_set_has (set, "x = 1", 5));           // so may drafted code
+    json_decref (assistant);
+    json_decref (calls);
+    json_decref (tool);
+    ar_line_set_destroy (&set);
+}
+
 void ar_chat_view_test (bool verbose)
 {
     ar_tokenizer_t *tok = ar_tokenizer_new ();
     assert (tok);
+    s_test_actions ();
     char why[128];
 
     //  OpenAI: roles, calls, results, text.

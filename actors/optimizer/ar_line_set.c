@@ -78,12 +78,36 @@ static int s_grow (ar_line_set_t *self)
     return 0;
 }
 
+//  The hash of a trimmed line with each inner run of spaces and tabs read as one space:
+//  context_compression squeezes such runs in some outputs and not in others.
+static uint64_t s_hash (const char *line, size_t len, size_t *norm_len)
+{
+    static _Thread_local char stack[1024];
+    char *buf = len <= sizeof stack ? stack : malloc (len);
+    if (!buf) {
+        *norm_len = len;
+        return ar_text_hash (line, len); // exact, then: a miss at worst
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        bool blank = line[i] == ' ' || line[i] == '\t';
+        if (blank && n && buf[n - 1] == ' ')
+            continue;
+        buf[n++] = blank ? ' ' : line[i];
+    }
+    uint64_t hash = ar_text_hash (buf, n);
+    if (buf != stack)
+        free (buf);
+    *norm_len = n;
+    return hash;
+}
+
 //  Add one trimmed, non-empty line.
 static int s_add (ar_line_set_t *self, const char *line, size_t len)
 {
     if ((self->count + 1) * 2 > self->mask + 1 && s_grow (self) != 0)
         return -1;
-    uint64_t hash = ar_text_hash (line, len);
+    uint64_t hash = s_hash (line, len, &len);
     s_slot_t *slot = s_find (self, hash, len);
     if (!slot->len) {
         *slot = (s_slot_t){hash, len};
@@ -128,7 +152,8 @@ bool ar_line_set_has (const ar_line_set_t *self, const char *line, size_t len)
     size_t start, trimmed = ar_line_set_trim (line, len, &start);
     if (!trimmed)
         return false;
-    return s_find (self, ar_text_hash (line + start, trimmed), trimmed)->len != 0;
+    uint64_t hash = s_hash (line + start, trimmed, &trimmed);
+    return s_find (self, hash, trimmed)->len != 0;
 }
 
 size_t ar_line_set_size (const ar_line_set_t *self)
@@ -156,6 +181,11 @@ void ar_line_set_test (bool verbose)
     assert (!ar_line_set_has (set, "def prepare_content_length(self, body)", 38));
     assert (ar_line_set_has (set, "requests/models.py:389: self.headers", 36));
     assert (!ar_line_set_has (set, "self.headers", 12)); // only whole lines
+    //  Inner runs of blanks compare as one space (one copy squeezed, the other not).
+    const char *squeezed = "requests/models.py:389:   self.headers";
+    const char *tabbed = "388 def prepare_content_length(self,\t body):";
+    assert (ar_line_set_has (set, squeezed, strlen (squeezed)));
+    assert (ar_line_set_has (set, tabbed, strlen (tabbed)));
     assert (!ar_line_set_has (set, "", 0) && !ar_line_set_has (set, " \t", 2));
     //  A text without a final newline, and "388" alone is no numbered line.
     assert (ar_line_set_add_text (set, "388\nlast line", 13) == 0);

@@ -53,7 +53,7 @@ static const ar_param_spec_t s_context_compression_params[] = {
      "Tool outputs behind the latest this many assistant turns are old: capped at "
      "oldMaxBlobTokens, unless their call names a file those latest turns name too. 0: no "
      "age-aware cap."},
-    {"oldMaxBlobTokens", AR_PARAM_INTEGER, 64, AR_TOKENS_MAX, NULL, "200",
+    {"oldMaxBlobTokens", AR_PARAM_INTEGER, 64, AR_TOKENS_MAX, NULL, "160",
      "Cap on one old tool output (head and tail kept around a stashed marker, error and "
      "file:line lines kept)."},
 };

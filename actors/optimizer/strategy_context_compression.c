@@ -1354,7 +1354,7 @@ static int s_read_params (const json_t *params, s_params_t *p)
         s_int_param (params, "maxBlobTokens", 4000, 64, &p->max_blob_tokens) ||
         s_int_param (params, "minRepeat", 4, 3, &p->min_repeat) ||
         s_int_param (params, "oldTurns", 2, 0, &p->old_turns) ||
-        s_int_param (params, "oldMaxBlobTokens", 200, 64, &p->old_max_blob_tokens) ||
+        s_int_param (params, "oldMaxBlobTokens", 160, 64, &p->old_max_blob_tokens) ||
         s_bool_param (params, "minifyJson", &p->minify_json) ||
         s_bool_param (params, "stripAnsi", &p->strip_ansi) ||
         s_bool_param (params, "foldRepeats", &p->fold_repeats) ||
@@ -1836,6 +1836,101 @@ static void s_test_age (ar_tokenizer_t *tok, s_test_stash_t *stash, bool verbose
         free (outputs[i]);
 }
 
+//  dropRepeatedLines: a file region read again later (nl -ba, same numbers) leaves the older
+//  read; an edit that moved the lines (other numbers) does not; wrappers and the lines only
+//  the older read has stay; the stash gives back the exact original.
+static void s_test_repeats (ar_tokenizer_t *tok, s_test_stash_t *stash, bool verbose)
+{
+    char *source = s_test_fixture ("nl_python_source.txt");
+    assert (source);
+    //  The narrower re-read: the fixture's lines 40-119 (numbers 812-891) in their own tags.
+    const char *from = source, *to;
+    for (int line = 0; line < 40; line++)
+        from = strchr (from, '\n') + 1;
+    to = from;
+    for (int line = 0; line < 80; line++)
+        to = strchr (to, '\n') + 1;
+    char *narrow = malloc ((size_t)(to - from) + 64);
+    assert (narrow);
+    sprintf (narrow, "<returncode>0</returncode>\n<output>\n%.*s</output>", (int)(to - from), from);
+    //  The same lines after an edit above them: every number one higher.
+    char *moved = strdup (narrow);
+    for (char *at = moved; (at = strstr (at, "\t")) != NULL; at++)
+        for (char *digit = at - 1; digit >= moved && *digit >= '0' && *digit <= '9'; digit--) {
+            if (*digit < '9') {
+                (*digit)++;
+                break;
+            }
+            *digit = '0';
+        }
+    const char *actions[4] = {"nl -ba sklearn/linear_model/logistic.py | sed -n '774,962p'",
+                              "python reproduce.py", "nl -ba sklearn/linear_model/logistic.py",
+                              "python reproduce.py"};
+    for (int s = 0; s < 2; s++)
+        for (int style = 0; style < 2; style++)
+            for (int variant = 0; variant < 3; variant++) {
+                ar_shape_t shape = s ? AR_SHAPE_ANTHROPIC_MESSAGES : AR_SHAPE_OPENAI_CHAT;
+                char *outputs[4] = {source,
+                                    "<returncode>1</returncode>\n<output>\nValueError: "
+                                    "bad\n</output>",
+                                    variant == 1 ? moved : narrow,
+                                    "<returncode>0</returncode>\n<output>\nok\n</output>"};
+                json_t *request = s_test_session (shape, style, actions, outputs, 4);
+                json_t *original = json_deep_copy (request);
+                ar_stash_sink_t sink = {stash, s_test_put};
+                ar_strategy_ctx_t ctx = {.shape = shape,
+                                         .request = request,
+                                         .tokenizer = tok,
+                                         .stash = &sink,
+                                         .deadline = INT64_MAX};
+                json_t *params =
+                    json_loads (variant == 2 ? "{\"oldTurns\":0,\"dropRepeatedLines\":false}"
+                                             : "{\"oldTurns\":0}",
+                                0, NULL);
+                ar_strategy_result_t result = {.applied = false};
+                assert (s_apply (&ctx, params, &result) == 0);
+                assert (ar_chat_view_validate (shape, request, NULL, 0) == 0);
+                const char *first = s_test_output (shape, style, request, 0);
+                //  The re-read itself is as it was.
+                assert (strcmp (s_test_output (shape, style, request, 2), outputs[2]) == 0);
+                if (variant != 0) {
+                    //  Moved lines, or the step off: nothing of the first read is dropped.
+                    assert (!strstr (first, "shown again later"));
+                    assert (strstr (first, "   811\t        that can be used, look at"));
+                } else {
+                    assert (result.applied && strstr (result.note, "repeats"));
+                    const char *marker = strstr (first, "[anyray: 80 lines shown again later; "
+                                                        "retrieve with id ");
+                    assert (marker);
+                    assert (strncmp (first, "<returncode>0</returncode>\n<output>\n   774\t", 42) ==
+                            0);
+                    assert (!strstr (first, "   812\t") && !strstr (first, "   891\t"));
+                    assert (strstr (first, "   811\t") && strstr (first, "   892\t"));
+                    //  The marker's id gives back the whole original result.
+                    char id[33];
+                    memcpy (id, strstr (marker, "with id ") + 8, 32);
+                    id[32] = 0;
+                    unsigned long slot = strtoul (id, NULL, 16) - 1; // ids count from 1
+                    assert (slot < stash->count);
+                    json_t *back = json_loadb (stash->content[slot], stash->len[slot], 0, NULL);
+                    json_t *holder = json_array_get (json_object_get (original, "messages"), 2);
+                    if (style == 1 && shape == AR_SHAPE_ANTHROPIC_MESSAGES)
+                        holder = json_array_get (json_object_get (holder, "content"), 0);
+                    assert (json_equal (back, holder));
+                    json_decref (back);
+                    if (verbose && s == 0 && style == 0)
+                        printf ("\n  repeats: %zu -> %zu bytes (%s)", strlen (source),
+                                strlen (first), result.note);
+                }
+                json_decref (params);
+                json_decref (original);
+                json_decref (request);
+            }
+    free (moved);
+    free (narrow);
+    free (source);
+}
+
 void strategy_context_compression_test (bool verbose)
 {
     ar_tokenizer_t *tok = ar_tokenizer_new ();
@@ -2040,6 +2135,7 @@ void strategy_context_compression_test (bool verbose)
     if (verbose)
         printf ("\n");
     s_test_age (tok, &stash, verbose);
+    s_test_repeats (tok, &stash, verbose);
     if (verbose)
         printf ("\n");
     s_test_stash_free (&stash);

@@ -1139,6 +1139,84 @@ static void s_test_reasoning (ar_tokenizer_t *tok, bool verbose)
     }
 }
 
+//  dropQuotedCode: an old turn that quoted lines of a tool output (without their numbers) and
+//  drafted new code loses the quote with its prose; the drafted code and the action stay.
+static void s_test_quoted (ar_tokenizer_t *tok, bool verbose)
+{
+    const char *read = "<returncode>0</returncode>\n<output>\n"
+                       "   388\t    def prepare_content_length(self, body):\n"
+                       "   389\t        self.headers['Content-Length'] = '0'\n"
+                       "   390\t        if hasattr(body, 'seek') and hasattr(body, 'tell'):\n"
+                       "   391\t            body.seek(0, 2)\n"
+                       "   392\t            self.headers['Content-Length'] = str(body.tell())\n"
+                       "</output>";
+    const char *turn =
+        "THOUGHT: The method always sets the header to '0' first, even for GET requests without "
+        "a body, which is exactly what the PR complains about. Here it is again:\n\n"
+        "```python\n"
+        "def prepare_content_length(self, body):\n"
+        "    self.headers['Content-Length'] = '0'\n"
+        "    if hasattr(body, 'seek') and hasattr(body, 'tell'):\n"
+        "```\n\n"
+        "I will only set it when the method is not GET or HEAD, like this:\n\n"
+        "```python\n"
+        "elif self.method not in ('GET', 'HEAD'):\n"
+        "    self.headers['Content-Length'] = '0'\n"
+        "```\n\n"
+        "Let me write the patch script first and check it compiles before applying it.\n\n"
+        "```bash\n"
+        "python3 apply_fix.py\n"
+        "```";
+    const char *texts[] = {
+        "THOUGHT: Read the method.\n\n```bash\nnl -ba requests/models.py | sed -n '388,392p'\n```",
+        read,
+        turn,
+        "<returncode>0</returncode>\n<output>\n</output>",
+        "THOUGHT: Check it.\n\n```bash\npython3 reproduce.py\n```",
+        "<returncode>0</returncode>\n<output>\nContent-Length header not present\n</output>"};
+    for (int s = 0; s < 2; s++)
+        for (int off = 0; off < 2; off++) {
+            ar_shape_t shape = s ? AR_SHAPE_ANTHROPIC_MESSAGES : AR_SHAPE_OPENAI_CHAT;
+            json_t *messages = json_array ();
+            if (shape == AR_SHAPE_OPENAI_CHAT)
+                json_array_append_new (messages, json_pack ("{s:s, s:s}", "role", "system",
+                                                            "content", "Use one bash block."));
+            json_array_append_new (messages, json_pack ("{s:s, s:s}", "role", "user", "content",
+                                                        "<pr_description>GET sends "
+                                                        "Content-Length</pr_description>"));
+            for (size_t i = 0; i < 6; i++)
+                json_array_append_new (messages, json_pack ("{s:s, s:s}", "role",
+                                                            i % 2 ? "user" : "assistant", "content",
+                                                            texts[i]));
+            json_t *request = json_pack ("{s:s, s:i, s:o}", "model", "m", "max_tokens", 100,
+                                         "messages", messages);
+            if (shape == AR_SHAPE_ANTHROPIC_MESSAGES)
+                json_object_set_new (request, "system", json_string ("Use one bash block."));
+            s_test_stash_t stash = {.count = 0};
+            bool applied;
+            assert (s_test_cut (tok, shape, request,
+                                off ? "{\"maxTokens\":100000,\"reasoningTurns\":1,"
+                                      "\"dropQuotedCode\":false}"
+                                    : "{\"maxTokens\":100000,\"reasoningTurns\":1}",
+                                &stash, &applied) >= 1 &&
+                    applied);
+            json_t *cut = json_array_get (ar_chat_view_messages (request), s ? 3 : 4);
+            const char *text = json_string_value (json_object_get (cut, "content"));
+            assert (strncmp (text, "[anyray: reasoning elided; retrieve with id ", 44) == 0);
+            assert (strstr (text, "```python\nelif self.method not in ('GET', 'HEAD'):\n"));
+            assert (strstr (text, "```bash\npython3 apply_fix.py\n```"));
+            assert (!strstr (text, "exactly what the PR complains about"));
+            //  The quote goes only with the step on.
+            assert (!strstr (text, "def prepare_content_length(self, body):") == !off);
+            if (verbose && s == 0 && !off)
+                printf ("\n  window_budget quoted code: %zu -> %zu bytes", strlen (turn),
+                        strlen (text));
+            json_decref (request);
+            for (size_t i = 0; i < stash.count; i++)
+                free (stash.content[i]);
+        }
+}
+
 void strategy_window_budget_test (bool verbose)
 {
     ar_tokenizer_t *tok = ar_tokenizer_new ();
@@ -1211,5 +1289,6 @@ void strategy_window_budget_test (bool verbose)
             free (stash.content[i]);
     }
     s_test_reasoning (tok, verbose);
+    s_test_quoted (tok, verbose);
     ar_tokenizer_destroy (&tok);
 }
