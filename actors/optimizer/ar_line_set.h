@@ -7,11 +7,11 @@
 
     A line is compared trimmed of surrounding whitespace (indentation and "\r" differ between
     a command's output and a quote of it), each inner run of spaces and tabs as one space (one
-    copy may have been squeezed by context_compression, another not). A line of `nl -ba` / `cat -n` output ("   388\t...")
-    is added twice: as it is, and without its number, so a quote of the code matches it while
-    a numbered line only matches the same number: dropping it never loses a line number an
-    edit may use. Lines are kept as 64-bit hashes with their length: a false match needs a
-    collision of both.
+    copy may have been squeezed by context_compression, another not). A line of `nl -ba` or
+    `cat -n` output ("   388\t...") is added twice: as it is, and without its number, so a
+    quote of the code matches it while a numbered line only matches the same number: dropping
+    it never loses a line number an edit may use. Lines are kept as 64-bit hashes with their
+    length: a false match needs a collision of both.
 */
 #ifndef AR_LINE_SET_H
 #define AR_LINE_SET_H

@@ -1499,7 +1499,9 @@ static int s_apply (ar_strategy_ctx_t *ctx, const json_t *params, ar_strategy_re
     ar_line_set_destroy (&shown);
     for (size_t i = 0; i < n; i++) {
         json_t *message = replaced[i] ? replaced[i] : json_incref (json_array_get (messages, i));
-        if (failed || json_array_append_new (out, message) != 0)
+        if (failed)
+            json_decref (message);
+        else if (json_array_append_new (out, message) != 0)
             failed = true;
     }
     free (replaced);
