@@ -24,6 +24,7 @@
     Only requests that pass ar_chat_view_validate are touched; without a stash nothing is.
 */
 #include "ar_chat_view.h"
+#include "ar_text_hash.h"
 #include "ar_rng.h"
 #include "ar_stash.h"
 #include "ar_syntax.h"
@@ -164,21 +165,6 @@ static void s_memo_init (void)
     pthread_key_create (&s_memo_key, s_memo_free);
 }
 
-static uint64_t s_hash (const char *text, size_t len)
-{
-    uint64_t h = 0x9e3779b97f4a7c15ull ^ len;
-    size_t i = 0;
-    for (; i + 8 <= len; i += 8) {
-        uint64_t w;
-        memcpy (&w, text + i, 8);
-        h = (h ^ w) * 0xff51afd7ed558ccdull;
-        h ^= h >> 32;
-    }
-    for (; i < len; i++)
-        h = (h ^ (unsigned char)text[i]) * 0x100000001b3ull;
-    return h ^ (h >> 29);
-}
-
 //  s_outline through the memo.
 static size_t s_outline_memo (const char *text, size_t len, ar_lang_t hint, size_t min_lines,
                               int64_t *budget_us, ar_buf_t *buf, size_t *mark_at)
@@ -189,7 +175,7 @@ static size_t s_outline_memo (const char *text, size_t len, ar_lang_t hint, size
         free (memo);
         memo = NULL;
     }
-    uint64_t hash = s_hash (text, len);
+    uint64_t hash = ar_text_hash (text, len);
     for (size_t i = 0; memo && i < S_MEMO; i++) {
         s_memo_entry_t *e = &memo->entries[i];
         if (e->hash == hash && e->len == len && e->hint == (int)hint && e->min_lines == min_lines) {

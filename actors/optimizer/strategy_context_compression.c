@@ -541,10 +541,15 @@ static bool s_wrapper_line (const char *line, size_t len)
     return len >= 3 && len <= 40 && line[start] == '<' && line[start + len - 1] == '>';
 }
 
+//  A line a later turn shows again, and that may go from this older copy.
+static bool s_shown_later (const ar_line_set_t *later, const char *line, size_t len)
+{
+    return !s_wrapper_line (line, len) && ar_line_set_has (later, line, len);
+}
+
 static bool s_seen_later (const s_params_t *p, const s_line_t *line)
 {
-    return line->text && !s_wrapper_line (line->text, line->len) &&
-           ar_line_set_has (p->later, line->text, line->len);
+    return line->text && s_shown_later (p->later, line->text, line->len);
 }
 
 //  Drop the runs of lines a later turn shows again (the same file region read twice, a test
@@ -966,8 +971,7 @@ static void s_shown_bytes (json_t *string, void *arg)
     for (size_t i = 0; i < len;) {
         const char *nl = memchr (text + i, '\n', len - i);
         size_t end = nl ? (size_t)(nl - text) : len;
-        if (!s_wrapper_line (text + i, end - i) &&
-            ar_line_set_has (shown->later, text + i, end - i))
+        if (s_shown_later (shown->later, text + i, end - i))
             shown->bytes += end - i + 1;
         i = end + 1;
     }
@@ -985,7 +989,6 @@ static json_t *s_result (ar_strategy_ctx_t *ctx, const s_params_t *params, json_
     s_params_t drop_only = {.min_tokens = 0,
                             .max_blob_tokens = INT64_MAX / 4,
                             .min_repeat = params->min_repeat,
-                            .drop_repeated = true,
                             .later = params->later};
     s_unit_t unit = {.tok = ctx->tokenizer, .params = params};
     //  A token is at least one byte: a result with fewer bytes than minTokens is not counted.

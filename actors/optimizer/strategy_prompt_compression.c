@@ -41,6 +41,7 @@
     counted only of the texts that change.
 */
 #include "ar_chat_view.h"
+#include "ar_text_hash.h"
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -220,14 +221,6 @@ typedef struct {
     bool oom;
 } s_table_t;
 
-static uint64_t s_hash (const char *text, size_t len)
-{
-    uint64_t hash = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < len; i++)
-        hash = (hash ^ (unsigned char)text[i]) * 0x100000001b3ull;
-    return hash ^ len;
-}
-
 static const s_slot_t *s_find (const s_table_t *table, uint64_t hash, const char *text, size_t len)
 {
     if (!table->slots)
@@ -325,7 +318,7 @@ static void s_block (s_scan_t *scan, const char *start, const char *end)
         s_flush (scan);
         return;
     }
-    uint64_t hash = s_hash (start, len);
+    uint64_t hash = ar_text_hash (start, len);
     const s_slot_t *seen = s_find (scan->table, hash, start, len);
     if (seen && scan->elide) {
         if (scan->run && seen->where == scan->run_where) {

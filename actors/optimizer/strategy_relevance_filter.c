@@ -35,6 +35,7 @@
     is.
 */
 #include "ar_chat_view.h"
+#include "ar_text_hash.h"
 #include <assert.h>
 #include <ctype.h>
 #include <math.h>
@@ -82,9 +83,7 @@ static void s_set_fini (s_set_t *set)
 
 static uint16_t *s_set_slot (const s_set_t *set, const char *name, size_t len)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)name[i]) * 1099511628211ull;
+    uint64_t h = ar_text_hash (name, len);
     for (size_t i = h & set->mask;; i = (i + 1) & set->mask) {
         uint16_t s = set->slots[i];
         if (!s)

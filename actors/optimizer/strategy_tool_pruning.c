@@ -39,6 +39,7 @@
     goes to the stash whole (one entry, named in the note); without a stash nothing changes.
 */
 #include "ar_chat_view.h"
+#include "ar_text_hash.h"
 #include <assert.h>
 #include <ctype.h>
 #include <math.h>
@@ -115,14 +116,6 @@ static void s_index_fini (s_index_t *index)
     free (index->entries);
 }
 
-static uint64_t s_hash (const char *text, size_t len)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)text[i]) * 1099511628211ull;
-    return h;
-}
-
 static const char *const s_stop[] = {
     "the",   "and",  "for",    "with",  "you",   "your",   "this", "that", "are",  "can",
     "from",  "into", "will",   "which", "all",   "any",    "its",  "not",  "of",   "to",
@@ -155,7 +148,7 @@ static void s_word (s_index_t *index, const char *word)
 {
     size_t len = strlen (word);
     uint32_t *slot = NULL;
-    for (size_t i = s_hash (word, len) & index->mask;; i = (i + 1) & index->mask) {
+    for (size_t i = ar_text_hash (word, len) & index->mask;; i = (i + 1) & index->mask) {
         slot = &index->slots[i];
         if (!*slot || strcmp (index->words[*slot - 1], word) == 0)
             break;
@@ -295,7 +288,7 @@ typedef struct {
 
 static void s_mention (s_mentions_t *set, const char *text, size_t len)
 {
-    for (size_t i = s_hash (text, len) & set->mask; set->slots[i]; i = (i + 1) & set->mask) {
+    for (size_t i = ar_text_hash (text, len) & set->mask; set->slots[i]; i = (i + 1) & set->mask) {
         uint32_t t = set->slots[i] - 1;
         if (strncmp (set->names[t], text, len) == 0 && set->names[t][len] == 0)
             set->mentioned[t] = true;
@@ -385,7 +378,7 @@ static int s_families (const char **docs, size_t ntools, size_t *prefix, size_t 
     for (size_t i = 0; i < ntools; i++) {
         if (!prefix[i])
             continue;
-        hashes[i] = s_hash (docs[i], prefix[i]);
+        hashes[i] = ar_text_hash (docs[i], prefix[i]);
         for (size_t j = 0; j < i; j++)
             if (prefix[j] == prefix[i] && hashes[j] == hashes[i] &&
                 memcmp (docs[j], docs[i], prefix[i]) == 0) {
@@ -639,7 +632,7 @@ static int s_apply (ar_strategy_ctx_t *ctx, const json_t *params, ar_strategy_re
             s_scan_str (&index, docs[i] + prefix[i], S_W_DOC);
         s_scan_schema (&index, s_schema (tool), 0);
         if (names[i]) {
-            size_t s = s_hash (names[i], strlen (names[i])) & mentions.mask;
+            size_t s = ar_text_hash (names[i], strlen (names[i])) & mentions.mask;
             while (mentions.slots[s])
                 s = (s + 1) & mentions.mask;
             mentions.slots[s] = (uint32_t)i + 1;
