@@ -699,6 +699,66 @@ bool ar_syntax_same_path (const char *a, const char *b)
     return strcmp (a + la - lb, b) == 0 && (la == lb || a[la - lb - 1] == '/');
 }
 
+int ar_syntax_scope_init (ar_strategy_ctx_t *ctx, size_t keep_turns, const char *no_stash_note,
+                          ar_strategy_result_t *result, ar_syntax_scope_t *scope)
+{
+    ar_shape_t shape = ctx->shape;
+    memset (scope, 0, sizeof *scope);
+    json_t *messages = ar_chat_view_messages (ctx->request);
+    size_t n = json_array_size (messages);
+    if (n < 3)
+        return 0;
+    if (!ctx->stash) {
+        snprintf (result->note, sizeof result->note, "%s", no_stash_note);
+        return 0;
+    }
+    char why[96];
+    if (ar_chat_view_validate (shape, ctx->request, why, sizeof why) != 0) {
+        snprintf (result->note, sizeof result->note, "left alone: %s", why);
+        return 0;
+    }
+    size_t protect_from = n, turns = 0;
+    while (protect_from > 0 && turns < keep_turns)
+        if (ar_chat_view_role (shape, json_array_get (messages, --protect_from)) ==
+            AR_CHAT_ROLE_ASSISTANT)
+            turns++;
+    if (turns < keep_turns)
+        protect_from = 0;
+    scope->messages = messages;
+    scope->n = n;
+    scope->protect_from = protect_from;
+    scope->last_turn = ar_chat_view_last_user (shape, messages, false);
+    scope->last_text = ar_chat_view_last_user (shape, messages, true);
+    scope->count = ar_syntax_results (shape, messages, &scope->results);
+    scope->hot = calloc (scope->count + 1, 256);
+    if (!scope->hot) {
+        ar_syntax_scope_fini (scope);
+        return -1;
+    }
+    for (size_t r = 0; r < scope->count; r++)
+        if (scope->results[r].message >= protect_from && scope->results[r].path[0])
+            memcpy (scope->hot[scope->nhot++], scope->results[r].path, 256);
+    return 1;
+}
+
+bool ar_syntax_scope_open (const ar_syntax_scope_t *scope, const ar_syntax_result_t *res)
+{
+    if (res->message >= scope->protect_from || res->message == scope->last_turn ||
+        res->message == scope->last_text || res->message == scope->n - 1)
+        return false;
+    for (size_t h = 0; h < scope->nhot; h++)
+        if (ar_syntax_same_path (scope->hot[h], res->path))
+            return false;
+    return true;
+}
+
+void ar_syntax_scope_fini (ar_syntax_scope_t *scope)
+{
+    free (scope->hot);
+    free (scope->results);
+    memset (scope, 0, sizeof *scope);
+}
+
 static bool s_copy_path (const char *at, size_t len, char *path, size_t size)
 {
     if (len == 0 || len >= size)

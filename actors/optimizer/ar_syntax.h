@@ -167,6 +167,30 @@ bool ar_syntax_call_path (const json_t *arguments, bool any_use, char *path, siz
 //  Same path, allowing a leading "./" or a directory prefix on either side.
 bool ar_syntax_same_path (const char *a, const char *b);
 
+//  What both code strategies may rewrite in a request: its tool results, less the protected
+//  ones (the latest keep_turns assistant turns and what follows, the last user turn, the last
+//  user-written text, the last message) and every read of a file those protected turns touch
+//  (the file being edited: the text an edit replaces must stay verbatim).
+typedef struct {
+    json_t *messages;
+    size_t n;
+    size_t protect_from; // messages from here on are protected
+    size_t last_turn, last_text;
+    ar_syntax_result_t *results;
+    size_t count;
+    char (*hot)[256]; // the paths the protected turns read or edit
+    size_t nhot;
+} ar_syntax_scope_t;
+
+//  1: scope filled (ar_syntax_scope_fini it); 0: the request is left alone (fewer than three
+//  messages; no stash: result->note = no_stash_note; not valid: "left alone: <why>"); -1: out
+//  of memory.
+int ar_syntax_scope_init (ar_strategy_ctx_t *ctx, size_t keep_turns, const char *no_stash_note,
+                          ar_strategy_result_t *result, ar_syntax_scope_t *scope);
+//  Whether res may be rewritten: not protected and not a read of a hot file.
+bool ar_syntax_scope_open (const ar_syntax_scope_t *scope, const ar_syntax_result_t *res);
+void ar_syntax_scope_fini (ar_syntax_scope_t *scope);
+
 void ar_syntax_test (bool verbose);
 
 #endif

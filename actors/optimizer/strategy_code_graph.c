@@ -368,28 +368,12 @@ static int s_apply (ar_strategy_ctx_t *ctx, const json_t *params, ar_strategy_re
         return -1;
     size_t min_lines = min_param ? (size_t)json_integer_value (min_param) : 80;
     int hops = hops_param ? (int)json_integer_value (hops_param) : 1;
-    json_t *messages = ar_chat_view_messages (ctx->request);
-    size_t n = json_array_size (messages);
-    if (n < 3)
-        return 0;
-    if (!ctx->stash) {
-        snprintf (result->note, sizeof result->note, "no stash: nothing elided");
-        return 0;
-    }
-    char why[96];
-    if (ar_chat_view_validate (shape, ctx->request, why, sizeof why) != 0) {
-        snprintf (result->note, sizeof result->note, "left alone: %s", why);
-        return 0;
-    }
-    size_t protect_from = n, turns = 0;
-    while (protect_from > 0 && turns < S_KEEP_TURNS)
-        if (ar_chat_view_role (shape, json_array_get (messages, --protect_from)) ==
-            AR_CHAT_ROLE_ASSISTANT)
-            turns++;
-    if (turns < S_KEEP_TURNS)
-        protect_from = 0;
-    size_t last_turn = ar_chat_view_last_user (shape, messages, false);
-    size_t last_text = ar_chat_view_last_user (shape, messages, true);
+    ar_syntax_scope_t scope;
+    int go = ar_syntax_scope_init (ctx, S_KEEP_TURNS, "no stash: nothing elided", result, &scope);
+    if (go <= 0)
+        return go;
+    json_t *messages = scope.messages;
+    size_t n = scope.n, protect_from = scope.protect_from, last_text = scope.last_text;
     //  The live question: last user text, latest assistant turn, error lines of the latest
     //  results.
     ar_buf_t live = {NULL, 0, 0}, errors = {NULL, 0, 0};
@@ -402,14 +386,9 @@ static int s_apply (ar_strategy_ctx_t *ctx, const json_t *params, ar_strategy_re
             ar_chat_view_message_text (shape, json_array_get (messages, i), false, s_error_lines,
                                        &errors);
 
-    ar_syntax_result_t *results = NULL;
-    size_t count = ar_syntax_results (shape, messages, &results);
-    char (*hot)[256] = calloc (count + 1, 256);
+    ar_syntax_result_t *results = scope.results;
+    size_t count = scope.count;
     bool *eligible = calloc (count + 1, sizeof (bool));
-    size_t nhot = 0;
-    for (size_t r = 0; hot && r < count; r++)
-        if (results[r].message >= protect_from && results[r].path[0])
-            memcpy (hot[nhot++], results[r].path, 256);
     s_graph_t graph = {NULL, 0, 0, NULL, 0, 0};
     int rc = -1;
     int64_t budget = s_parse_budget_us;
@@ -417,7 +396,7 @@ static int s_apply (ar_strategy_ctx_t *ctx, const json_t *params, ar_strategy_re
     int64_t saved = 0;
     ar_syntax_piece_t *all = NULL;
     size_t nall = 0, maxall = 0;
-    if (!hot || !eligible)
+    if (!eligible)
         goto done;
     int64_t left_ms = ctx->deadline - ar_mono_now ();
     if (left_ms <= 0)
@@ -430,12 +409,8 @@ static int s_apply (ar_strategy_ctx_t *ctx, const json_t *params, ar_strategy_re
         ar_syntax_result_t *res = &results[r];
         if (res->path[0] && !res->reader)
             continue;
-        bool is_hot = false;
-        for (size_t h = 0; h < nhot && !is_hot; h++)
-            is_hot = ar_syntax_same_path (hot[h], res->path);
         //  (A file the question names stays eligible: the graph keeps what it points at.)
-        eligible[r] = !is_hot && res->message < protect_from && res->message != last_turn &&
-                      res->message != last_text && res->message != n - 1;
+        eligible[r] = ar_syntax_scope_open (&scope, res);
         ar_lang_t hint =
             res->path[0] ? ar_syntax_lang_from_path (res->path, strlen (res->path)) : AR_LANG_NONE;
         ar_syntax_piece_t pieces[S_PIECES];
@@ -525,9 +500,8 @@ done:
         json_decref (all[p].replacement);
     free (all);
     s_graph_fini (&graph);
-    free (hot);
     free (eligible);
-    free (results);
+    ar_syntax_scope_fini (&scope);
     free (live.data);
     free (errors.data);
     return rc;

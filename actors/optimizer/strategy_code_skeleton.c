@@ -217,42 +217,14 @@ static int s_apply (ar_strategy_ctx_t *ctx, const json_t *params, ar_strategy_re
         return -1;
     size_t min_lines = min_param ? (size_t)json_integer_value (min_param) : 80;
     size_t keep_turns = keep_param ? (size_t)json_integer_value (keep_param) : 1;
-    json_t *messages = ar_chat_view_messages (ctx->request);
-    size_t n = json_array_size (messages);
-    if (n < 3)
-        return 0;
-    if (!ctx->stash) {
-        snprintf (result->note, sizeof result->note, "no stash: nothing outlined");
-        return 0;
-    }
-    char why[96];
-    if (ar_chat_view_validate (shape, ctx->request, why, sizeof why) != 0) {
-        snprintf (result->note, sizeof result->note, "left alone: %s", why);
-        return 0;
-    }
-    //  Protected from here on: the latest keep_turns assistant turns and what follows.
-    size_t protect_from = n, turns = 0;
-    while (protect_from > 0 && turns < keep_turns)
-        if (ar_chat_view_role (shape, json_array_get (messages, --protect_from)) ==
-            AR_CHAT_ROLE_ASSISTANT)
-            turns++;
-    if (turns < keep_turns)
-        protect_from = 0;
-    size_t last_turn = ar_chat_view_last_user (shape, messages, false);
-    size_t last_text = ar_chat_view_last_user (shape, messages, true);
+    ar_syntax_scope_t scope;
+    int go = ar_syntax_scope_init (ctx, keep_turns, "no stash: nothing outlined", result, &scope);
+    if (go <= 0)
+        return go;
     ar_buf_t live = {NULL, 0, 0};
-    if (last_text < n)
-        ar_chat_view_message_text (shape, json_array_get (messages, last_text), false,
+    if (scope.last_text < scope.n)
+        ar_chat_view_message_text (shape, json_array_get (scope.messages, scope.last_text), false,
                                    ar_syntax_collect_text, &live);
-
-    ar_syntax_result_t *results = NULL;
-    size_t count = ar_syntax_results (shape, messages, &results);
-    //  The files the protected turns touch (their reads or edits).
-    char (*hot)[256] = calloc (count + 1, 256);
-    size_t nhot = 0;
-    for (size_t r = 0; hot && r < count; r++)
-        if (results[r].message >= protect_from && results[r].path[0])
-            memcpy (hot[nhot++], results[r].path, 256);
 
     int rc = -1;
     int64_t budget = s_parse_budget_us;
@@ -260,19 +232,12 @@ static int s_apply (ar_strategy_ctx_t *ctx, const json_t *params, ar_strategy_re
     int64_t saved = 0;
     ar_syntax_piece_t *all = NULL; // every piece changed, applied at the end
     size_t nall = 0, maxall = 0;
-    if (!hot)
-        goto done;
-    for (size_t r = 0; r < count; r++) {
-        ar_syntax_result_t *res = &results[r];
-        if (res->message >= protect_from || res->message == last_turn ||
-            res->message == last_text || res->message == n - 1)
-            continue;
+    for (size_t r = 0; r < scope.count; r++) {
+        ar_syntax_result_t *res = &scope.results[r];
         if (res->path[0] && !res->reader)
             continue; // a command that runs or edits a file: its output is not the file
-        bool is_hot = false;
-        for (size_t h = 0; h < nhot && !is_hot; h++)
-            is_hot = ar_syntax_same_path (hot[h], res->path);
-        if (is_hot || (res->path[0] && live.data && strstr (live.data, s_basename (res->path))))
+        if (!ar_syntax_scope_open (&scope, res) ||
+            (res->path[0] && live.data && strstr (live.data, s_basename (res->path))))
             continue;
         if (ar_mono_now () > ctx->deadline)
             goto done;
@@ -331,8 +296,7 @@ done:
     for (size_t p = 0; p < nall; p++)
         json_decref (all[p].replacement);
     free (all);
-    free (hot);
-    free (results);
+    ar_syntax_scope_fini (&scope);
     free (live.data);
     return rc;
 }
