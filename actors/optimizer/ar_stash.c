@@ -44,7 +44,11 @@ struct ar_stash_t {
     sqlite3_stmt *select;
     sqlite3_stmt *sweep;
     EVP_CIPHER *cipher;
-    EVP_CIPHER_CTX *ctx;
+    EVP_CIPHER_CTX *ctx; // reads
+    EVP_CIPHER_CTX *enc; // puts: keyed on the first, then only a fresh nonce each
+    bool enc_keyed;
+    EVP_MAC *mac;           // HMAC-SHA256, fetched once
+    EVP_MAC_CTX *mac_keyed; // keyed with id_key once; each put hashes on a copy
     uint8_t key[S_KEY_LEN];
     uint8_t id_key[SHA256_DIGEST_LENGTH]; // SHA-256 ("anyray.stash.id.v1" || key): ids
     int64_t ttl_ms;
@@ -141,7 +145,14 @@ ar_stash_t *ar_stash_open (const char *db_path, const uint8_t key[32], uint32_t 
     self->now_ms = s_wall_ms;
     self->cipher = EVP_CIPHER_fetch (NULL, "AES-256-GCM", NULL);
     self->ctx = EVP_CIPHER_CTX_new ();
-    if (!self->cipher || !self->ctx) {
+    self->enc = EVP_CIPHER_CTX_new ();
+    //  Fetching the digest and keying HMAC cost more than hashing a small original: done once.
+    self->mac = EVP_MAC_fetch (NULL, "HMAC", NULL);
+    self->mac_keyed = self->mac ? EVP_MAC_CTX_new (self->mac) : NULL;
+    OSSL_PARAM digest[] = {OSSL_PARAM_construct_utf8_string ("digest", "SHA256", 0),
+                           OSSL_PARAM_construct_end ()};
+    if (!self->cipher || !self->ctx || !self->enc || !self->mac_keyed ||
+        EVP_MAC_init (self->mac_keyed, self->id_key, sizeof self->id_key, digest) != 1) {
         s_set_crypto_error (self, "AES-256-GCM");
         snprintf (open_error, sizeof open_error, "%s", self->error);
         *error = open_error;
@@ -194,7 +205,10 @@ void ar_stash_destroy (ar_stash_t **self_p)
     sqlite3_finalize (self->sweep);
     sqlite3_close_v2 (self->db);
     EVP_CIPHER_CTX_free (self->ctx); // cleanses the expanded key schedule
+    EVP_CIPHER_CTX_free (self->enc);
     EVP_CIPHER_free (self->cipher);
+    EVP_MAC_CTX_free (self->mac_keyed); // cleanses the HMAC key
+    EVP_MAC_free (self->mac);
     OPENSSL_cleanse (self->key, sizeof self->key);
     OPENSSL_cleanse (self->id_key, sizeof self->id_key);
     free (self);
@@ -227,10 +241,13 @@ int ar_stash_put (ar_stash_t *self, const char *content, size_t len, char id_out
         //  turn, so markers repeat byte for byte (providers' prompt caches keep working) and
         //  the table holds one row per distinct original. Without the key no one can compute
         //  it, so an id reveals nothing about the content.
-        unsigned int mac_len = 0;
-        if (!HMAC (EVP_sha256 (), self->id_key, sizeof self->id_key,
-                   (const unsigned char *)(len ? content : ""), len, raw, &mac_len) ||
-            RAND_bytes (nonce, sizeof nonce) != 1) {
+        size_t mac_len = 0;
+        EVP_MAC_CTX *mac = EVP_MAC_CTX_dup (self->mac_keyed);
+        bool hashed = mac &&
+                      EVP_MAC_update (mac, (const unsigned char *)(len ? content : ""), len) == 1 &&
+                      EVP_MAC_final (mac, raw, &mac_len, sizeof raw) == 1;
+        EVP_MAC_CTX_free (mac);
+        if (!hashed || RAND_bytes (nonce, sizeof nonce) != 1) {
             s_set_crypto_error (self, "put: id");
             break;
         }
@@ -244,12 +261,16 @@ int ar_stash_put (ar_stash_t *self, const char *content, size_t len, char id_out
         int64_t expires = created + self->ttl_ms;
         s_aad (aad, id, expires);
         int out = 0, final = 0;
-        if (EVP_EncryptInit_ex2 (self->ctx, self->cipher, self->key, nonce, NULL) != 1 ||
-            EVP_EncryptUpdate (self->ctx, NULL, &out, aad, (int)sizeof aad) != 1 ||
-            (len && EVP_EncryptUpdate (self->ctx, ciphertext, &out, (const uint8_t *)content,
-                                       (int)len) != 1) ||
-            EVP_EncryptFinal_ex (self->ctx, ciphertext + (len ? out : 0), &final) != 1 ||
-            EVP_CIPHER_CTX_ctrl (self->ctx, EVP_CTRL_GCM_GET_TAG, S_TAG_LEN, tag) != 1) {
+        //  The key schedule is expanded on the first put; later puts only set a fresh nonce.
+        EVP_CIPHER_CTX *enc = self->enc;
+        bool keyed = EVP_EncryptInit_ex2 (enc, self->enc_keyed ? NULL : self->cipher,
+                                          self->enc_keyed ? NULL : self->key, nonce, NULL) == 1;
+        self->enc_keyed |= keyed;
+        if (!keyed || EVP_EncryptUpdate (enc, NULL, &out, aad, (int)sizeof aad) != 1 ||
+            (len &&
+             EVP_EncryptUpdate (enc, ciphertext, &out, (const uint8_t *)content, (int)len) != 1) ||
+            EVP_EncryptFinal_ex (enc, ciphertext + (len ? out : 0), &final) != 1 ||
+            EVP_CIPHER_CTX_ctrl (enc, EVP_CTRL_GCM_GET_TAG, S_TAG_LEN, tag) != 1) {
             s_set_crypto_error (self, "put: encrypt");
             break;
         }

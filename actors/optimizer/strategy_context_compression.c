@@ -57,6 +57,7 @@
 */
 #include "ar_buf.h"
 #include "ar_chat_view.h"
+#include "ar_json_fast.h"
 #include "ar_line_set.h"
 #include <assert.h>
 #include <ctype.h>
@@ -373,7 +374,7 @@ typedef struct {
     size_t folded;  // a marker: how many lines it stands for
     int64_t tokens; // of the line (or the marker); -1 until s_line_tokens counts it
     uint64_t mask;  // hash of the masked line
-    bool protect;   // never folded or elided
+    int8_t protect; // never folded or elided: 1, 0, or -1 until s_line_protected looks
     bool repeated;  // a marker for lines a later turn shows (else for similar lines)
 } s_line_t;
 
@@ -395,24 +396,62 @@ static bool s_path_line_ref (const char *line, size_t len, size_t i)
 }
 
 //  A line the next step likely needs verbatim: errors, failures, file:line references. One
-//  pass: only a few first letters can start a word of the list (this runs on every line).
+//  pass; a word is compared only where its first byte is (this runs on every line, and 'e'
+//  is the commonest letter: the second byte is checked before the words are).
 static bool s_protected (const char *line, size_t len)
 {
-    static const char *const words[] = {"Error",     "error:",  "error[",    "ERROR",
-                                        "Traceback", "FAIL",    "Exception", "panic",
-                                        "fatal",     ", line ", "Failed",    "failed"};
+    typedef struct {
+        const char *text;
+        size_t len;
+    } s_word_t;
+#define S_WORD(w)                                                                                  \
+    {                                                                                              \
+        w, sizeof w - 1                                                                            \
+    }
+    static const s_word_t upper_e[] = {S_WORD ("Error"), S_WORD ("ERROR"), S_WORD ("Exception")};
+    static const s_word_t lower_e[] = {S_WORD ("error:"), S_WORD ("error[")};
+    static const s_word_t upper_f[] = {S_WORD ("FAIL"), S_WORD ("Failed")};
+    static const s_word_t lower_f[] = {S_WORD ("fatal"), S_WORD ("failed")};
+    static const s_word_t upper_t[] = {S_WORD ("Traceback")};
+    static const s_word_t lower_p[] = {S_WORD ("panic")};
+    static const s_word_t comma[] = {S_WORD (", line ")};
+#undef S_WORD
     for (size_t i = 0; i < len; i++) {
-        char c = line[i];
-        if (c == ':' && s_path_line_ref (line, len, i))
-            return true;
-        if (c != 'E' && c != 'e' && c != 'T' && c != 'F' && c != 'p' && c != 'f' && c != ',')
-            continue;
-        for (size_t w = 0; w < sizeof words / sizeof words[0]; w++) {
-            size_t word_len = strlen (words[w]);
-            if (words[w][0] == c && len - i >= word_len &&
-                memcmp (line + i, words[w], word_len) == 0)
+        const s_word_t *words = NULL;
+        size_t count = 0;
+        switch (line[i]) {
+        case ':':
+            if (s_path_line_ref (line, len, i))
                 return true;
+            continue;
+        case 'E':
+            words = upper_e, count = 3;
+            break;
+        case 'e':
+            if (i + 1 < len && line[i + 1] == 'r')
+                words = lower_e, count = 2;
+            break;
+        case 'F':
+            words = upper_f, count = 2;
+            break;
+        case 'f':
+            words = lower_f, count = 2;
+            break;
+        case 'T':
+            words = upper_t, count = 1;
+            break;
+        case 'p':
+            words = lower_p, count = 1;
+            break;
+        case ',':
+            words = comma, count = 1;
+            break;
+        default:
+            continue;
         }
+        for (size_t w = 0; w < count; w++)
+            if (len - i >= words[w].len && memcmp (line + i, words[w].text, words[w].len) == 0)
+                return true;
     }
     return false;
 }
@@ -476,14 +515,13 @@ static s_line_t *s_lines (ar_tokenizer_t *tok, const char *text, size_t len, siz
     for (size_t i = 0; i < len && k < n;) {
         const char *nl = memchr (text + i, '\n', len - i);
         size_t line_len = nl ? (size_t)(nl - (text + i)) : len - i;
-        lines[k] =
-            (s_line_t){text + i, line_len, 0, -1, 0, s_protected (text + i, line_len), false};
+        lines[k] = (s_line_t){text + i, line_len, 0, -1, 0, -1, false};
         lines[k].mask = s_mask (text + i, line_len);
         k++;
         i += line_len + 1;
     }
     for (size_t i = n > tail_lines ? n - tail_lines : 0; i < n; i++)
-        lines[i].protect = true;
+        lines[i].protect = 1;
     *count = n;
     return lines;
 }
@@ -493,6 +531,15 @@ static s_line_t *s_lines (ar_tokenizer_t *tok, const char *text, size_t len, siz
 //  A line's tokens (its newline included), counted the first time they are needed: most
 //  lines are neither in a fold nor at a cap's edge, and counting is most of this strategy's
 //  time.
+//  Whether a line is protected, looked at the first time it matters: only lines that could
+//  fold or fall into a cap's gap are (most lines are neither).
+static bool s_line_protected (s_line_t *line)
+{
+    if (line->protect < 0)
+        line->protect = line->text && s_protected (line->text, line->len);
+    return line->protect > 0;
+}
+
 static int64_t s_line_tokens (ar_tokenizer_t *tok, s_line_t *line)
 {
     if (line->tokens < 0)
@@ -507,8 +554,10 @@ static size_t s_fold (ar_tokenizer_t *tok, const s_params_t *p, s_line_t *lines,
     size_t k = 0;
     for (size_t i = 0; i < n;) {
         size_t j = i + 1;
-        if (!lines[i].protect && lines[i].len)
-            while (j < n && !lines[j].protect && lines[j].mask == lines[i].mask && lines[j].len)
+        if (lines[i].len && j < n && lines[j].mask == lines[i].mask &&
+            !s_line_protected (&lines[i]))
+            while (j < n && lines[j].mask == lines[i].mask && lines[j].len &&
+                   !s_line_protected (&lines[j]))
                 j++;
         size_t run = j - i;
         int64_t middle = 0;
@@ -516,7 +565,7 @@ static size_t s_fold (ar_tokenizer_t *tok, const s_params_t *p, s_line_t *lines,
             middle += s_line_tokens (tok, &lines[m]);
         if (run >= (size_t)p->min_repeat && run >= 3 && middle > S_FOLD_MARKER_TOKENS + 8) {
             lines[k++] = lines[i];
-            lines[k++] = (s_line_t){NULL, 0, run - 2, S_FOLD_MARKER_TOKENS, 0, false, false};
+            lines[k++] = (s_line_t){NULL, 0, run - 2, S_FOLD_MARKER_TOKENS, 0, 0, false};
             lines[k++] = lines[j - 1];
             what->folded += run - 2;
             what->markers++;
@@ -637,7 +686,7 @@ static void s_cap_lines (ar_tokenizer_t *tok, s_line_t *lines, size_t n, int64_t
     int64_t gap_tokens = 0;
     for (size_t i = 0; i < n; i++) {
         bool keep = i < head || i >= tail;
-        if (!keep && lines[i].protect && s_line_tokens (tok, &lines[i]) <= extra) {
+        if (!keep && s_line_protected (&lines[i]) && s_line_tokens (tok, &lines[i]) <= extra) {
             extra -= lines[i].tokens;
             keep = true;
         }
@@ -1028,7 +1077,7 @@ static json_t *s_result (ar_strategy_ctx_t *ctx, const s_params_t *params, json_
         json_decref (unit.replaced);
         return NULL;
     }
-    char *original = json_dumps (holder, JSON_COMPACT | JSON_REAL_PRECISION (17));
+    char *original = ar_json_fast_dump (holder, NULL);
     char id[33] = "";
     if (!original || ctx->stash->put (ctx->stash->self, original, strlen (original), id) != 0 ||
         s_set_id (unit.replaced, id) != 0) {

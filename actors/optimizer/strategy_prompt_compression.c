@@ -31,7 +31,9 @@
 
     The whitespace rules:
     - trailing spaces and tabs of a line go;
-    - a run of spaces inside a prose line becomes one (leading indentation is kept);
+    - a run of spaces inside a prose line becomes one (leading indentation is kept); not in
+      command output, where the indentation of a numbered listing (`nl -ba`, `cat -n`) comes
+      after the line number;
     - more than two blank lines in a row become two;
     - zero-width spaces (U+200B), word joiners (U+2060) and stray byte-order marks (U+FEFF)
       go; U+200C/U+200D stay (they change how Persian script and emoji sequences render).
@@ -78,8 +80,9 @@ static bool s_fence (const char *line, const char *end)
            (memcmp (line, "```", 3) == 0 || memcmp (line, "~~~", 3) == 0);
 }
 
-//  The normalised text into out (at least len bytes); returns its length.
-static size_t s_normalize (const char *text, size_t len, char *out)
+//  The normalised text into out (at least len bytes); returns its length. output: command
+//  output, whose inner space runs stay ("   12\t        return x" is indented code).
+static size_t s_normalize (const char *text, size_t len, bool output, char *out)
 {
     const char *p = text, *end = text + len;
     char *o = out;
@@ -115,7 +118,7 @@ static size_t s_normalize (const char *text, size_t len, char *out)
                 c += zw;
                 continue;
             }
-            if (*c == ' ' && o > prose && o[-1] == ' ') {
+            if (!output && *c == ' ' && o > prose && o[-1] == ' ') {
                 c++;
                 continue;
             }
@@ -623,22 +626,22 @@ static int s_unit (ar_strategy_ctx_t *ctx, s_unit_t *unit, s_table_t *table, s_l
                     rc = -1;
                 else {
                     normal = grown;
-                    n = s_normalize (t2, len2, normal);
+                    n = s_normalize (t2, len2, unit->output, normal);
                 }
             }
             free (withmark.data);
             if (rc == 0 && (n != len || memcmp (normal, text, len) != 0)) {
-                before = (int64_t)ar_tokenizer_count (ctx->tokenizer, text, len);
+                before = ar_chat_view_text_tokens (ctx->tokenizer, text, len);
                 //  (a text under minTokens gets the repeats alone)
                 if (before >= min_tokens &&
-                    (int64_t)ar_tokenizer_count (ctx->tokenizer, normal, n) < before)
+                    ar_chat_view_text_tokens (ctx->tokenizer, normal, n) < before)
                     unit->result = json_stringn (normal, n);
             }
         }
         if (rc == 0 && !unit->result && scan.replaced) {
             if (before < 0)
-                before = (int64_t)ar_tokenizer_count (ctx->tokenizer, text, len);
-            if ((int64_t)ar_tokenizer_count (ctx->tokenizer, t1, len1) < before)
+                before = ar_chat_view_text_tokens (ctx->tokenizer, text, len);
+            if (ar_chat_view_text_tokens (ctx->tokenizer, t1, len1) < before)
                 unit->result = json_stringn (t1, len1);
         }
     }
@@ -801,7 +804,7 @@ const ar_strategy_t ar_strategy_prompt_compression = {"prompt_compression", s_ap
 static void s_check (const char *in, const char *want)
 {
     char out[4096];
-    size_t n = s_normalize (in, strlen (in), out);
+    size_t n = s_normalize (in, strlen (in), false, out);
     out[n] = 0;
     if (strcmp (out, want) != 0) {
         fprintf (stderr, "normalize:\n[%s]\nwant:\n[%s]\n", out, want);
@@ -1217,6 +1220,40 @@ void strategy_prompt_compression_test (bool verbose)
         json_decref (request);
     }
 
+    //  Command output in a user turn (a text-action agent's observation) keeps its inner
+    //  spaces: a numbered listing's indentation follows the number. Trailing blanks still go.
+    {
+        char listed[64];
+        const char *line = "   12\t        return  x   \n";
+        assert (s_normalize (line, strlen (line), true, listed) == strlen (line) - 3);
+        assert (memcmp (listed, "   12\t        return  x\n", strlen (line) - 3) == 0);
+        assert (s_normalize (line, strlen (line), false, listed) == 16); // prose: squeezed
+        const char *listing = "<returncode>0</returncode>\n<output>\n"
+                              "   311\t    def  f(self): \t \t \t \t \n"
+                              "   312\t        return  self.x \t \t \t \t \n</output>";
+        json_t *request = json_pack (
+            "{s:s, s:[{s:s, s:s}, {s:s, s:s}, {s:s, s:s}, {s:s, s:s}, {s:s, s:s}]}", "model", "m",
+            "messages", "role", "user", "content", "Fix  the  bug   in  f.", "role", "assistant",
+            "content", "Reading it.\n```bash\nnl -ba a.py | sed -n 311,312p\n```", "role", "user",
+            "content", listing, "role", "assistant", "content", "Next.\n```bash\nls\n```", "role",
+            "user", "content", "<returncode>0</returncode>\n<output>\na.py\n</output>");
+        assert (request);
+        ar_strategy_ctx_t ctx = {.shape = AR_SHAPE_OPENAI_CHAT,
+                                 .request = request,
+                                 .tokenizer = tok,
+                                 .deadline = INT64_MAX};
+        json_t *params = json_pack ("{s:s, s:i}", "level", "light", "minTokens", 0);
+        ar_strategy_result_t result = {.applied = false};
+        assert (s_apply (&ctx, params, &result) == 0 && result.applied);
+        json_t *m = ar_chat_view_messages (request);
+        assert (strcmp (json_string_value (json_object_get (json_array_get (m, 2), "content")),
+                        "<returncode>0</returncode>\n<output>\n"
+                        "   311\t    def  f(self):\n"
+                        "   312\t        return  self.x\n</output>") == 0);
+        json_decref (params);
+        json_decref (request);
+    }
+
     //  Property loop: generated noisy text; the output is never longer and differs only in
     //  whitespace and dropped zero-width characters.
     static const char *const pieces[] = {"word",     " ",
@@ -1236,7 +1273,7 @@ void strategy_prompt_compression_test (bool verbose)
             len += strlen (p);
         }
         in[len] = 0;
-        size_t n = s_normalize (in, len, out);
+        size_t n = s_normalize (in, len, false, out);
         assert (n <= len);
         assert (s_same_but_space (in, len, out, n));
         (void)tok;

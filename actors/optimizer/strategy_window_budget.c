@@ -43,6 +43,7 @@
 */
 #include "ar_buf.h"
 #include "ar_chat_view.h"
+#include "ar_json_fast.h"
 #include "ar_line_set.h"
 #include <assert.h>
 #include <stdio.h>
@@ -517,9 +518,10 @@ static int s_apply (ar_strategy_ctx_t *ctx, const json_t *params, ar_strategy_re
         if (units[s_unit_of (units, count, i)].cropped)
             continue;
         json_t *message = json_array_get (messages, i);
-        char *text = json_dumps (message, JSON_COMPACT | JSON_REAL_PRECISION (17));
+        size_t text_len = 0;
+        char *text = ar_json_fast_dump (message, &text_len);
         char id[33] = "";
-        int put = text ? ctx->stash->put (ctx->stash->self, text, strlen (text), id) : -1;
+        int put = text ? ctx->stash->put (ctx->stash->self, text, text_len, id) : -1;
         free (text);
         if (put != 0)
             break;
@@ -554,10 +556,11 @@ static int s_apply (ar_strategy_ctx_t *ctx, const json_t *params, ar_strategy_re
                     break;
             }
         size_t elided = json_array_size (run);
-        char *text = run ? json_dumps (run, JSON_COMPACT | JSON_REAL_PRECISION (17)) : NULL;
+        size_t text_len = 0;
+        char *text = run ? ar_json_fast_dump (run, &text_len) : NULL;
         json_decref (run);
         char id[33] = "";
-        int put = text ? ctx->stash->put (ctx->stash->self, text, strlen (text), id) : -1;
+        int put = text ? ctx->stash->put (ctx->stash->self, text, text_len, id) : -1;
         free (text);
         if (put != 0 || s_add_marker (ctx, out, elided, id, &with_runs) != 0)
             goto done;
