@@ -42,8 +42,11 @@
     working on: an old result whose call names a file (a word with a known source or text
     extension, by base name) that one of the latest oldTurns actions names too (tool call
     arguments, or the fenced command a text-action turn ends with) keeps the normal cap, every
-    read of it, because the next edit most likely replaces text seen there. oldTurns 0: no
-    age-aware cap.
+    read of it, because the next edit most likely replaces text seen there. So does the latest
+    read of a file the task names (its base name without extension, four letters or more, as
+    a word of the first user text: "Engine.render_to_string" names engine.py): agents often
+    read the file the issue is about, then the files around it, then edit the first. oldTurns
+    0: no age-aware cap.
 
     Stashing: whenever a result changes at all, its original (the whole tool message, or the
     whole tool_result block, as compact JSON) is stashed once, and every marker in it names
@@ -59,6 +62,7 @@
 #include "ar_chat_view.h"
 #include "ar_json_fast.h"
 #include "ar_line_set.h"
+#include "ar_syntax.h"
 #include <assert.h>
 #include <ctype.h>
 #include <dirent.h>
@@ -1289,6 +1293,56 @@ static bool s_observed_text (ar_shape_t shape, json_t *messages, size_t i)
            ar_chat_view_is_observation (shape, messages, i);
 }
 
+//  Whether text holds the len bytes of word (any case) as a word of its own.
+static bool s_has_word (const char *text, size_t text_len, const char *word, size_t len)
+{
+    for (size_t i = 0; len && i + len <= text_len; i++) {
+        if (strncasecmp (text + i, word, len) != 0)
+            continue;
+        bool left = i == 0 || !(isalnum ((unsigned char)text[i - 1]) || text[i - 1] == '_');
+        bool right = i + len == text_len ||
+                     !(isalnum ((unsigned char)text[i + len]) || text[i + len] == '_');
+        if (left && right)
+            return true;
+    }
+    return false;
+}
+
+//  Un-age the latest read of each file the task names (see the header): list holds count
+//  results in order. Out of memory, fewer reads are kept readable (the cap is not a fault).
+static void s_keep_task_reads (ar_shape_t shape, json_t *messages, s_age_t *list, size_t count)
+{
+    size_t first = 0, n = json_array_size (messages);
+    while (first < n && !ar_chat_view_is_user_text (shape, json_array_get (messages, first)))
+        first++;
+    if (first == n)
+        return;
+    ar_buf_t task = {NULL, 0, 0};
+    ar_chat_view_message_text (shape, json_array_get (messages, first), false,
+                               ar_syntax_collect_text, &task);
+    ar_syntax_result_t *results = NULL;
+    size_t total = ar_syntax_results (shape, messages, &results);
+    for (size_t r = total; r-- > 0;) {
+        const ar_syntax_result_t *res = &results[r];
+        if (!res->reader || !res->path[0])
+            continue;
+        bool later = false; // a later read of the same file: this one is not the latest
+        for (size_t q = r + 1; q < total && !later; q++)
+            later = results[q].reader && ar_syntax_same_path (results[q].path, res->path);
+        const char *base = strrchr (res->path, '/');
+        base = base ? base + 1 : res->path;
+        const char *dot = strrchr (base, '.');
+        size_t stem = dot ? (size_t)(dot - base) : strlen (base);
+        if (later || stem < 4 || !s_has_word (task.data, task.len, base, stem))
+            continue;
+        for (size_t k = 0; k < count; k++)
+            if (list[k].holder == res->owner)
+                list[k].aged = false;
+    }
+    free (results);
+    free (task.data);
+}
+
 //  Every result in order with its age decision: behind the latest old_turns assistant turns
 //  it is old (later[i] counts the assistant turns after message i), and an old result is
 //  capped (aged) unless its call names a file the latest turns' actions name: the file the
@@ -1349,6 +1403,8 @@ static size_t s_plan_age (ar_shape_t shape, json_t *messages, const size_t *late
         free (names.data);
     }
     free (owner);
+    if (!*failed && count)
+        s_keep_task_reads (shape, messages, list, count);
     if (*failed) {
         free (list);
         return 0;
@@ -1808,7 +1864,8 @@ static const char *s_test_output (ar_shape_t shape, int style, json_t *request, 
 }
 
 //  Age: outputs behind the latest oldTurns turns are capped at oldMaxBlobTokens, unless their
-//  command names a file a latest action names (the file being worked on).
+//  command names a file a latest action names (the file being worked on), or they are the
+//  latest read of a file the task names.
 static void s_test_age (ar_tokenizer_t *tok, s_test_stash_t *stash, bool verbose)
 {
     char *outputs[6] = {s_test_fixture ("nl_python_source.txt"),
@@ -1830,12 +1887,18 @@ static void s_test_age (ar_tokenizer_t *tok, s_test_stash_t *stash, bool verbose
         for (int style = 0; style < 2; style++) {
             ar_shape_t shape = s ? AR_SHAPE_ANTHROPIC_MESSAGES : AR_SHAPE_OPENAI_CHAT;
             ar_stash_sink_t sink = {stash, s_test_put};
-            for (int focus = 0; focus < 3; focus++) {
-                //  focus 1: the latest turns edit the file turn 0 read; 2: no age cap at all.
+            for (int focus = 0; focus < 4; focus++) {
+                //  focus 1: the latest turns edit the file turn 0 read; 2: no age cap at all;
+                //  3: the task names that file ("logistic"), whose latest read is turn 0.
                 actions[4] = focus == 1
                                  ? "sed -i 's/ovr/multi_class/' sklearn/linear_model/logistic.py"
                                  : "cat setup.cfg";
                 json_t *request = s_test_session (shape, style, actions, outputs, 6);
+                if (focus == 3)
+                    json_object_set_new (
+                        json_array_get (json_object_get (request, "messages"), 0), "content",
+                        json_string ("<pr_description>Logistic: _log_reg_scoring_path scores "
+                                     "with OvR</pr_description>"));
                 json_t *original = json_deep_copy (request);
                 ar_strategy_ctx_t ctx = {.shape = shape,
                                          .request = request,
@@ -1859,7 +1922,7 @@ static void s_test_age (ar_tokenizer_t *tok, s_test_stash_t *stash, bool verbose
                         assert (!capped); // recent: under the normal cap (4000)
                         continue;
                     }
-                    if (focus == 2 || (focus == 1 && t == 0)) {
+                    if (focus == 2 || ((focus == 1 || focus == 3) && t == 0)) {
                         assert (!capped && tokens * 10 > s_tokens (tok, was, strlen (was)) * 9);
                         continue;
                     }
@@ -1878,6 +1941,7 @@ static void s_test_age (ar_tokenizer_t *tok, s_test_stash_t *stash, bool verbose
                     printf ("\n  age (%s): %s",
                             focus == 0   ? "none in focus"
                             : focus == 1 ? "turn 0 in focus"
+                            : focus == 3 ? "turn 0 named by the task"
                                          : "off",
                             result.note);
                 json_decref (params);

@@ -7,7 +7,8 @@
     requests; this checks the *effect* on real ones, per strategy, against the targets.
 
     ar_eval [--corpus DIR]... [--requests FILE --meta FILE] [--no-default-corpus]
-            [--config FILE] [--retrieve-tool on|off] [--slice N] [--json] [--assert]
+            [--config FILE] [--retrieve-tool on|off] [--slice N] [--only-subkind S]...
+            [--skip-subkind S]... [--json] [--assert]
       --corpus DIR     add a corpus (DIR/requests.jsonl + DIR/meta.jsonl, one line each, same
                        order and ids; repeatable). The development corpus
                        (<repo>/../shared/corpus) is read unless --no-default-corpus or
@@ -22,7 +23,10 @@
                        (its retrieveTool.enabled; the baked-in default has it off), so the
                        retention figure is the one the running gateway gets: a model that is
                        not offered the retrieve tool cannot read a stashed original back.
-      --slice N        the first N requests of each kind.
+      --slice N        the first N requests of each kind of each corpus file (after the
+                       subkind filters).
+      --only-subkind S / --skip-subkind S  keep only requests whose meta "subkind" starts with
+                       S / leave those out (repeatable).
       --json           one JSON document on stdout instead of the tables.
       --dump FILE      write each optimized request to FILE, one JSON line per request
                        ({"id", "kind", "request"}), for looking at what the pipeline left.
@@ -172,8 +176,30 @@ static int s_group_of (const char *kind)
     return -1;
 }
 
+//  Which requests of a corpus file to take: a slice (the first N of each kind), and subkind
+//  filters (a request is kept when its subkind starts with one of only[], and none of skip[]).
+typedef struct {
+    size_t slice;
+    const char *only[8], *skip[8];
+    size_t only_n, skip_n;
+} s_select_t;
+
+static bool s_subkind_wanted (const s_select_t *select, const json_t *meta)
+{
+    const char *subkind = json_string_value (json_object_get (meta, "subkind"));
+    if (!subkind)
+        subkind = "";
+    for (size_t i = 0; i < select->skip_n; i++)
+        if (strncmp (subkind, select->skip[i], strlen (select->skip[i])) == 0)
+            return false;
+    for (size_t i = 0; i < select->only_n; i++)
+        if (strncmp (subkind, select->only[i], strlen (select->only[i])) == 0)
+            return true;
+    return select->only_n == 0;
+}
+
 static int s_load_corpus (s_reqs_t *reqs, const char *requests_path, const char *meta_path,
-                          size_t slice)
+                          const s_select_t *select)
 {
     FILE *rf = fopen (requests_path, "rb");
     FILE *mf = fopen (meta_path, "rb");
@@ -212,13 +238,14 @@ static int s_load_corpus (s_reqs_t *reqs, const char *requests_path, const char 
             break;
         }
         int group = s_group_of (json_string_value (json_object_get (meta, "kind")));
-        if (slice && group >= 0 && per_group[group] >= slice) {
+        bool wanted = s_subkind_wanted (select, meta);
+        if (wanted && group >= 0 && select->slice)
+            wanted = per_group[group]++ < select->slice;
+        if (!wanted) {
             json_decref (meta);
             json_decref (request);
             continue;
         }
-        if (group >= 0)
-            per_group[group]++;
         if (reqs->n == reqs->cap) {
             reqs->cap = reqs->cap ? reqs->cap * 2 : 64;
             reqs->v = realloc (reqs->v, reqs->cap * sizeof *reqs->v);
@@ -1153,7 +1180,7 @@ int main (int argc, char *argv[])
     const char *not_asserted = "";
     const char *dump_path = NULL;
     int retrieve = -1; // -1: as the config says
-    size_t slice = 0;
+    s_select_t select = {0};
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         const char *next = i + 1 < argc ? argv[i + 1] : NULL;
@@ -1173,8 +1200,12 @@ int main (int argc, char *argv[])
                 goto usage;
             i++;
         } else if (strcmp (arg, "--slice") == 0 && next) {
-            slice = (size_t)strtoul (argv[++i], NULL, 10);
-        } else if (strcmp (arg, "--json") == 0)
+            select.slice = (size_t)strtoul (argv[++i], NULL, 10);
+        } else if (strcmp (arg, "--only-subkind") == 0 && next && select.only_n < 8)
+            select.only[select.only_n++] = argv[++i];
+        else if (strcmp (arg, "--skip-subkind") == 0 && next && select.skip_n < 8)
+            select.skip[select.skip_n++] = argv[++i];
+        else if (strcmp (arg, "--json") == 0)
             as_json = true;
         else if (strcmp (arg, "--assert") == 0)
             do_assert = true;
@@ -1207,15 +1238,15 @@ int main (int argc, char *argv[])
     if (use_default) {
         snprintf (path_r, sizeof path_r, "%s/../shared/corpus/requests.jsonl", AR_EVAL_REPO);
         snprintf (path_m, sizeof path_m, "%s/../shared/corpus/meta.jsonl", AR_EVAL_REPO);
-        if (s_load_corpus (&reqs, path_r, path_m, slice) != 0)
+        if (s_load_corpus (&reqs, path_r, path_m, &select) != 0)
             return 2;
     }
-    if (requests_path && s_load_corpus (&reqs, requests_path, meta_path, slice) != 0)
+    if (requests_path && s_load_corpus (&reqs, requests_path, meta_path, &select) != 0)
         return 2;
     for (size_t c = 0; c < corpus_count; c++) {
         snprintf (path_r, sizeof path_r, "%s/requests.jsonl", corpora[c]);
         snprintf (path_m, sizeof path_m, "%s/meta.jsonl", corpora[c]);
-        if (s_load_corpus (&reqs, path_r, path_m, slice) != 0)
+        if (s_load_corpus (&reqs, path_r, path_m, &select) != 0)
             return 2;
     }
     if (!reqs.n) {
@@ -1359,6 +1390,7 @@ int main (int argc, char *argv[])
 usage:
     fprintf (stderr, "usage: ar_eval [--corpus DIR]... [--requests FILE --meta FILE] "
                      "[--no-default-corpus] [--config FILE] [--retrieve-tool on|off] [--slice N] "
+                     "[--only-subkind S] [--skip-subkind S] "
                      "[--json] [--assert] [--not-asserted T,T...] [--dump FILE]\n");
     return 2;
 }
