@@ -679,6 +679,12 @@ size_t ar_syntax_elide (const char *text, const ar_syntax_source_t *source,
     return failed ? 0 : elided;
 }
 
+const char *ar_syntax_basename (const char *path)
+{
+    const char *slash = strrchr (path, '/');
+    return slash ? slash + 1 : path;
+}
+
 bool ar_syntax_same_path (const char *a, const char *b)
 {
     while (a[0] == '.' && a[1] == '/')

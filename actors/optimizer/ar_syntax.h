@@ -166,6 +166,8 @@ size_t ar_syntax_results (ar_shape_t shape, json_t *messages, ar_syntax_result_t
 bool ar_syntax_call_path (const json_t *arguments, bool any_use, char *path, size_t size);
 //  Same path, allowing a leading "./" or a directory prefix on either side.
 bool ar_syntax_same_path (const char *a, const char *b);
+//  The file name of a path: what follows its last '/' (the whole path without one).
+const char *ar_syntax_basename (const char *path);
 
 //  What both code strategies may rewrite in a request: its tool results, less the protected
 //  ones (the latest keep_turns assistant turns and what follows, the last user turn, the last

@@ -125,10 +125,10 @@ static size_t s_outline (const char *text, size_t len, ar_lang_t hint, size_t mi
         }
         ar_syntax_outline_t outline;
         int rc = -1;
-        if (lang && source.line_count >= 2 &&
-            s_us_per_kb[lang] * (double)source.len / 1024.0 > (double)*budget_us)
+        bool parseable = lang && source.line_count >= 2;
+        if (parseable && s_us_per_kb[lang] * (double)source.len / 1024.0 > (double)*budget_us)
             rc = -2; // would run out of the budget: not started, tried again next turn
-        else if (lang && source.line_count >= 2) {
+        else if (parseable) {
             int64_t t0 = ar_mono_us ();
             rc = ar_syntax_outline (lang, source.text, source.len, false, S_MAX_ERRORS,
                                     *budget_us > 0 ? *budget_us : -1, &outline);
@@ -222,12 +222,6 @@ static size_t s_outline_memo (const char *text, size_t len, ar_lang_t hint, size
     return bodies;
 }
 
-static const char *s_basename (const char *path)
-{
-    const char *slash = strrchr (path, '/');
-    return slash ? slash + 1 : path;
-}
-
 static int s_apply (ar_strategy_ctx_t *ctx, const json_t *params, ar_strategy_result_t *result)
 {
     ar_shape_t shape = ctx->shape;
@@ -259,7 +253,7 @@ static int s_apply (ar_strategy_ctx_t *ctx, const json_t *params, ar_strategy_re
         if (res->path[0] && !res->reader)
             continue; // a command that runs or edits a file: its output is not the file
         if (!ar_syntax_scope_open (&scope, res) ||
-            (res->path[0] && live.data && strstr (live.data, s_basename (res->path))))
+            (res->path[0] && live.data && strstr (live.data, ar_syntax_basename (res->path))))
             continue;
         if (ar_mono_now () > ctx->deadline)
             goto done;

@@ -532,9 +532,6 @@ static s_line_t *s_lines (ar_tokenizer_t *tok, const char *text, size_t len, siz
 
 #define S_FOLD_MARKER_TOKENS 24
 
-//  A line's tokens (its newline included), counted the first time they are needed: most
-//  lines are neither in a fold nor at a cap's edge, and counting is most of this strategy's
-//  time.
 //  Whether a line is protected, looked at the first time it matters: only lines that could
 //  fold or fall into a cap's gap are (most lines are neither).
 static bool s_line_protected (s_line_t *line)
@@ -544,6 +541,9 @@ static bool s_line_protected (s_line_t *line)
     return line->protect > 0;
 }
 
+//  A line's tokens (its newline included), counted the first time they are needed: most
+//  lines are neither in a fold nor at a cap's edge, and counting is most of this strategy's
+//  time.
 static int64_t s_line_tokens (ar_tokenizer_t *tok, s_line_t *line)
 {
     if (line->tokens < 0)
@@ -1081,9 +1081,10 @@ static json_t *s_result (ar_strategy_ctx_t *ctx, const s_params_t *params, json_
         json_decref (unit.replaced);
         return NULL;
     }
-    char *original = ar_json_fast_dump (holder, NULL);
+    size_t original_len = 0;
+    char *original = ar_json_fast_dump (holder, &original_len);
     char id[33] = "";
-    if (!original || ctx->stash->put (ctx->stash->self, original, strlen (original), id) != 0 ||
+    if (!original || ctx->stash->put (ctx->stash->self, original, original_len, id) != 0 ||
         s_set_id (unit.replaced, id) != 0) {
         free (original);
         json_decref (unit.replaced);
@@ -1329,8 +1330,7 @@ static void s_keep_task_reads (ar_shape_t shape, json_t *messages, s_age_t *list
         bool later = false; // a later read of the same file: this one is not the latest
         for (size_t q = r + 1; q < total && !later; q++)
             later = results[q].reader && ar_syntax_same_path (results[q].path, res->path);
-        const char *base = strrchr (res->path, '/');
-        base = base ? base + 1 : res->path;
+        const char *base = ar_syntax_basename (res->path);
         const char *dot = strrchr (base, '.');
         size_t stem = dot ? (size_t)(dot - base) : strlen (base);
         if (later || stem < 4 || !s_has_word (task.data, task.len, base, stem))
